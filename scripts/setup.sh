@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Installs and builds everything the project needs on Debian 12, idempotently:
+# Debian packages, a Windows Lua 5.4 (from Debian's lua5.4 source), busted's C
+# dependencies cross-compiled for Windows, and the Wine prefix.
+# Everything built lands in build/ (ignored). Safe to run again: done steps are skipped.
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$top/build
+lua_dir=$build/lua            # Windows Lua: bin/lua.exe, bin/lua54.dll, lib/, include/
+src_dir=$build/src            # unpacked Debian sources
+CC=x86_64-w64-mingw32-gcc
+
+sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+say() { printf '[setup] %s\n' "$*"; }
+
+packages=(wine64 wine gcc-mingw-w64-x86-64 make patch xz-utils dpkg-dev
+          lua5.4 lua-busted luarocks lua-check)
+
+install_packages() {
+  local missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return
+  say "installing: ${missing[*]}"
+  sudo_if_needed apt-get update -qq
+  sudo_if_needed env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# deb-src entries are derived from the machine's own Debian sources, so no
+# host name is ever written here.
+enable_sources() {
+  local out=/etc/apt/sources.list.d/zz-luawmi-deb-src.sources
+  apt-cache showsrc lua5.4 2>/dev/null | grep -q '^Package:' && return
+  say "enabling source packages"
+  {
+    for f in /etc/apt/sources.list.d/*.sources; do
+      [ -e "$f" ] && [ "$f" != "$out" ] && grep -qi 'debian' "$f" && sed 's/^Types: deb$/Types: deb-src/' "$f" && echo
+    done
+  } | sudo_if_needed tee "$out.tmp" >/dev/null
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -e "$f" ] && grep -E '^deb [^ ]+/debian' "$f" | sed 's/^deb /deb-src /'
+  done | sudo_if_needed tee "${out%.sources}.list" >/dev/null
+  sudo_if_needed mv "$out.tmp" "$out"
+  sudo_if_needed apt-get update -qq
+}
+
+fetch_source() {  # fetch_source PKG: orig tarball (and debian tarball when published)
+  mkdir -p "$src_dir/dl"
+  ls "$src_dir/dl/$1"_*.orig.tar.* >/dev/null 2>&1 && return
+  say "fetching source of $1"
+  # Some Debian packages publish only part of their source here; the orig tarball is what we need.
+  (cd "$src_dir/dl" && apt-get source --download-only "$1" >/dev/null 2>&1) || true
+  ls "$src_dir/dl/$1"_*.orig.tar.* >/dev/null 2>&1 || { echo "cannot fetch source of $1" >&2; exit 1; }
+}
+
+build_lua() {
+  [ -f "$lua_dir/bin/lua.exe" ] && [ -f "$lua_dir/lib/liblua54.a" ] && return
+  fetch_source lua5.4
+  say "building Windows Lua 5.4"
+  local work=$src_dir/lua5.4
+  rm -rf "$work" && mkdir -p "$work"
+  tar xzf "$src_dir"/dl/lua5.4_*.orig.tar.gz -C "$work" --strip-components=1
+  tar xJf "$src_dir"/dl/lua5.4_*.debian.tar.xz -C "$work"
+  # Debian's security fixes only; its build-system patches are for Debian's libtool build.
+  for p in "$work"/debian/patches/*cve*.patch; do patch -s -d "$work" -p1 < "$p"; done
+  local s=$work/src o=$work/obj
+  mkdir -p "$o" "$lua_dir"/{bin,lib,include}
+  for f in "$s"/*.c; do
+    case $(basename "$f") in lua.c|luac.c) continue ;; esac
+    $CC -O2 -Wall -std=gnu99 -DLUA_BUILD_AS_DLL -DLUA_COMPAT_5_3 -c "$f" -o "$o/$(basename "${f%.c}").o"
+  done
+  $CC -shared -o "$lua_dir/bin/lua54.dll" "$o"/*.o -Wl,--out-implib,"$lua_dir/lib/liblua54.a" -s
+  $CC -O2 -Wall -std=gnu99 -DLUA_COMPAT_5_3 -o "$lua_dir/bin/lua.exe" "$s/lua.c" "$lua_dir/lib/liblua54.a" -s
+  cp "$s"/{lua.h,luaconf.h,lualib.h,lauxlib.h,lua.hpp} "$lua_dir/include/"
+  for f in bin/lua.exe bin/lua54.dll lib/liblua54.a include/lua.h; do
+    [ -s "$lua_dir/$f" ] || { echo "Lua build did not produce $f" >&2; exit 1; }
+  done
+}
+
+cmodule() {  # cmodule OUT.dll SRC.c...: a Lua C module for the Windows Lua
+  mkdir -p "$(dirname "$1")"
+  local out=$1; shift
+  $CC -O2 -Wall -shared -I"$lua_dir/include" -o "$out" "$@" "$lua_dir/lib/liblua54.a" -s
+}
+
+build_busted_deps() {
+  local bin=$lua_dir/bin
+  if [ ! -f "$bin/lfs.dll" ]; then
+    fetch_source lua-filesystem
+    say "building lfs.dll"
+    rm -rf "$src_dir/lfs" && mkdir -p "$src_dir/lfs"
+    tar xzf "$src_dir"/dl/lua-filesystem_*.orig.tar.gz -C "$src_dir/lfs" --strip-components=1
+    cmodule "$bin/lfs.dll" "$src_dir/lfs/src/lfs.c"
+  fi
+  if [ ! -f "$bin/term/core.dll" ]; then
+    fetch_source lua-term
+    say "building term/core.dll"
+    rm -rf "$src_dir/term" && mkdir -p "$src_dir/term"
+    tar xzf "$src_dir"/dl/lua-term_*.orig.tar.gz -C "$src_dir/term" --strip-components=1
+    cmodule "$bin/term/core.dll" "$src_dir/term/core.c"
+  fi
+  if [ ! -f "$bin/system/core.dll" ]; then
+    say "building system/core.dll (stand-in)"
+    cmodule "$bin/system/core.dll" "$top/scripts/system_core.c"
+  fi
+}
+
+make_prefix() {
+  [ -f "$build/prefix/.luawmi-ready" ] && return
+  say "creating the Wine prefix"
+  mkdir -p "$build/prefix"
+  (
+    # shellcheck source=scripts/wine-env.sh
+    . "$top/scripts/wine-env.sh"
+    wineboot -i </dev/null >/dev/null 2>&1
+    wine reg add 'HKCU\Software\Wine' /v Version /d win10 /f </dev/null >/dev/null 2>&1
+    wineserver -w </dev/null >/dev/null 2>&1
+  )
+  touch "$build/prefix/.luawmi-ready"
+}
+
+install_packages
+enable_sources
+build_lua
+build_busted_deps
+make_prefix
+say "ready"
