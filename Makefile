@@ -19,7 +19,7 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 	$(LUAROCKS) make --deps-mode=none luawmi-scm-1.rockspec
 	touch $@
 
-check: setup all
+check: setup all testapt
 	bash scripts/check
 
 demo: setup all
@@ -27,6 +27,8 @@ demo: setup all
 
 bench: setup all
 	@echo "bench: the benchmarks arrive with the benchmark issue"
+
+include spec/support/testapt.mk
 
 lint:
 	luacheck lua spec examples bench

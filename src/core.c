@@ -1,11 +1,92 @@
+/* wmi.core: module entry, COM initialisation, shared helpers. */
 #include "luawmi.h"
+
+struct wmi_stats wmi_stats;
+
+void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta)
+{
+    luaL_newmetatable(L, name);
+    luaL_setfuncs(L, meta, 0);
+    if (methods)
+    {
+        lua_newtable(L);
+        luaL_setfuncs(L, methods, 0);
+        lua_setfield(L, -2, "__index");
+    }
+}
+
+int core_closed_error(lua_State *L, const char *name)
+{
+    return luaL_error(L, "attempt to use a closed %s", name);
+}
+
+int core_opt_field(lua_State *L, int idx, const char *field)
+{
+    if (lua_type(L, idx) != LUA_TTABLE)
+    {
+        lua_pushnil(L);
+        return LUA_TNIL;
+    }
+    return lua_getfield(L, idx, field);
+}
+
+/* COM on the Lua thread: MTA, or the STA the host already made. The module never
+ * uninitialises COM: pointers it handed out may outlive any moment it could pick. */
+static BOOL core_com_sta;
+
+static void core_init_com(lua_State *L)
+{
+    HRESULT hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
+    if (hr == RPC_E_CHANGED_MODE)
+        core_com_sta = TRUE;
+    else if (FAILED(hr))
+    {
+        hresult_push_message(L, hr);
+        lua_error(L);
+    }
+}
+
+BOOL core_is_sta(void)
+{
+    return core_com_sta;
+}
+
+static int core_stats(lua_State *L)
+{
+    lua_createtable(L, 0, 5);
+    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.objects, 0, 0));
+    lua_setfield(L, -2, "objects");
+    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.services, 0, 0));
+    lua_setfield(L, -2, "services");
+    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.stubs, 0, 0));
+    lua_setfield(L, -2, "stubs");
+    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.calls, 0, 0));
+    lua_setfield(L, -2, "calls");
+    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.queued, 0, 0));
+    lua_setfield(L, -2, "queued");
+    return 1;
+}
 
 int luaopen_wmi_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
+        { "connect", services_connect },
+        { "apartment", apartment_new },
+        { "dispatch", queue_dispatch },
+        { "run", queue_run },
+        { "pending", queue_pending },
         { "hresult", hresult_l_hresult },
+        { "stats", core_stats },
         { NULL, NULL }
     };
+    core_init_com(L);
+    queue_open(L);
+    object_register(L);
+    services_register(L);
+    apartment_register(L);
+    stub_register(L);
+    lua_pop(L, 4);
+    call_register(L);       /* after services: it adds the *_async methods */
     luaL_newlib(L, funcs);
     return 1;
 }

@@ -1,10 +1,172 @@
+/* luawmi: the C core's internal interfaces, one section per source file. */
 #ifndef LUAWMI_H
 #define LUAWMI_H
+
 #include <windows.h>
+#include <ole2.h>
 #include <wbemcli.h>
 #include <lua.h>
 #include <lauxlib.h>
 #include "hresult.h"
 
-__declspec(dllexport) int luaopen_wmi_core(lua_State *L);
+/* Metatable names (also each userdata's __name). */
+#define WMI_SERVICES  "wmi.Services"
+#define WMI_OBJECT    "wmi.Object"
+#define WMI_LIST      "wmi.List"
+#define WMI_APARTMENT "wmi.Apartment"
+#define WMI_STUB      "wmi.Stub"
+#define WMI_CALL      "wmi.Call"
+
+/* Live counts of what the module holds, process-wide, updated with Interlocked
+ * operations because COM threads change some of them (wmi.stats()). */
+struct wmi_stats {
+    LONG objects;   /* wmi.Object userdata holding an IWbemClassObject */
+    LONG services;  /* open wmi.Services */
+    LONG stubs;     /* C sinks alive (each wrapped by one stub) */
+    LONG calls;     /* async calls alive on the C side */
+    LONG queued;    /* callbacks waiting in dispatch queues */
+};
+extern struct wmi_stats wmi_stats;
+
+/* core.c */
+/* Pushes the module's userdata metatable NAME, with methods in __index and the
+ * metamethods given; METHODS and META end with { NULL, NULL }. */
+void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta);
+/* Raises "attempt to use a closed NAME" (use after close). */
+int core_closed_error(lua_State *L, const char *name);
+/* Pushes field FIELD of the options table at IDX (nil when IDX is not a table); returns its type. */
+int core_opt_field(lua_State *L, int idx, const char *field);
+/* TRUE when the Lua thread is in an STA the host made (waits must pump messages). */
+BOOL core_is_sta(void);
+
+/* strings.c: UTF-8 <-> UTF-16 */
+/* Returns a new BSTR for the UTF-8 string S of LEN bytes, or NULL when out of
+ * memory or S is not valid UTF-8. Free with SysFreeString. Never raises. */
+BSTR str_to_bstr(const char *s, size_t len);
+/* Pushes UTF-16 text (LEN characters, or -1 when NUL-terminated; NULL is "") as UTF-8. */
+void str_push_wide(lua_State *L, const WCHAR *s, int len);
+
+/* object.c: wmi.Object (IWbemClassObject) */
+void object_register(lua_State *L);        /* leaves its metatable on the stack */
+/* Pushes a new wmi.Object holding its own reference to OBJ (it AddRefs). */
+void object_push(lua_State *L, IWbemClassObject *obj);
+/* The IWbemClassObject of the wmi.Object at ARG; raises an argument error for
+ * another type and "attempt to use a closed wmi.Object" after close. */
+IWbemClassObject *object_check(lua_State *L, int arg);
+/* The same, or NULL when ARG is not a wmi.Object. */
+IWbemClassObject *object_test(lua_State *L, int arg);
+/* Pushes a wmi.List (a sequence of wmi.Object with a readable __tostring) made of
+ * the N values on top of the stack, which it pops. */
+void object_push_list(lua_State *L, int n);
+
+/* variant.c: VARIANT <-> Lua values, driven by the CIM type */
+/* Pushes V as a Lua value; TYPE is the property's CIMTYPE (CIM_EMPTY/0 when unknown). */
+void variant_push(lua_State *L, const VARIANT *v, CIMTYPE type);
+/* Converts the Lua value at IDX to a VARIANT for a property of CIM type TYPE
+ * (CIM_EMPTY/0 when unknown: inferred from the Lua type). Returns NULL on
+ * success (OUT then owns what it holds; VariantClear it) or a constant description
+ * of why the value does not fit, with OUT left VT_EMPTY. Never raises: callers can
+ * hold COM resources around it. */
+const char *variant_from_lua(lua_State *L, int idx, CIMTYPE type, VARIANT *out);
+/* Name of a CIM type for messages ("uint32", "string", "object", "uint8[]"). */
+const char *variant_cimtype_name(CIMTYPE type);
+
+/* services.c: wmi.Services (IWbemServices) */
+struct services;
+struct call;
+struct call_list { struct call *head; };
+struct call_link { struct call *prev, *next; };
+void services_register(lua_State *L);      /* leaves its metatable on the stack */
+int services_connect(lua_State *L);          /* wmi.connect */
+struct services *services_check(lua_State *L, int arg);
+IWbemServices *services_iface(struct services *s);
+struct call_list *services_calls(struct services *s);
+/* Pushes the apartment that makes stubs for the services at ARG when a call is
+ * given bare handlers: the one passed to connect, else the module's default. */
+void services_push_apartment(lua_State *L, int arg);
+/* In-parameters of METHOD at PATH from the value at ARG (nil, a table or a
+ * wmi.Object). On misuse (a bad parameter), *MISUSE is set and a message pushed
+ * for an argument error, raised by the caller once it has released its own. */
+HRESULT services_inparams(lua_State *L, int arg, struct services *s, const WCHAR *path,
+                          const WCHAR *method, IWbemClassObject **in, BOOL *misuse);
+/* Keeps (AddRef) the stub of a finished call: a provider may hold a slot for it
+ * until CancelAsyncCall (Wine does). */
+void services_park(struct services *s, IWbemObjectSink *stub);
+/* Cancels and releases the parked stub; FALSE when there was none. */
+BOOL services_unpark(struct services *s);
+
+/* queue.c: the dispatch queue between COM threads and the Lua thread */
+enum node_kind { NODE_INDICATE, NODE_STATUS, NODE_PROGRESS };
+struct node
+{
+    struct node *next;
+    struct sink *sink;          /* holds a reference: identifies the call */
+    enum node_kind kind;
+    IWbemClassObject *obj;      /* indicated object, or the status' extended error */
+    HRESULT hr;                 /* status; progress: low word current, high word total */
+    BSTR text;                  /* status/progress string parameter */
+};
+struct queue;
+void queue_open(lua_State *L);               /* creates this state's queue (luaopen) */
+struct queue *queue_get(lua_State *L);       /* NULL once lua_close has begun */
+void queue_addref(struct queue *q);
+void queue_release(struct queue *q);
+/* Any thread; takes NODE (freed at once when the queue is dead). */
+void queue_push(struct queue *q, struct node *node);
+void queue_free_node(struct node *node);
+void queue_purge(struct queue *q, struct sink *sink);  /* drops SINK's nodes */
+void queue_add_pending(struct queue *q, int delta);    /* calls in flight */
+/* Delivers callbacks until DONE(ARG) or MS elapse; TRUE when DONE. */
+BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms);
+int queue_dispatch(lua_State *L);            /* wmi.dispatch */
+int queue_run(lua_State *L);                 /* wmi.run */
+int queue_pending(lua_State *L);             /* wmi.pending */
+
+/* sink.c: our IWbemObjectSink; COM threads only ever touch its queue */
+struct sink
+{
+    IWbemObjectSink IWbemObjectSink_iface;
+    LONG refs;
+    volatile LONG closed;       /* set on the Lua thread: drop further callbacks */
+    struct queue *queue;
+    struct stub *stub;          /* Lua thread only: who delivers this sink's nodes */
+};
+HRESULT sink_create(struct queue *q, struct sink **out);
+void sink_addref(struct sink *s);
+void sink_release(struct sink *s);
+
+/* apartment.c: wmi.Apartment */
+struct apartment;
+void apartment_register(lua_State *L);
+int apartment_new(lua_State *L);             /* wmi.apartment */
+struct apartment *apartment_check(lua_State *L, int arg);
+struct call_list *apartment_calls(struct apartment *a);
+/* Wraps SINK in a stub of the apartment; *OUT is what WMI gets. */
+HRESULT apartment_wrap(struct apartment *a, struct sink *sink, IWbemObjectSink **out);
+
+/* stub.c: wmi.Stub */
+enum { STUB_INDICATE, STUB_STATUS, STUB_PROGRESS, STUB_HANDLERS };
+struct stub
+{
+    struct sink *sink;              /* ours; the stub owns it */
+    IWbemObjectSink *wrapped;       /* what WMI gets: the apartment's stub */
+    struct apartment **apartment;   /* its userdata box (the stub's user value) */
+    int handlers[STUB_HANDLERS];    /* registry references */
+    struct call *call;              /* while serving a call */
+    BOOL used;
+};
+void stub_register(lua_State *L);
+int stub_new(lua_State *L);                  /* apt:stub(handlers) */
+/* Pushes a new stub of the apartment userdata at APT with the handlers at ARG;
+ * returns 1, or 3 with nil, message, hresult pushed. */
+int stub_push(lua_State *L, int apt, int arg);
+struct stub *stub_test(lua_State *L, int arg);  /* NULL when not a wmi.Stub */
+void stub_release(lua_State *L, struct stub *stub);
+
+/* call.c: wmi.Call and the *_async methods of wmi.Services */
+void call_register(lua_State *L);
+int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
+void call_cancel_list(lua_State *L, struct call_list *list);
+void call_detach_stub(lua_State *L, struct call *c);
+
 #endif

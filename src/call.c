@@ -1,0 +1,555 @@
+/* wmi.Call: one asynchronous WMI call, and the *_async methods of wmi.Services
+ * that start one. Everything here runs on the Lua thread: COM threads only reach
+ * the sink, which queues; call_deliver hands the queue's nodes to the handlers.
+ *
+ * Lifetime: a call in flight is anchored in the registry, so dropping it still
+ * delivers. When its final status is delivered (or it is closed) the module
+ * releases the stub and the handlers: no stub/sink cycle can outlive the call. */
+#include "luawmi.h"
+
+struct call
+{
+    struct stub *stub;              /* NULL once finished */
+    IWbemServices *svc;             /* own reference, for CancelAsyncCall */
+    struct services *owner;         /* NULL once finished or when the services closed */
+    struct call_link links[2];      /* in the services' and the apartment's lists */
+    struct call_list *lists[2];
+    int anchor;                     /* registry reference while in flight */
+    BOOL done, cancelled;
+    lua_Integer count;              /* objects delivered */
+    HRESULT hr;
+    int message;                    /* registry reference to the failure message */
+};
+
+static struct call **call_box(lua_State *L, int arg)
+{
+    return luaL_checkudata(L, arg, WMI_CALL);
+}
+
+static struct call *call_check(lua_State *L, int arg)
+{
+    struct call *c = *call_box(L, arg);
+    if (!c) core_closed_error(L, WMI_CALL);
+    return c;
+}
+
+/* --- lists of calls (a services' or an apartment's) ----------------------------- */
+
+static void call_link(struct call *c, int i, struct call_list *list)
+{
+    c->lists[i] = list;
+    c->links[i].prev = NULL;
+    c->links[i].next = list->head;
+    if (list->head) list->head->links[i].prev = c;
+    list->head = c;
+}
+
+static void call_unlink(struct call *c)
+{
+    int i;
+    for (i = 0; i < 2; i++)
+    {
+        struct call_link *l = &c->links[i];
+        if (!c->lists[i]) continue;
+        if (l->prev) l->prev->links[i].next = l->next;
+        else c->lists[i]->head = l->next;
+        if (l->next) l->next->links[i].prev = l->prev;
+        c->lists[i] = NULL;
+    }
+}
+
+/* --- ending a call ------------------------------------------------------------- */
+
+/* Releases what a call holds once it has ended; its status (if any) is already on
+ * the stack. Hands the wrapped stub to the services when the provider may still
+ * hold a slot for it (see services_park). */
+static void call_end(lua_State *L, struct call *c, BOOL park)
+{
+    struct stub *stub = c->stub;
+    c->done = TRUE;
+    call_unlink(c);
+    if (stub)
+    {
+        struct queue *q = stub->sink->queue;
+        InterlockedExchange(&stub->sink->closed, 1);
+        queue_purge(q, stub->sink);
+        if (park && c->owner) services_park(c->owner, stub->wrapped);
+        luaL_unref(L, LUA_REGISTRYINDEX, c->anchor);
+        c->anchor = LUA_NOREF;
+        queue_add_pending(q, -1);
+        stub->call = NULL;
+        stub_release(L, stub);
+        c->stub = NULL;
+    }
+    c->owner = NULL;
+}
+
+/* Stops the provider side: nothing more of this call reaches Lua afterwards.
+ * CancelAsyncCall gets the same stub pointer that started the call, and is only
+ * ever called here, on the Lua thread (from a COM callback it can deadlock). */
+static void call_stop(struct call *c)
+{
+    struct stub *stub = c->stub;
+    if (c->cancelled || !stub) return;
+    c->cancelled = TRUE;
+    InterlockedExchange(&stub->sink->closed, 1);
+    queue_purge(stub->sink->queue, stub->sink);
+    IWbemServices_CancelAsyncCall(c->svc, stub->wrapped);
+}
+
+/* call:cancel(): the status handler then receives WBEM_E_CALL_CANCELLED, at the
+ * next dispatch. Idempotent, and harmless after completion. */
+static int call_cancel(lua_State *L)
+{
+    struct call *c = call_check(L, 1);
+    struct node *node;
+    if (c->done || c->cancelled) return 0;
+    call_stop(c);
+    /* The sink is closed to WMI now, so this status is the only node left. */
+    if ((node = calloc(1, sizeof(*node))))
+    {
+        node->kind = NODE_STATUS;
+        node->hr = WBEM_E_CALL_CANCELLED;
+        node->sink = c->stub->sink;
+        sink_addref(node->sink);
+        queue_push(node->sink->queue, node);
+    }
+    else call_end(L, c, FALSE);
+    return 0;
+}
+
+void call_cancel_list(lua_State *L, struct call_list *list)
+{
+    while (list->head)
+    {
+        struct call *c = list->head;
+        call_unlink(c);         /* off every list: closing the other owner won't meet it */
+        c->owner = NULL;
+        call_stop(c);
+        call_end(L, c, FALSE);
+    }
+}
+
+void call_detach_stub(lua_State *L, struct call *c)
+{
+    call_stop(c);
+    call_end(L, c, FALSE);
+}
+
+/* close, __close and __gc: cancel if still running, drop the handlers unheard. */
+static int call_close(lua_State *L)
+{
+    struct call **box = call_box(L, 1), *c = *box;
+    *box = NULL;
+    if (!c) return 0;
+    call_stop(c);
+    call_end(L, c, FALSE);
+    luaL_unref(L, LUA_REGISTRYINDEX, c->message);
+    IWbemServices_Release(c->svc);
+    free(c);
+    InterlockedDecrement(&wmi_stats.calls);
+    return 0;
+}
+
+/* --- delivering ---------------------------------------------------------------- */
+
+static int call_traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg) luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
+/* Runs the handler and its NARGS arguments on the stack; rethrows its error with
+ * a traceback after the caller released everything it held. */
+static void call_run_handler(lua_State *L, int nargs)
+{
+    int base = lua_gettop(L) - nargs;
+    lua_pushcfunction(L, call_traceback);
+    lua_insert(L, base);
+    if (lua_pcall(L, nargs, 0, base))
+    {
+        lua_remove(L, base);
+        lua_error(L);
+    }
+    lua_remove(L, base);
+}
+
+static void call_push_status_message(lua_State *L, HRESULT hr, const WCHAR *text)
+{
+    hresult_push_message(L, hr);
+    if (text && *text)
+    {
+        lua_pushliteral(L, " (");
+        str_push_wide(L, text, -1);
+        lua_pushliteral(L, ")");
+        lua_concat(L, 4);
+    }
+}
+
+/* Takes NODE; returns 1 when a callback was delivered. */
+int call_deliver(lua_State *L, struct node *node)
+{
+    struct stub *stub = node->sink->stub;
+    struct call *c = stub ? stub->call : NULL;
+    int handler;
+
+    /* After cancel only the module's own cancellation status gets through: a
+     * COM thread may have queued a little after the purge. */
+    if (!c || c->done || (c->cancelled && (node->kind != NODE_STATUS || node->hr != (HRESULT)WBEM_E_CALL_CANCELLED)))
+    {
+        queue_free_node(node);
+        return 0;
+    }
+    switch (node->kind)
+    {
+    case NODE_INDICATE:
+        c->count++;
+        handler = stub->handlers[STUB_INDICATE];
+        if (handler == LUA_NOREF) break;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
+        if (node->obj) object_push(L, node->obj);
+        else lua_pushnil(L);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor);
+        queue_free_node(node);
+        call_run_handler(L, 2);
+        return 1;
+    case NODE_PROGRESS:
+        handler = stub->handlers[STUB_PROGRESS];
+        if (handler == LUA_NOREF) break;
+        lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
+        lua_pushinteger(L, LOWORD(node->hr));
+        lua_pushinteger(L, HIWORD(node->hr));
+        if (node->text) str_push_wide(L, node->text, -1);
+        else lua_pushnil(L);
+        lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor);
+        queue_free_node(node);
+        call_run_handler(L, 4);
+        return 1;
+    case NODE_STATUS:
+        c->hr = node->hr;
+        if (FAILED(node->hr))
+        {
+            call_push_status_message(L, node->hr, node->text);
+            c->message = luaL_ref(L, LUA_REGISTRYINDEX);
+        }
+        handler = stub->handlers[STUB_STATUS];
+        if (handler != LUA_NOREF)
+        {
+            lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
+            lua_pushboolean(L, SUCCEEDED(node->hr));
+            if (c->message != LUA_NOREF) lua_rawgeti(L, LUA_REGISTRYINDEX, c->message);
+            else lua_pushnil(L);
+            lua_pushinteger(L, (lua_Integer)(DWORD)node->hr);
+            if (node->obj) object_push(L, node->obj);
+            else lua_pushnil(L);
+            lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor);
+        }
+        queue_free_node(node);
+        /* Release first: the handler may raise, start calls, or drop this one. */
+        call_end(L, c, !c->cancelled);
+        if (handler != LUA_NOREF) call_run_handler(L, 5);
+        return 1;
+    }
+    queue_free_node(node);
+    return 1;
+}
+
+/* --- the Lua object ------------------------------------------------------------ */
+
+static BOOL call_is_done(void *arg)
+{
+    return ((struct call *)arg)->done;
+}
+
+/* call:wait([ms]) --> true when finished (delivering callbacks meanwhile), false on timeout */
+static int call_wait(lua_State *L)
+{
+    struct call *c = call_check(L, 1);
+    DWORD ms = INFINITE;
+    if (!lua_isnoneornil(L, 2))
+    {
+        lua_Number n = luaL_checknumber(L, 2);
+        ms = n < 0 ? INFINITE : n >= (lua_Number)INFINITE ? INFINITE - 1 : (DWORD)n;
+    }
+    lua_pushboolean(L, c->done || queue_wait_until(L, call_is_done, c, ms));
+    return 1;
+}
+
+/* call:result() --> true | nil, message, hresult (once finished) */
+static int call_result(lua_State *L)
+{
+    struct call *c = call_check(L, 1);
+    if (!c->done) return luaL_error(L, "the call has not finished (use call:wait())");
+    if (SUCCEEDED(c->hr))
+    {
+        lua_pushboolean(L, 1);
+        return 1;
+    }
+    lua_pushnil(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->message);
+    lua_pushinteger(L, (lua_Integer)(DWORD)c->hr);
+    return 3;
+}
+
+static int call_index(lua_State *L)
+{
+    struct call *c = call_check(L, 1);
+    const char *key = luaL_checkstring(L, 2);
+    if (!strcmp(key, "done")) lua_pushboolean(L, c->done);
+    else if (!strcmp(key, "count")) lua_pushinteger(L, c->count);
+    else
+    {
+        lua_getmetatable(L, 1);
+        lua_getfield(L, -1, "methods");
+        lua_getfield(L, -1, key);
+    }
+    return 1;
+}
+
+static int call_tostring(lua_State *L)
+{
+    struct call *c = *call_box(L, 1);
+    if (!c) lua_pushfstring(L, "%s (closed)", WMI_CALL);
+    else lua_pushfstring(L, "%s (%s, %I objects)", WMI_CALL,
+                         c->done ? (SUCCEEDED(c->hr) ? "done" : "failed") : c->cancelled ? "cancelling" : "running",
+                         c->count);
+    return 1;
+}
+
+/* --- starting calls ------------------------------------------------------------ */
+
+/* Finds or makes the stub for the sink argument ARG and pushes a closed call
+ * userdata whose user value is the stub. Returns the stub, or NULL with nil,
+ * message, hresult pushed (the apartment could not make a stub). */
+static struct stub *call_prepare(lua_State *L, int arg)
+{
+    struct stub *stub = stub_test(L, arg);
+    struct call **box;
+
+    if (stub)
+    {
+        if (stub->used) luaL_argerror(L, arg, "stub already used (a stub serves one call)");
+        if (!*stub->apartment) luaL_argerror(L, arg, "the stub's apartment is closed");
+        lua_pushvalue(L, arg);
+    }
+    else
+    {
+        int t = lua_type(L, arg);
+        luaL_argexpected(L, t == LUA_TFUNCTION || t == LUA_TTABLE, arg, "wmi.Stub, function or table of handlers");
+        services_push_apartment(L, 1);
+        if (stub_push(L, lua_gettop(L), arg) != 1) return NULL;
+        lua_remove(L, -2);
+        stub = stub_test(L, -1);
+    }
+    box = lua_newuserdatauv(L, sizeof(*box), 1);
+    *box = NULL;
+    luaL_setmetatable(L, WMI_CALL);
+    lua_insert(L, -2);
+    lua_setiuservalue(L, -2, 1);
+    return stub;
+}
+
+static LONG call_flags(lua_State *L, int opts)
+{
+    LONG flags = 0;
+    if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
+    core_opt_field(L, opts, "progress");
+    if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SEND_STATUS;
+    lua_pop(L, 1);
+    return flags;
+}
+
+/* The arguments of each *Async method, converted before anything is started. */
+enum call_kind { CALL_QUERY, CALL_INSTANCES, CALL_CLASSES, CALL_GET, CALL_EXEC, CALL_PUT, CALL_DELETE, CALL_SUBSCRIBE };
+struct call_args
+{
+    enum call_kind kind;
+    BSTR a, b;
+    IWbemClassObject *obj;
+    LONG flags;
+};
+
+static HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink)
+{
+    static const WCHAR wql[] = L"WQL";
+    BSTR lang;
+    HRESULT hr;
+    switch (x->kind)
+    {
+    case CALL_QUERY:
+    case CALL_SUBSCRIBE:
+        if (!(lang = SysAllocString(wql))) return E_OUTOFMEMORY;
+        hr = x->kind == CALL_QUERY
+            ? IWbemServices_ExecQueryAsync(svc, lang, x->a, x->flags, NULL, sink)
+            : IWbemServices_ExecNotificationQueryAsync(svc, lang, x->a, x->flags, NULL, sink);
+        SysFreeString(lang);
+        return hr;
+    case CALL_INSTANCES: return IWbemServices_CreateInstanceEnumAsync(svc, x->a, x->flags, NULL, sink);
+    case CALL_CLASSES: return IWbemServices_CreateClassEnumAsync(svc, x->a, x->flags | WBEM_FLAG_DEEP, NULL, sink);
+    case CALL_GET: return IWbemServices_GetObjectAsync(svc, x->a, x->flags, NULL, sink);
+    case CALL_EXEC: return IWbemServices_ExecMethodAsync(svc, x->a, x->b, x->flags, NULL, x->obj, sink);
+    case CALL_PUT: return IWbemServices_PutInstanceAsync(svc, x->obj, x->flags | WBEM_FLAG_CREATE_OR_UPDATE, NULL, sink);
+    case CALL_DELETE: return IWbemServices_DeleteInstanceAsync(svc, x->a, x->flags, NULL, sink);
+    }
+    return E_UNEXPECTED;
+}
+
+static BSTR call_bstr(lua_State *L, int arg)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, arg, &len);
+    BSTR b = str_to_bstr(s, len);
+    if (!b) luaL_argerror(L, arg, "invalid UTF-8 or out of memory");
+    return b;
+}
+
+/* Starts the call described by X (whose resources it frees) with the sink at SINK_ARG. */
+static int call_start(lua_State *L, struct call_args *x, int sink_arg)
+{
+    struct services *s = services_check(L, 1);
+    struct stub *stub;
+    struct call *c;
+    HRESULT hr;
+
+    if (!(stub = call_prepare(L, sink_arg))) goto fail_pushed;
+    if (!(c = calloc(1, sizeof(*c))))
+    {
+        hr = E_OUTOFMEMORY;
+        goto fail;
+    }
+    c->svc = services_iface(s);
+    IWbemServices_AddRef(c->svc);
+    c->anchor = c->message = LUA_NOREF;
+    c->stub = stub;
+    c->owner = s;
+    stub->call = c;
+    *(struct call **)lua_touserdata(L, -1) = c;
+    InterlockedIncrement(&wmi_stats.calls);
+
+    hr = call_issue(c->svc, x, stub->wrapped);
+    /* Wine keeps one async slot per IWbemServices and frees it only on
+     * CancelAsyncCall: release the finished call parked there and try again.
+     * Windows never takes this path, so it costs Windows no round trip. */
+    if (hr == (HRESULT)WBEM_E_FAILED && services_unpark(s)) hr = call_issue(c->svc, x, stub->wrapped);
+    if (FAILED(hr))
+    {
+        stub->call = NULL;
+        c->stub = NULL;
+        c->done = TRUE;
+        c->hr = hr;
+        goto fail;
+    }
+    stub->used = TRUE;
+    lua_pushvalue(L, -1);
+    c->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
+    queue_add_pending(stub->sink->queue, 1);
+    call_link(c, 0, services_calls(s));
+    call_link(c, 1, apartment_calls(*stub->apartment));
+    SysFreeString(x->a);
+    SysFreeString(x->b);
+    if (x->obj) IWbemClassObject_Release(x->obj);
+    return 1;
+fail:
+    SysFreeString(x->a);
+    SysFreeString(x->b);
+    if (x->obj) IWbemClassObject_Release(x->obj);
+    return hresult_fail(L, hr);
+fail_pushed:
+    SysFreeString(x->a);
+    SysFreeString(x->b);
+    if (x->obj) IWbemClassObject_Release(x->obj);
+    return 3;
+}
+
+/* Methods of the form svc:xxx_async(string, sink [, opts]). */
+static int call_start_string(lua_State *L, enum call_kind kind, BOOL optional)
+{
+    struct call_args x = { kind, NULL, NULL, NULL, 0 };
+    services_check(L, 1);
+    if (!(optional && lua_isnil(L, 2))) luaL_checkstring(L, 2);
+    luaL_checkany(L, 3);
+    x.flags = call_flags(L, 4);
+    if (!(optional && lua_isnil(L, 2))) x.a = call_bstr(L, 2);
+    return call_start(L, &x, 3);
+}
+
+static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, FALSE); }
+static int call_instances_async(lua_State *L) { return call_start_string(L, CALL_INSTANCES, FALSE); }
+static int call_classes_async(lua_State *L) { return call_start_string(L, CALL_CLASSES, TRUE); }
+static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, FALSE); }
+static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DELETE, FALSE); }
+static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, FALSE); }
+
+/* svc:put_async(obj, sink [, opts]) */
+static int call_put_async(lua_State *L)
+{
+    struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0 };
+    services_check(L, 1);
+    x.obj = object_check(L, 2);
+    luaL_checkany(L, 3);
+    x.flags = call_flags(L, 4);
+    IWbemClassObject_AddRef(x.obj);
+    return call_start(L, &x, 3);
+}
+
+/* svc:exec_async(path, method, params, sink [, opts]) */
+static int call_exec_async(lua_State *L)
+{
+    struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0 };
+    struct services *s = services_check(L, 1);
+    BOOL misuse;
+    HRESULT hr;
+    luaL_checkstring(L, 2);
+    luaL_checkstring(L, 3);
+    luaL_checkany(L, 5);
+    x.flags = call_flags(L, 6);
+    x.a = call_bstr(L, 2);
+    if (!(x.b = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3)))) hr = E_OUTOFMEMORY;
+    else hr = services_inparams(L, 4, s, x.a, x.b, &x.obj, &misuse);
+    if (FAILED(hr))
+    {
+        SysFreeString(x.a);
+        SysFreeString(x.b);
+        if (x.b && misuse) return luaL_argerror(L, 4, lua_tostring(L, -1));
+        return hresult_fail(L, hr);
+    }
+    return call_start(L, &x, 5);
+}
+
+void call_register(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        { "cancel", call_cancel },
+        { "wait", call_wait },
+        { "result", call_result },
+        { "close", call_close },
+        { NULL, NULL }
+    };
+    static const luaL_Reg meta[] = {
+        { "__index", call_index },
+        { "__gc", call_close },
+        { "__close", call_close },
+        { "__tostring", call_tostring },
+        { NULL, NULL }
+    };
+    static const luaL_Reg async_methods[] = {
+        { "query_async", call_query_async },
+        { "instances_async", call_instances_async },
+        { "classes_async", call_classes_async },
+        { "get_async", call_get_async },
+        { "exec_async", call_exec_async },
+        { "put_async", call_put_async },
+        { "delete_async", call_delete_async },
+        { "subscribe", call_subscribe },
+        { NULL, NULL }
+    };
+    core_new_class(L, WMI_CALL, NULL, meta);
+    luaL_newlib(L, methods);
+    lua_setfield(L, -2, "methods");
+    /* The async methods join wmi.Services' own. */
+    luaL_getmetatable(L, WMI_SERVICES);
+    lua_getfield(L, -1, "__index");
+    luaL_setfuncs(L, async_methods, 0);
+    lua_pop(L, 2);
+}

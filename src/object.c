@@ -1,0 +1,481 @@
+/* wmi.Object: a class, an instance or a method's parameters (IWbemClassObject),
+ * and wmi.List, the sequence of objects a query returns.
+ *
+ * Properties are read and written as fields (obj.Name, obj.Name = v) through
+ * __index and __newindex; the object's own methods, all lower-case, are looked
+ * up first, so obj:get() reaches a property that shares a method's spelling. */
+#include <limits.h>
+#include <string.h>
+
+#include "luawmi.h"
+
+#define OBJECT_LIST_SHOWN 20    /* objects a wmi.List's tostring names */
+
+/* The userdata block itself: one pointer, NULL once closed. */
+struct object
+{
+    IWbemClassObject *obj;
+};
+
+/* Pushes a new, closed wmi.Object: it exists before anything is acquired, so an
+ * error while making it (out of memory) leaks nothing (liolib's newprefile). */
+static struct object *object_new(lua_State *L)
+{
+    struct object *o = lua_newuserdatauv(L, sizeof(*o), 0);
+    o->obj = NULL;
+    luaL_setmetatable(L, WMI_OBJECT);
+    return o;
+}
+
+/* Hands O the reference OBJ carries. */
+static void object_fill(struct object *o, IWbemClassObject *obj)
+{
+    o->obj = obj;
+    InterlockedIncrement(&wmi_stats.objects);
+}
+
+void object_push(lua_State *L, IWbemClassObject *obj)
+{
+    struct object *o = object_new(L);
+    IWbemClassObject_AddRef(obj);
+    object_fill(o, obj);
+}
+
+IWbemClassObject *object_check(lua_State *L, int arg)
+{
+    struct object *o = luaL_checkudata(L, arg, WMI_OBJECT);
+    if (!o->obj) core_closed_error(L, WMI_OBJECT);
+    return o->obj;
+}
+
+IWbemClassObject *object_test(lua_State *L, int arg)
+{
+    struct object *o = luaL_testudata(L, arg, WMI_OBJECT);
+    return o ? o->obj : NULL;
+}
+
+/* close, __close and __gc: the pointer is cleared first, so closing twice is harmless. */
+static int object_close(lua_State *L)
+{
+    struct object *o = luaL_checkudata(L, 1, WMI_OBJECT);
+    IWbemClassObject *obj = o->obj;
+
+    o->obj = NULL;
+    if (obj)
+    {
+        IWbemClassObject_Release(obj);
+        InterlockedDecrement(&wmi_stats.objects);
+    }
+    return 0;
+}
+
+/* --- reading and writing properties ------------------------------------------- */
+
+/* The BSTR of a property or method name. A name that holds a NUL or is not
+ * UTF-8 names nothing WMI has. */
+static HRESULT object_name(const char *name, size_t len, BSTR *out)
+{
+    *out = NULL;
+    if (len > INT_MAX || strlen(name) != len) return WBEM_E_NOT_FOUND;
+    if ((*out = str_to_bstr(name, len))) return S_OK;
+    return MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, (int)len, NULL, 0) > 0
+        ? E_OUTOFMEMORY : WBEM_E_NOT_FOUND;
+}
+
+/* Pushes property NAME of OBJ; pushes nothing when it fails. */
+static HRESULT object_get(lua_State *L, IWbemClassObject *obj, const char *name, size_t len)
+{
+    CIMTYPE type = CIM_EMPTY;
+    VARIANT v;
+    BSTR wname;
+    HRESULT hr;
+
+    if (FAILED(hr = object_name(name, len, &wname))) return hr;
+    VariantInit(&v);
+    hr = IWbemClassObject_Get(obj, wname, 0, &v, &type, NULL);
+    SysFreeString(wname);
+    if (FAILED(hr)) return hr;
+    variant_push(L, &v, type);
+    VariantClear(&v);
+    return S_OK;
+}
+
+/* Pushes the string system property NAME (__CLASS, __RELPATH...) and returns
+ * TRUE, or pushes nothing and returns FALSE when it is NULL or missing. */
+static BOOL object_push_system(lua_State *L, IWbemClassObject *obj, const WCHAR *name)
+{
+    VARIANT v;
+    BOOL ok;
+
+    VariantInit(&v);
+    if (FAILED(IWbemClassObject_Get(obj, name, 0, &v, NULL, NULL))) return FALSE;
+    if ((ok = V_VT(&v) == VT_BSTR && V_BSTR(&v))) str_push_wide(L, V_BSTR(&v), (int)SysStringLen(V_BSTR(&v)));
+    VariantClear(&v);
+    return ok;
+}
+
+static void object_push_class(lua_State *L, IWbemClassObject *obj)
+{
+    if (!object_push_system(L, obj, L"__CLASS")) lua_pushliteral(L, "an unnamed class");
+}
+
+/* Raises "<where>no property 'NAME' in CLASS", or the HRESULT's message. */
+static int object_error(lua_State *L, IWbemClassObject *obj, HRESULT hr, const char *name)
+{
+    luaL_where(L, 1);
+    if (hr == (HRESULT)WBEM_E_NOT_FOUND)
+    {
+        lua_pushfstring(L, "no property '%s' in ", name);
+        object_push_class(L, obj);
+    }
+    else
+    {
+        lua_pushfstring(L, "property '%s': ", name);
+        hresult_push_message(L, hr);
+    }
+    lua_concat(L, 3);
+    return lua_error(L);
+}
+
+/* __index: the methods table (upvalue 1) first, then a property. */
+static int object_index(lua_State *L)
+{
+    struct object *o = luaL_checkudata(L, 1, WMI_OBJECT);
+    const char *name;
+    size_t len;
+    HRESULT hr;
+
+    lua_pushvalue(L, 2);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNIL || lua_type(L, 2) != LUA_TSTRING)
+        return 1; /* a method, or nil for a key that cannot name a property */
+    if (!o->obj) return core_closed_error(L, WMI_OBJECT);
+    name = lua_tolstring(L, 2, &len);
+    if (FAILED(hr = object_get(L, o->obj, name, len))) return object_error(L, o->obj, hr, name);
+    return 1;
+}
+
+/* __newindex: Put, converted by the property's CIM type. */
+static int object_newindex(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1);
+    size_t len;
+    const char *name = luaL_checklstring(L, 2, &len), *why;
+    CIMTYPE type = CIM_EMPTY;
+    BSTR wname;
+    VARIANT v;
+    HRESULT hr;
+
+    if (SUCCEEDED(hr = object_name(name, len, &wname)))
+        hr = IWbemClassObject_Get(obj, wname, 0, NULL, &type, NULL);
+    if (FAILED(hr))
+    {
+        SysFreeString(wname);
+        return object_error(L, obj, hr, name);
+    }
+    if ((why = variant_from_lua(L, 3, type, &v)))
+    {
+        SysFreeString(wname);
+        return luaL_error(L, "bad value for property '%s' (%s)", name, why);
+    }
+    hr = IWbemClassObject_Put(obj, wname, 0, &v, 0);
+    VariantClear(&v);
+    SysFreeString(wname);
+    if (FAILED(hr)) return object_error(L, obj, hr, name);
+    return 0;
+}
+
+/* obj:get(name) --> value | nil, message, hresult */
+static int object_l_get(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1);
+    size_t len;
+    const char *name = luaL_checklstring(L, 2, &len);
+    HRESULT hr = object_get(L, obj, name, len);
+
+    if (FAILED(hr))
+    {
+        lua_pushfstring(L, "property '%s'", name);
+        return hresult_fail_msg(L, hr, lua_tostring(L, -1));
+    }
+    return 1;
+}
+
+/* --- names ---------------------------------------------------------------------- */
+
+/* Pushes the names of OBJ's non-system properties, in WMI's order. */
+static HRESULT object_push_names(lua_State *L, IWbemClassObject *obj)
+{
+    VARIANT names;
+    HRESULT hr;
+
+    VariantInit(&names);
+    hr = IWbemClassObject_GetNames(obj, NULL, WBEM_FLAG_ALWAYS | WBEM_FLAG_NONSYSTEM_ONLY, NULL,
+                                   &V_ARRAY(&names));
+    if (FAILED(hr)) return hr;
+    V_VT(&names) = VT_ARRAY | VT_BSTR;
+    variant_push(L, &names, CIM_STRING | CIM_FLAG_ARRAY);
+    VariantClear(&names);
+    if (lua_isnil(L, -1)) /* no array at all: no properties */
+    {
+        lua_pop(L, 1);
+        lua_newtable(L);
+    }
+    return S_OK;
+}
+
+static int object_properties(lua_State *L)
+{
+    HRESULT hr = object_push_names(L, object_check(L, 1));
+    return FAILED(hr) ? hresult_fail(L, hr) : 1;
+}
+
+static int object_methods(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1);
+    IWbemClassObject *in, *out;
+    lua_Integer n = 0;
+    BSTR name;
+    HRESULT hr;
+
+    lua_newtable(L);
+    if (FAILED(hr = IWbemClassObject_BeginMethodEnumeration(obj, 0))) return hresult_fail(L, hr);
+    for (;;)
+    {
+        /* Signatures are asked for although unused: Wine writes through these
+         * pointers without checking them. */
+        name = NULL;
+        in = out = NULL;
+        hr = IWbemClassObject_NextMethod(obj, 0, &name, &in, &out);
+        if (in) IWbemClassObject_Release(in);
+        if (out) IWbemClassObject_Release(out);
+        if (hr != WBEM_S_NO_ERROR) break;
+        str_push_wide(L, name, -1);
+        SysFreeString(name);
+        lua_rawseti(L, -2, ++n);
+    }
+    IWbemClassObject_EndMethodEnumeration(obj);
+    return FAILED(hr) ? hresult_fail(L, hr) : 1;
+}
+
+/* --- identity ------------------------------------------------------------------- */
+
+/* obj:path() --> __PATH, else __RELPATH, else nil (method parameters, embedded objects) */
+static int object_path(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1);
+    if (!object_push_system(L, obj, L"__PATH") && !object_push_system(L, obj, L"__RELPATH"))
+        lua_pushnil(L);
+    return 1;
+}
+
+static int object_class(lua_State *L)
+{
+    if (!object_push_system(L, object_check(L, 1), L"__CLASS")) lua_pushnil(L);
+    return 1;
+}
+
+static int object_text(lua_State *L)
+{
+    BSTR text = NULL;
+    HRESULT hr = IWbemClassObject_GetObjectText(object_check(L, 1), 0, &text);
+
+    if (FAILED(hr)) return hresult_fail(L, hr);
+    str_push_wide(L, text, (int)SysStringLen(text));
+    SysFreeString(text);
+    return 1;
+}
+
+static LONG object_genus(IWbemClassObject *obj)
+{
+    LONG genus = 0;
+    VARIANT v;
+
+    VariantInit(&v);
+    if (SUCCEEDED(IWbemClassObject_Get(obj, L"__GENUS", 0, &v, NULL, NULL)) && V_VT(&v) == VT_I4)
+        genus = V_I4(&v);
+    VariantClear(&v);
+    return genus;
+}
+
+/* "class Win32_Process", "Win32_Process.Handle=\"42\"", or "instance of
+ * __PARAMETERS" for an instance without a path. */
+static int object_tostring(lua_State *L)
+{
+    struct object *o = luaL_checkudata(L, 1, WMI_OBJECT);
+
+    if (!o->obj)
+        lua_pushliteral(L, WMI_OBJECT " (closed)");
+    else if (object_genus(o->obj) == WBEM_GENUS_CLASS)
+    {
+        lua_pushliteral(L, "class ");
+        object_push_class(L, o->obj);
+        lua_concat(L, 2);
+    }
+    else if (!object_push_system(L, o->obj, L"__RELPATH"))
+    {
+        lua_pushliteral(L, "instance of ");
+        object_push_class(L, o->obj);
+        lua_concat(L, 2);
+    }
+    return 1;
+}
+
+/* --- new objects ---------------------------------------------------------------- */
+
+static int object_spawn(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1), *inst = NULL;
+    struct object *o = object_new(L);
+    HRESULT hr = IWbemClassObject_SpawnInstance(obj, 0, &inst);
+
+    if (FAILED(hr)) return hresult_fail(L, hr);
+    object_fill(o, inst);
+    return 1;
+}
+
+static int object_clone(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1), *copy = NULL;
+    struct object *o = object_new(L);
+    HRESULT hr = IWbemClassObject_Clone(obj, &copy);
+
+    if (FAILED(hr)) return hresult_fail(L, hr);
+    object_fill(o, copy);
+    return 1;
+}
+
+/* obj:inparams(method) --> a new instance of METHOD's in-parameters, to fill and
+ * pass to svc:exec. A method that takes no parameters has no such class: that
+ * is nil, "method 'X' takes no parameters: WBEM_E_NOT_FOUND ...", like an
+ * unknown method, since there is nothing to fill either way. */
+static int object_inparams(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1), *sig = NULL, *inst = NULL;
+    size_t len;
+    const char *name = luaL_checklstring(L, 2, &len);
+    struct object *o = object_new(L);
+    BSTR wname;
+    HRESULT hr;
+
+    if (SUCCEEDED(hr = object_name(name, len, &wname)))
+        hr = IWbemClassObject_GetMethod(obj, wname, 0, &sig, NULL);
+    SysFreeString(wname);
+    if (SUCCEEDED(hr) && sig) hr = IWbemClassObject_SpawnInstance(sig, 0, &inst);
+    if (sig) IWbemClassObject_Release(sig);
+    if (FAILED(hr) || !inst)
+    {
+        lua_pushfstring(L, SUCCEEDED(hr) ? "method '%s' takes no parameters" : "method '%s'", name);
+        return hresult_fail_msg(L, SUCCEEDED(hr) ? (HRESULT)WBEM_E_NOT_FOUND : hr, lua_tostring(L, -1));
+    }
+    object_fill(o, inst);
+    return 1;
+}
+
+/* --- pairs ---------------------------------------------------------------------- */
+
+/* The iterator: upvalue 1 holds the property names, snapshot when the loop
+ * started, upvalue 2 the position. */
+static int object_pairs_next(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1);
+    lua_Integer i = lua_tointeger(L, lua_upvalueindex(2)) + 1;
+    const char *name;
+    size_t len;
+    HRESULT hr;
+
+    if (lua_rawgeti(L, lua_upvalueindex(1), i) == LUA_TNIL) return 1;
+    lua_pushinteger(L, i);
+    lua_replace(L, lua_upvalueindex(2));
+    name = lua_tolstring(L, -1, &len);
+    if (FAILED(hr = object_get(L, obj, name, len))) return object_error(L, obj, hr, name);
+    return 2;
+}
+
+static int object_pairs(lua_State *L)
+{
+    IWbemClassObject *obj = object_check(L, 1);
+    HRESULT hr = object_push_names(L, obj);
+
+    if (FAILED(hr))
+    {
+        hresult_push_message(L, hr);
+        return lua_error(L);
+    }
+    lua_pushinteger(L, 0);
+    lua_pushcclosure(L, object_pairs_next, 2);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* --- wmi.List ------------------------------------------------------------------- */
+
+/* "3 objects:\n  Win32_Process.Handle=\"0\"\n  ..." naming at most OBJECT_LIST_SHOWN. */
+static int object_list_tostring(lua_State *L)
+{
+    lua_Integer i, n;
+    luaL_Buffer b;
+
+    luaL_checktype(L, 1, LUA_TTABLE);
+    n = (lua_Integer)lua_rawlen(L, 1);
+    luaL_buffinit(L, &b);
+    lua_pushfstring(L, "%I object%s%s", n, n == 1 ? "" : "s", n ? ":" : "");
+    luaL_addvalue(&b);
+    for (i = 1; i <= n && i <= OBJECT_LIST_SHOWN; i++)
+    {
+        luaL_addstring(&b, "\n  ");
+        lua_rawgeti(L, 1, i);
+        luaL_tolstring(L, -1, NULL);
+        lua_remove(L, -2);
+        luaL_addvalue(&b);
+    }
+    if (n > OBJECT_LIST_SHOWN) luaL_addstring(&b, "\n  ...");
+    luaL_pushresult(&b);
+    return 1;
+}
+
+void object_push_list(lua_State *L, int n)
+{
+    int i;
+
+    lua_createtable(L, n, 0);
+    lua_insert(L, -(n + 1));
+    for (i = n; i >= 1; i--) lua_rawseti(L, -(i + 1), i);
+    if (luaL_newmetatable(L, WMI_LIST))
+    {
+        lua_pushcfunction(L, object_list_tostring);
+        lua_setfield(L, -2, "__tostring");
+    }
+    lua_setmetatable(L, -2);
+}
+
+void object_register(lua_State *L)
+{
+    static const luaL_Reg methods[] = {
+        { "get", object_l_get },
+        { "properties", object_properties },
+        { "methods", object_methods },
+        { "path", object_path },
+        { "class", object_class },
+        { "text", object_text },
+        { "spawn", object_spawn },
+        { "clone", object_clone },
+        { "inparams", object_inparams },
+        { "close", object_close },
+        { NULL, NULL }
+    };
+    static const luaL_Reg meta[] = {
+        { "__newindex", object_newindex },
+        { "__pairs", object_pairs },
+        { "__tostring", object_tostring },
+        { "__gc", object_close },
+        { "__close", object_close },
+        { NULL, NULL }
+    };
+
+    core_new_class(L, WMI_OBJECT, methods, meta);
+    /* Replace the plain methods table with a function that also reads properties. */
+    lua_getfield(L, -1, "__index");
+    lua_pushcclosure(L, object_index, 1);
+    lua_setfield(L, -2, "__index");
+}

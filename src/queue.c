@@ -1,0 +1,264 @@
+/* The dispatch queue: COM threads append callbacks under a lock and signal an
+ * event; the Lua thread drains it in arrival order inside wmi.dispatch, wmi.run
+ * and call:wait. The queue is reference counted because sinks may outlive the Lua
+ * state: after lua_close it is marked dead and late callbacks are dropped. */
+#include "luawmi.h"
+
+struct queue
+{
+    LONG refs;
+    CRITICAL_SECTION lock;
+    HANDLE event;               /* auto-reset: set when a node is appended */
+    struct node *head, *tail;
+    BOOL dead;
+    int pending;                /* Lua thread: calls in flight (anchored) */
+};
+
+static const char queue_key = 'q';   /* registry key of this state's queue userdata */
+
+void queue_addref(struct queue *q)
+{
+    InterlockedIncrement(&q->refs);
+}
+
+void queue_release(struct queue *q)
+{
+    if (InterlockedDecrement(&q->refs)) return;
+    while (q->head)
+    {
+        struct node *node = q->head;
+        q->head = node->next;
+        queue_free_node(node);
+    }
+    DeleteCriticalSection(&q->lock);
+    CloseHandle(q->event);
+    free(q);
+}
+
+void queue_free_node(struct node *node)
+{
+    if (node->obj) IWbemClassObject_Release(node->obj);
+    SysFreeString(node->text);
+    sink_release(node->sink);
+    free(node);
+    InterlockedDecrement(&wmi_stats.queued);
+}
+
+void queue_push(struct queue *q, struct node *node)
+{
+    BOOL dead;
+    InterlockedIncrement(&wmi_stats.queued);
+    node->next = NULL;
+    EnterCriticalSection(&q->lock);
+    if (!(dead = q->dead))
+    {
+        if (q->tail) q->tail->next = node;
+        else q->head = node;
+        q->tail = node;
+    }
+    LeaveCriticalSection(&q->lock);
+    if (dead) queue_free_node(node);
+    else SetEvent(q->event);
+}
+
+static struct node *queue_pop(struct queue *q)
+{
+    struct node *node;
+    EnterCriticalSection(&q->lock);
+    if ((node = q->head) && !(q->head = node->next)) q->tail = NULL;
+    LeaveCriticalSection(&q->lock);
+    return node;
+}
+
+void queue_purge(struct queue *q, struct sink *sink)
+{
+    struct node **link, *node, *dropped = NULL;
+    EnterCriticalSection(&q->lock);
+    q->tail = NULL;
+    for (link = &q->head; (node = *link);)
+    {
+        if (node->sink == sink)
+        {
+            *link = node->next;
+            node->next = dropped;
+            dropped = node;
+        }
+        else
+        {
+            q->tail = node;
+            link = &node->next;
+        }
+    }
+    LeaveCriticalSection(&q->lock);
+    while ((node = dropped))
+    {
+        dropped = node->next;
+        queue_free_node(node);
+    }
+}
+
+struct queue *queue_get(lua_State *L)
+{
+    struct queue **box;
+    lua_rawgetp(L, LUA_REGISTRYINDEX, &queue_key);
+    box = lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    return box ? *box : NULL;
+}
+
+void queue_add_pending(struct queue *q, int delta)
+{
+    q->pending += delta;
+}
+
+/* lua_close: late callbacks must find a dead queue, not a freed one. */
+static int queue_gc(lua_State *L)
+{
+    struct queue **box = lua_touserdata(L, 1), *q = *box;
+    struct node *list;
+    *box = NULL;
+    if (!q) return 0;
+    EnterCriticalSection(&q->lock);
+    q->dead = TRUE;
+    list = q->head;
+    q->head = q->tail = NULL;
+    LeaveCriticalSection(&q->lock);
+    while (list)
+    {
+        struct node *node = list;
+        list = node->next;
+        queue_free_node(node);
+    }
+    queue_release(q);
+    return 0;
+}
+
+void queue_open(lua_State *L)
+{
+    struct queue **box = lua_newuserdatauv(L, sizeof(*box), 0);
+    struct queue *q = calloc(1, sizeof(*q));
+
+    *box = NULL;
+    if (!q || !(q->event = CreateEventW(NULL, FALSE, FALSE, NULL)))
+    {
+        free(q);
+        luaL_error(L, "cannot create the dispatch queue");
+    }
+    q->refs = 1;
+    InitializeCriticalSection(&q->lock);
+    *box = q;
+    lua_createtable(L, 0, 1);
+    lua_pushcfunction(L, queue_gc);
+    lua_setfield(L, -2, "__gc");
+    lua_setmetatable(L, -2);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &queue_key);
+}
+
+/* Waits up to MS for the queue's event; in an STA, pumps messages meanwhile so
+ * that COM can deliver calls to this thread. */
+static void queue_wait_event(struct queue *q, DWORD ms)
+{
+    DWORD start = GetTickCount(), left = ms;
+    if (!core_is_sta())
+    {
+        WaitForSingleObject(q->event, ms);
+        return;
+    }
+    for (;;)
+    {
+        MSG msg;
+        DWORD r = MsgWaitForMultipleObjectsEx(1, &q->event, left, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
+        if (r != WAIT_OBJECT_0 + 1) return;
+        while (PeekMessageW(&msg, NULL, 0, 0, PM_REMOVE))
+        {
+            TranslateMessage(&msg);
+            DispatchMessageW(&msg);
+        }
+        if (ms == INFINITE) continue;
+        if (GetTickCount() - start >= ms) return;
+        left = ms - (GetTickCount() - start);
+    }
+}
+
+/* Delivers everything queued now. Returns the number of callbacks delivered. A
+ * handler's error propagates: the node in hand was already released, and the
+ * rest of the queue stays for the next dispatch. */
+static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void *arg)
+{
+    struct node *node;
+    int delivered = 0;
+    while ((!done || !done(arg)) && (node = queue_pop(q)))
+    {
+        delivered += call_deliver(L, node);
+    }
+    return delivered;
+}
+
+static DWORD queue_opt_ms(lua_State *L, int arg)
+{
+    lua_Number ms;
+    if (lua_isnoneornil(L, arg)) return 0;
+    ms = luaL_checknumber(L, arg);
+    if (ms < 0 || ms >= (lua_Number)INFINITE) return INFINITE;
+    return (DWORD)ms;
+}
+
+static DWORD queue_left(DWORD start, DWORD ms)
+{
+    DWORD spent = GetTickCount() - start;
+    if (ms == INFINITE) return INFINITE;
+    return spent >= ms ? 0 : ms - spent;
+}
+
+BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms)
+{
+    struct queue *q = queue_get(L);
+    DWORD start = GetTickCount();
+    if (!q) return done(arg);
+    for (;;)
+    {
+        queue_drain(L, q, done, arg);
+        if (done(arg)) return TRUE;
+        if (!queue_left(start, ms)) return FALSE;
+        queue_wait_event(q, queue_left(start, ms));
+    }
+}
+
+/* wmi.dispatch([ms]) --> number of callbacks delivered (waits up to ms for the first) */
+int queue_dispatch(lua_State *L)
+{
+    struct queue *q = queue_get(L);
+    DWORD ms = queue_opt_ms(L, 1), start = GetTickCount();
+    int n;
+    if (!q) return luaL_error(L, "the module is closing");
+    n = queue_drain(L, q, NULL, NULL);
+    while (!n && queue_left(start, ms))
+    {
+        queue_wait_event(q, queue_left(start, ms));
+        n = queue_drain(L, q, NULL, NULL);
+    }
+    lua_pushinteger(L, n);
+    return 1;
+}
+
+static BOOL queue_idle(void *arg)
+{
+    return !((struct queue *)arg)->pending;
+}
+
+/* wmi.run([ms]): dispatch until no call is pending (or ms elapsed) --> true when idle */
+int queue_run(lua_State *L)
+{
+    struct queue *q = queue_get(L);
+    DWORD ms = lua_isnoneornil(L, 1) ? INFINITE : queue_opt_ms(L, 1);
+    if (!q) return luaL_error(L, "the module is closing");
+    lua_pushboolean(L, queue_wait_until(L, queue_idle, q, ms));
+    return 1;
+}
+
+int queue_pending(lua_State *L)
+{
+    struct queue *q = queue_get(L);
+    lua_pushinteger(L, q ? q->pending : 0);
+    return 1;
+}

@@ -1,0 +1,51 @@
+/* UTF-8 (Lua) <-> UTF-16 (COM). Characters outside the BMP travel as surrogate
+ * pairs both ways; invalid UTF-8 is refused rather than silently replaced, so a
+ * name or value never reaches WMI altered. */
+#include <limits.h>
+
+#include "luawmi.h"
+
+BSTR str_to_bstr(const char *s, size_t len)
+{
+    BSTR b;
+    int n;
+
+    /* MultiByteToWideChar reports an empty input as an error. */
+    if (!len) return SysAllocStringLen(L"", 0);
+    if (len > INT_MAX) return NULL;
+    n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int)len, NULL, 0);
+    if (n <= 0) return NULL;
+    if (!(b = SysAllocStringLen(NULL, n))) return NULL;
+    if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int)len, b, n) != n)
+    {
+        SysFreeString(b);
+        return NULL;
+    }
+    return b;
+}
+
+void str_push_wide(lua_State *L, const WCHAR *s, int len)
+{
+    luaL_Buffer buf;
+    char *p;
+    int n;
+
+    if (!s) len = 0;
+    else if (len < 0) len = lstrlenW(s);
+    if (!len)
+    {
+        lua_pushliteral(L, "");
+        return;
+    }
+    /* No WC_ERR_INVALID_CHARS: a lone surrogate (which WMI may well hold)
+     * becomes U+FFFD instead of losing the whole string. */
+    n = WideCharToMultiByte(CP_UTF8, 0, s, len, NULL, 0, NULL, NULL);
+    if (n <= 0)
+    {
+        lua_pushliteral(L, "");
+        return;
+    }
+    p = luaL_buffinitsize(L, &buf, n);
+    n = WideCharToMultiByte(CP_UTF8, 0, s, len, p, n, NULL, NULL);
+    luaL_pushresultsize(&buf, n > 0 ? n : 0);
+}
