@@ -23,7 +23,7 @@ check: setup all testapt
 	bash scripts/check
 
 demo: setup all
-	scripts/lua examples/query.lua
+	scripts/lua examples/async_query.lua
 
 bench: setup all
 	@echo "bench: the benchmarks arrive with the benchmark issue"
@@ -31,7 +31,7 @@ bench: setup all
 include spec/support/testapt.mk
 
 lint:
-	luacheck lua spec examples bench
+	luacheck lua spec examples bench scripts/*.lua .busted luawmi-scm-1.rockspec
 
 clean:
 	rm -rf build/rocks build/test src/*.o wmi

@@ -1,5 +1,44 @@
 -- Shared by every spec file (loaded by busted before the specs, see .busted).
+local wmi = require "wmi"
 local helpers = {}
+
+-- Asserts an operational failure: exactly nil, "NAME (0x...): text", hresult.
+function helpers.assert_fail(hresult, name, ...)
+  local n, value, message, code = select("#", ...), ...
+  assert(n == 3, ("expected nil, message, hresult; got %d values"):format(n))
+  assert(value == nil, "expected nil, got " .. tostring(value))
+  assert(code == hresult, ("expected hresult 0x%08X, got %s"):format(hresult, tostring(code)))
+  local prefix = ("%s (0x%08X): "):format(name, hresult)
+  assert(message:sub(1, #prefix) == prefix, ("expected %q to start with %q"):format(message, prefix))
+  return message
+end
+
+-- Asserts that the module holds nothing any more, once garbage is collected.
+function helpers.assert_all_released()
+  collectgarbage()
+  collectgarbage()
+  local stats = wmi.stats()
+  for _, what in ipairs { "objects", "services", "stubs", "calls", "queued", "enumerators" } do
+    assert(stats[what] == 0, ("wmi.stats().%s is %d, expected 0"):format(what, stats[what]))
+  end
+end
+
+function helpers.sorted(t)
+  table.sort(t)
+  return t
+end
+
+-- The sorted values of FIELD over a list of objects.
+function helpers.keys(list, field)
+  local keys = {}
+  for i, obj in ipairs(list) do keys[i] = obj[field] end
+  return helpers.sorted(keys)
+end
+
+function helpers.contains(list, value)
+  for _, v in ipairs(list or {}) do if v == value then return true end end
+  return false
+end
 
 package.loaded["spec.helpers"] = helpers
 return helpers

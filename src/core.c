@@ -53,7 +53,9 @@ BOOL core_is_sta(void)
 
 static int core_stats(lua_State *L)
 {
-    lua_createtable(L, 0, 5);
+    lua_createtable(L, 0, 6);
+    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.enumerators, 0, 0));
+    lua_setfield(L, -2, "enumerators");
     lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.objects, 0, 0));
     lua_setfield(L, -2, "objects");
     lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.services, 0, 0));

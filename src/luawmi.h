@@ -22,6 +22,7 @@
 struct wmi_stats {
     LONG objects;   /* wmi.Object userdata holding an IWbemClassObject */
     LONG services;  /* open wmi.Services */
+    LONG enumerators; /* open svc:each() enumerators */
     LONG stubs;     /* C sinks alive (each wrapped by one stub) */
     LONG calls;     /* async calls alive on the C side */
     LONG queued;    /* callbacks waiting in dispatch queues */

@@ -400,12 +400,20 @@ static IEnumWbemClassObject **services_enum_box(lua_State *L, int idx)
     return luaL_checkudata(L, idx, ENUMERATOR_META);
 }
 
-static int services_enum_close(lua_State *L)
+static void services_enum_release(IEnumWbemClassObject **box)
 {
-    IEnumWbemClassObject **box = services_enum_box(L, 1);
     IEnumWbemClassObject *e = *box;
     *box = NULL;
-    if (e) IEnumWbemClassObject_Release(e);
+    if (e)
+    {
+        IEnumWbemClassObject_Release(e);
+        InterlockedDecrement(&wmi_stats.enumerators);
+    }
+}
+
+static int services_enum_close(lua_State *L)
+{
+    services_enum_release(services_enum_box(L, 1));
     return 0;
 }
 
@@ -420,8 +428,7 @@ static int services_enum_next(lua_State *L)
     hr = IEnumWbemClassObject_Next(*box, WBEM_INFINITE, 1, &obj, &got);
     if (FAILED(hr) || !got)
     {
-        IEnumWbemClassObject_Release(*box);
-        *box = NULL;
+        services_enum_release(box);
         if (FAILED(hr))
         {
             hresult_push_message(L, hr);
@@ -467,6 +474,7 @@ static int services_each(lua_State *L)
         hresult_push_message(L, hr);
         return lua_error(L);
     }
+    InterlockedIncrement(&wmi_stats.enumerators);
     lua_pushvalue(L, -1);
     lua_pushcclosure(L, services_enum_next, 1);
     lua_pushnil(L);
