@@ -14,6 +14,7 @@ struct services
     COAUTHIDENTITY *identity;
     IWbemObjectSink *parked;    /* stub of the last finished async call, see services_park */
     struct call_list calls;     /* async calls in flight, cancelled on close */
+    char *resource;             /* "root\cimv2" or "\\host\ns", for tostring */
 };
 
 static const char services_default_apartment_key = 'a';
@@ -96,6 +97,7 @@ static int services_close(lua_State *L)
         services_unpark(s);
         IWbemServices_Release(s->svc);
         services_free_identity(s->identity);
+        free(s->resource);
         free(s);
         InterlockedDecrement(&wmi_stats.services);
     }
@@ -105,7 +107,7 @@ static int services_close(lua_State *L)
 static int services_tostring(lua_State *L)
 {
     struct services *s = *services_box(L, 1);
-    lua_pushfstring(L, "%s (%s)", WMI_SERVICES, s ? "open" : "closed");
+    lua_pushfstring(L, "%s (%s)", WMI_SERVICES, s ? s->resource : "closed");
     return 1;
 }
 
@@ -237,6 +239,7 @@ int services_connect(lua_State *L)
     struct services **box, *s = NULL;
     IWbemLocator *locator = NULL;
     BSTR resource = NULL, user = NULL, password = NULL, locale = NULL, authority = NULL;
+    char *resource_utf8;
     HRESULT hr = S_OK;
 
     services_read_args(L, &a);
@@ -257,7 +260,9 @@ int services_connect(lua_State *L)
     else
         lua_pushstring(L, a.namespace);
     resource = services_bstr_or_null(lua_tostring(L, -1), &hr);
+    resource_utf8 = _strdup(lua_tostring(L, -1));
     lua_pop(L, 1);
+    if (!resource_utf8) hr = E_OUTOFMEMORY;
     user = services_bstr_or_null(a.user, &hr);
     password = services_bstr_or_null(a.password, &hr);
     locale = services_bstr_or_null(a.locale, &hr);
@@ -299,8 +304,10 @@ done:
         if (s && s->svc) IWbemServices_Release(s->svc);
         if (s) services_free_identity(s->identity);
         free(s);
+        free(resource_utf8);
         return hresult_fail(L, hr);
     }
+    s->resource = resource_utf8;
     *box = s;
     InterlockedIncrement(&wmi_stats.services);
     return 1;
