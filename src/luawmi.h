@@ -56,6 +56,9 @@ void object_push(lua_State *L, IWbemClassObject *obj);
 IWbemClassObject *object_check(lua_State *L, int arg);
 /* The same, or NULL when ARG is not a wmi.Object. */
 IWbemClassObject *object_test(lua_State *L, int arg);
+/* Puts V into property NAME of CIM type TYPE; where a provider accepts only the
+ * exact VARIANT type of an unsigned property (Wine), retries with VT_UI4/VT_UI2. */
+HRESULT object_put(IWbemClassObject *obj, const WCHAR *name, VARIANT *v, CIMTYPE type);
 /* Pushes a wmi.List (a sequence of wmi.Object with a readable __tostring) made of
  * the N values on top of the stack, which it pops. */
 void object_push_list(lua_State *L, int n);

@@ -109,14 +109,14 @@ static BOOL object_push_system(lua_State *L, IWbemClassObject *obj, const WCHAR 
 
     VariantInit(&v);
     if (FAILED(IWbemClassObject_Get(obj, name, 0, &v, NULL, NULL))) return FALSE;
-    if ((ok = V_VT(&v) == VT_BSTR && V_BSTR(&v))) str_push_wide(L, V_BSTR(&v), (int)SysStringLen(V_BSTR(&v)));
+    if ((ok = V_VT(&v) == VT_BSTR && V_BSTR(&v))) str_push_wide(L, V_BSTR(&v), -1);
     VariantClear(&v);
     return ok;
 }
 
 static void object_push_class(lua_State *L, IWbemClassObject *obj)
 {
-    if (!object_push_system(L, obj, L"__CLASS")) lua_pushliteral(L, "an unnamed class");
+    if (!object_push_system(L, obj, L"__CLASS")) lua_pushliteral(L, "an unknown class");
 }
 
 /* Raises "<where>no property 'NAME' in CLASS", or the HRESULT's message. */
@@ -135,6 +135,27 @@ static int object_error(lua_State *L, IWbemClassObject *obj, HRESULT hr, const c
     }
     lua_concat(L, 3);
     return lua_error(L);
+}
+
+/* Put with WMI's carrier for the CIM type (uint32 and uint16 as VT_I4). Wine's
+ * spawned instances and method parameters take only the VARTYPE matching the
+ * CIM type exactly and answer WBEM_E_TYPE_MISMATCH: try that one once more. */
+HRESULT object_put(IWbemClassObject *obj, const WCHAR *name, VARIANT *v, CIMTYPE type)
+{
+    HRESULT hr = IWbemClassObject_Put(obj, name, 0, v, 0);
+
+    if (hr == (HRESULT)WBEM_E_TYPE_MISMATCH && V_VT(v) == VT_I4 && (type == CIM_UINT32 || type == CIM_UINT16))
+    {
+        VARIANT exact = *v; /* a plain integer: nothing to copy or free */
+        if (type == CIM_UINT32) V_VT(&exact) = VT_UI4;
+        else
+        {
+            V_VT(&exact) = VT_UI2;
+            V_UI2(&exact) = (USHORT)V_I4(v);
+        }
+        hr = IWbemClassObject_Put(obj, name, 0, &exact, 0);
+    }
+    return hr;
 }
 
 /* __index: the methods table (upvalue 1) first, then a property. */
@@ -159,12 +180,15 @@ static int object_newindex(lua_State *L)
 {
     IWbemClassObject *obj = object_check(L, 1);
     size_t len;
-    const char *name = luaL_checklstring(L, 2, &len), *why;
+    const char *name, *why;
     CIMTYPE type = CIM_EMPTY;
     BSTR wname;
     VARIANT v;
     HRESULT hr;
 
+    /* Only a string names a property (a number would, converted, name none). */
+    if (lua_type(L, 2) != LUA_TSTRING) return luaL_typeerror(L, 2, "string");
+    name = lua_tolstring(L, 2, &len);
     if (SUCCEEDED(hr = object_name(name, len, &wname)))
         hr = IWbemClassObject_Get(obj, wname, 0, NULL, &type, NULL);
     if (FAILED(hr))
@@ -177,7 +201,7 @@ static int object_newindex(lua_State *L)
         SysFreeString(wname);
         return luaL_error(L, "bad value for property '%s' (%s)", name, why);
     }
-    hr = IWbemClassObject_Put(obj, wname, 0, &v, 0);
+    hr = object_put(obj, wname, &v, type);
     VariantClear(&v);
     SysFreeString(wname);
     if (FAILED(hr)) return object_error(L, obj, hr, name);
@@ -192,12 +216,7 @@ static int object_l_get(lua_State *L)
     const char *name = luaL_checklstring(L, 2, &len);
     HRESULT hr = object_get(L, obj, name, len);
 
-    if (FAILED(hr))
-    {
-        lua_pushfstring(L, "property '%s'", name);
-        return hresult_fail_msg(L, hr, lua_tostring(L, -1));
-    }
-    return 1;
+    return FAILED(hr) ? hresult_fail(L, hr) : 1;
 }
 
 /* --- names ---------------------------------------------------------------------- */
@@ -280,7 +299,7 @@ static int object_text(lua_State *L)
     HRESULT hr = IWbemClassObject_GetObjectText(object_check(L, 1), 0, &text);
 
     if (FAILED(hr)) return hresult_fail(L, hr);
-    str_push_wide(L, text, (int)SysStringLen(text));
+    str_push_wide(L, text, -1);
     SysFreeString(text);
     return 1;
 }
@@ -346,8 +365,9 @@ static int object_clone(lua_State *L)
 
 /* obj:inparams(method) --> a new instance of METHOD's in-parameters, to fill and
  * pass to svc:exec. A method that takes no parameters has no such class: that
- * is nil, "method 'X' takes no parameters: WBEM_E_NOT_FOUND ...", like an
- * unknown method, since there is nothing to fill either way. */
+ * is nil, "method 'X' takes no parameters: WBEM_E_NOT_FOUND (...)", the same
+ * HRESULT as an unknown method's since there is nothing to fill either way, and
+ * a message that tells the two apart. */
 static int object_inparams(lua_State *L)
 {
     IWbemClassObject *obj = object_check(L, 1), *sig = NULL, *inst = NULL;
@@ -362,10 +382,11 @@ static int object_inparams(lua_State *L)
     SysFreeString(wname);
     if (SUCCEEDED(hr) && sig) hr = IWbemClassObject_SpawnInstance(sig, 0, &inst);
     if (sig) IWbemClassObject_Release(sig);
-    if (FAILED(hr) || !inst)
+    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (!inst)
     {
-        lua_pushfstring(L, SUCCEEDED(hr) ? "method '%s' takes no parameters" : "method '%s'", name);
-        return hresult_fail_msg(L, SUCCEEDED(hr) ? (HRESULT)WBEM_E_NOT_FOUND : hr, lua_tostring(L, -1));
+        lua_pushfstring(L, "method '%s' takes no parameters", name);
+        return hresult_fail_msg(L, WBEM_E_NOT_FOUND, lua_tostring(L, -1));
     }
     object_fill(o, inst);
     return 1;

@@ -576,7 +576,7 @@ static HRESULT services_table_inparams(lua_State *L, int arg, IWbemServices *svc
             *misuse = TRUE;
             goto done;
         }
-        hr = IWbemClassObject_Put(in, name, 0, &v, 0);
+        hr = object_put(in, name, &v, type);
         VariantClear(&v);
         SysFreeString(name);
         lua_pop(L, 1);
@@ -662,7 +662,7 @@ static int services_put(lua_State *L)
     if (SUCCEEDED(hr) && result) hr = IWbemCallResult_GetResultString(result, WBEM_INFINITE, &path);
     if (result) IWbemCallResult_Release(result);
     if (FAILED(hr)) return hresult_fail(L, hr);
-    str_push_wide(L, path, path ? (int)SysStringLen(path) : 0);
+    str_push_wide(L, path, -1);
     SysFreeString(path);
     return 1;
 }

@@ -36,7 +36,10 @@ static const struct variant_cim variant_cims[] =
     VARIANT_CIM(CIM_UINT8, VT_UI1, 0, 255, "uint8"),
     VARIANT_CIM(CIM_SINT16, VT_I2, -32768, 32767, "sint16"),
     VARIANT_CIM(CIM_UINT16, VT_I4, 0, 65535, "uint16"),
-    VARIANT_CIM(CIM_SINT32, VT_I4, -2147483647 - 1, 2147483647, "sint32"),
+    /* sint32 also takes 2^31..2^32-1 as a bit pattern: Wine declares StdRegProv's
+     * hDefKey sint32 where Windows has uint32, and HKEY_CURRENT_USER written as
+     * 0x80000001 must arrive intact on both. */
+    VARIANT_CIM(CIM_SINT32, VT_I4, -2147483647 - 1, 4294967295LL, "sint32"),
     VARIANT_CIM(CIM_UINT32, VT_I4, 0, 4294967295LL, "uint32"),
     VARIANT_CIM(CIM_SINT64, VT_BSTR, LUA_MININTEGER, LUA_MAXINTEGER, "sint64"),
     VARIANT_CIM(CIM_UINT64, VT_BSTR, LUA_MININTEGER, LUA_MAXINTEGER, "uint64"),
@@ -127,9 +130,12 @@ static BSTR variant_decimal_bstr(lua_Integer i, BOOL is_unsigned)
 
 static void variant_push_value(lua_State *L, VARTYPE vt, const void *p, CIMTYPE type);
 
+/* CIM strings hold no NUL, so a string ends at the first one: Wine sizes some
+ * BSTRs (__RELPATH, __PATH, object text) generously and pads them with NULs.
+ * A NULL BSTR reads as "". */
 static void variant_push_bstr(lua_State *L, BSTR s, CIMTYPE type)
 {
-    UINT len = SysStringLen(s); /* 0 for a NULL BSTR, which reads as "" */
+    UINT len = (UINT)lstrlenW(s);
     char buf[32];
     lua_Integer i;
     UINT k;
@@ -283,8 +289,9 @@ static const char *variant_to_integer(lua_State *L, int idx, const struct varian
     size_t len;
     const char *s;
 
-    /* sint64 and uint64 accept every decimal string, uint64 up to 2^64-1,
-     * which lua_tointegerx would turn into a float. */
+    /* sint64 and uint64 accept every decimal string in their range, uint64 up
+     * to 2^64-1, which lua_tointegerx would turn into a float. A negative Lua
+     * integer written to a uint64 wraps, the way reading one gave it. */
     if (t == LUA_TSTRING && (c->type == CIM_SINT64 || c->type == CIM_UINT64))
     {
         s = lua_tolstring(L, idx, &len);
