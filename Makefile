@@ -28,6 +28,9 @@ demo: setup all
 bench: setup all
 	@echo "bench: the benchmarks arrive with the benchmark issue"
 
+stress: setup all
+	scripts/lua bench/stress.lua
+
 include spec/support/testapt.mk
 
 lint:

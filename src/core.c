@@ -1,5 +1,7 @@
 /* wmi.core: module entry, COM initialisation, shared helpers. */
+#define PSAPI_VERSION 2     /* GetProcessMemoryInfo is K32GetProcessMemoryInfo in kernel32 */
 #include "luawmi.h"
+#include <psapi.h>
 
 struct wmi_stats wmi_stats;
 
@@ -53,7 +55,8 @@ BOOL core_is_sta(void)
 
 static int core_stats(lua_State *L)
 {
-    lua_createtable(L, 0, 6);
+    PROCESS_MEMORY_COUNTERS_EX mem;
+    lua_createtable(L, 0, 7);
     lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.enumerators, 0, 0));
     lua_setfield(L, -2, "enumerators");
     lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.objects, 0, 0));
@@ -66,6 +69,12 @@ static int core_stats(lua_State *L)
     lua_setfield(L, -2, "calls");
     lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.queued, 0, 0));
     lua_setfield(L, -2, "queued");
+    /* The whole process' private bytes: what leak checks compare over time. */
+    if (GetProcessMemoryInfo(GetCurrentProcess(), (PROCESS_MEMORY_COUNTERS *)&mem, sizeof(mem)))
+    {
+        lua_pushinteger(L, (lua_Integer)mem.PrivateUsage);
+        lua_setfield(L, -2, "private_bytes");
+    }
     return 1;
 }
 
