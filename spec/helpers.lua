@@ -40,5 +40,29 @@ function helpers.contains(list, value)
   return false
 end
 
+-- The sorted "pid/handle" keys of Win32_Process, once two reads 200 ms apart
+-- agree: async results are compared with a sync read, and Wine's own processes
+-- come and go. Notably rpcss.exe starts on demand the first time COM looks up a
+-- local server, which wmi.apartment{ mode = "auto" } does (measured): make that
+-- happen first, as the first async call with bare handlers would.
+function helpers.settled_processes(svc)
+  assert(wmi.apartment { mode = "auto" }):close()
+  local function read()
+    local keys = {}
+    for i, p in ipairs(assert(svc:query("SELECT Handle, ProcessId FROM Win32_Process"))) do
+      keys[i] = ("%d/%s"):format(p.ProcessId, p.Handle)
+    end
+    return table.concat(helpers.sorted(keys), " "), keys
+  end
+  local last, keys = read()
+  for _ = 1, 50 do
+    wmi.dispatch(200)   -- only a sleep: the callers have no call in flight
+    local now, now_keys = read()
+    if now == last then return keys end
+    last, keys = now, now_keys
+  end
+  error("Win32_Process never settled")
+end
+
 package.loaded["spec.helpers"] = helpers
 return helpers

@@ -55,15 +55,20 @@ HRESULT apartment_wrap(struct apartment *a, struct sink *sink, IWbemObjectSink *
     return hr;
 }
 
-static int apartment_close(lua_State *L)
+static void apartment_free(lua_State *L, struct apartment **box)
 {
-    struct apartment **box = apartment_box(L, 1), *a = *box;
+    struct apartment *a = *box;
     *box = NULL;
-    if (!a) return 0;
+    if (!a) return;
     call_cancel_list(L, &a->calls);
     if (a->wua) IWbemUnsecuredApartment_Release(a->wua);
     if (a->ua) IUnsecuredApartment_Release(a->ua);
     free(a);
+}
+
+static int apartment_close(lua_State *L)
+{
+    apartment_free(L, apartment_box(L, 1));
     return 0;
 }
 
@@ -105,6 +110,18 @@ static void apartment_read_clsid(lua_State *L, int opts, CLSID *clsid)
     lua_pop(L, 1);
 }
 
+/* The option FIELD on top of the stack, one of NAMES (DEF when nil); raises naming
+ * the option (luaL_checkoption would name a stack slot, not an argument). */
+static int apartment_opt_choice(lua_State *L, const char *field, const char *def, const char *const names[])
+{
+    const char *s = lua_isnil(L, -1) ? def : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    int i;
+    for (i = 0; s && names[i]; i++)
+        if (!strcmp(s, names[i])) return i;
+    if (s) return luaL_error(L, "bad option '%s' to 'apartment' (invalid value '%s')", field, s);
+    return luaL_error(L, "bad option '%s' to 'apartment' (string expected, got %s)", field, luaL_typename(L, -1));
+}
+
 /* wmi.apartment{ mode = "auto"|"unsecapp"|"inproc", check_access = "default"|true|false,
  *                clsid = "{...}", context = "local"|"inproc" } */
 int apartment_new(lua_State *L)
@@ -121,9 +138,9 @@ int apartment_new(lua_State *L)
 
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
     core_opt_field(L, 1, "mode");
-    mode = luaL_checkoption(L, -1, "auto", modes);
+    mode = apartment_opt_choice(L, "mode", "auto", modes);
     core_opt_field(L, 1, "context");
-    context = luaL_checkoption(L, -1, "local", contexts);
+    context = apartment_opt_choice(L, "context", "local", contexts);
     t = core_opt_field(L, 1, "check_access");
     if (t == LUA_TBOOLEAN)
     {
@@ -148,7 +165,7 @@ int apartment_new(lua_State *L)
     {
         /* "auto" means: unsecapp where it is registered, else in-process (Wine). */
         if (mode == 0 && hr == REGDB_E_CLASSNOTREG) return 1;
-        apartment_close(L);
+        apartment_free(L, box);     /* the userdata is on top, not at 1 (the options) */
         return hresult_fail(L, hr);
     }
     if (FAILED(IUnsecuredApartment_QueryInterface(a->ua, &IID_IWbemUnsecuredApartment, (void **)&a->wua)))

@@ -97,6 +97,21 @@ static void call_stop(struct call *c)
     IWbemServices_CancelAsyncCall(c->svc, stub->wrapped);
 }
 
+/* Ends C silently (no status handler): its services, apartment or stub is
+ * closing, or it is. Its result then reads cancelled, not success. */
+static void call_abort(lua_State *L, struct call *c)
+{
+    if (!c->stub) return;
+    call_stop(c);
+    c->hr = WBEM_E_CALL_CANCELLED;
+    if (c->message == LUA_NOREF)
+    {
+        hresult_push_message(L, c->hr);
+        c->message = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    call_end(L, c, FALSE);
+}
+
 /* call:cancel(): the status handler then receives WBEM_E_CALL_CANCELLED, at the
  * next dispatch. Idempotent, and harmless after completion. */
 static int call_cancel(lua_State *L)
@@ -114,7 +129,7 @@ static int call_cancel(lua_State *L)
         sink_addref(node->sink);
         queue_push(node->sink->queue, node);
     }
-    else call_end(L, c, FALSE);
+    else call_abort(L, c);
     return 0;
 }
 
@@ -125,15 +140,13 @@ void call_cancel_list(lua_State *L, struct call_list *list)
         struct call *c = list->head;
         call_unlink(c);         /* off every list: closing the other owner won't meet it */
         c->owner = NULL;
-        call_stop(c);
-        call_end(L, c, FALSE);
+        call_abort(L, c);
     }
 }
 
 void call_detach_stub(lua_State *L, struct call *c)
 {
-    call_stop(c);
-    call_end(L, c, FALSE);
+    call_abort(L, c);
 }
 
 /* close, __close and __gc: cancel if still running, drop the handlers unheard. */
@@ -257,22 +270,26 @@ int call_deliver(lua_State *L, struct node *node)
 
 /* --- the Lua object ------------------------------------------------------------ */
 
+/* Reads the call through its userdata box: a handler run by the wait may close
+ * the call (then it has finished, silently). */
 static BOOL call_is_done(void *arg)
 {
-    return ((struct call *)arg)->done;
+    struct call *c = *(struct call **)arg;
+    return !c || c->done;
 }
 
 /* call:wait([ms]) --> true when finished (delivering callbacks meanwhile), false on timeout */
 static int call_wait(lua_State *L)
 {
-    struct call *c = call_check(L, 1);
+    struct call **box = call_box(L, 1);
     DWORD ms = INFINITE;
+    call_check(L, 1);
     if (!lua_isnoneornil(L, 2))
     {
         lua_Number n = luaL_checknumber(L, 2);
         ms = n < 0 ? INFINITE : n >= (lua_Number)INFINITE ? INFINITE - 1 : (DWORD)n;
     }
-    lua_pushboolean(L, c->done || queue_wait_until(L, call_is_done, c, ms));
+    lua_pushboolean(L, call_is_done(box) || queue_wait_until(L, call_is_done, box, ms));
     return 1;
 }
 
@@ -292,10 +309,12 @@ static int call_result(lua_State *L)
     return 3;
 }
 
+/* Fields need an open call; methods do not: closing twice is harmless. */
 static int call_index(lua_State *L)
 {
-    struct call *c = call_check(L, 1);
+    struct call *c = *call_box(L, 1);
     const char *key = luaL_checkstring(L, 2);
+    if ((!strcmp(key, "done") || !strcmp(key, "count")) && !c) return core_closed_error(L, WMI_CALL);
     if (!strcmp(key, "done")) lua_pushboolean(L, c->done);
     else if (!strcmp(key, "count")) lua_pushinteger(L, c->count);
     else
@@ -321,7 +340,8 @@ static int call_tostring(lua_State *L)
 
 /* Finds or makes the stub for the sink argument ARG and pushes a closed call
  * userdata whose user value is the stub. Returns the stub, or NULL with nil,
- * message, hresult pushed (the apartment could not make a stub). */
+ * message, hresult pushed (the apartment could not make a stub). Callers run it
+ * before they acquire anything: it may raise. */
 static struct stub *call_prepare(lua_State *L, int arg)
 {
     struct stub *stub = stub_test(L, arg);
@@ -370,6 +390,13 @@ struct call_args
     LONG flags;
 };
 
+static void call_free_args(struct call_args *x)
+{
+    SysFreeString(x->a);
+    SysFreeString(x->b);
+    if (x->obj) IWbemClassObject_Release(x->obj);
+}
+
 static HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink)
 {
     static const WCHAR wql[] = L"WQL";
@@ -404,19 +431,18 @@ static BSTR call_bstr(lua_State *L, int arg)
     return b;
 }
 
-/* Starts the call described by X (whose resources it frees) with the sink at SINK_ARG. */
-static int call_start(lua_State *L, struct call_args *x, int sink_arg)
+/* Starts the call described by X (whose resources it frees, and which never
+ * raises) with STUB and the call userdata at BOX, both from call_prepare. */
+static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int box)
 {
     struct services *s = services_check(L, 1);
-    struct stub *stub;
     struct call *c;
     HRESULT hr;
 
-    if (!(stub = call_prepare(L, sink_arg))) goto fail_pushed;
     if (!(c = calloc(1, sizeof(*c))))
     {
-        hr = E_OUTOFMEMORY;
-        goto fail;
+        call_free_args(x);
+        return hresult_fail(L, E_OUTOFMEMORY);
     }
     c->svc = services_iface(s);
     IWbemServices_AddRef(c->svc);
@@ -424,7 +450,7 @@ static int call_start(lua_State *L, struct call_args *x, int sink_arg)
     c->stub = stub;
     c->owner = s;
     stub->call = c;
-    *(struct call **)lua_touserdata(L, -1) = c;
+    *(struct call **)lua_touserdata(L, box) = c;
     InterlockedIncrement(&wmi_stats.calls);
 
     hr = call_issue(c->svc, x, stub->wrapped);
@@ -432,46 +458,42 @@ static int call_start(lua_State *L, struct call_args *x, int sink_arg)
      * CancelAsyncCall: release the finished call parked there and try again.
      * Windows never takes this path, so it costs Windows no round trip. */
     if (hr == (HRESULT)WBEM_E_FAILED && services_unpark(s)) hr = call_issue(c->svc, x, stub->wrapped);
+    call_free_args(x);
     if (FAILED(hr))
     {
+        /* The stub stays unused: it may serve another call. */
         stub->call = NULL;
         c->stub = NULL;
+        c->owner = NULL;
         c->done = TRUE;
         c->hr = hr;
-        goto fail;
+        hresult_push_message(L, hr);
+        c->message = luaL_ref(L, LUA_REGISTRYINDEX);
+        return hresult_fail(L, hr);
     }
     stub->used = TRUE;
-    lua_pushvalue(L, -1);
+    lua_pushvalue(L, box);
     c->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
     queue_add_pending(stub->sink->queue, 1);
     call_link(c, 0, services_calls(s));
     call_link(c, 1, apartment_calls(*stub->apartment));
-    SysFreeString(x->a);
-    SysFreeString(x->b);
-    if (x->obj) IWbemClassObject_Release(x->obj);
+    lua_pushvalue(L, box);
     return 1;
-fail:
-    SysFreeString(x->a);
-    SysFreeString(x->b);
-    if (x->obj) IWbemClassObject_Release(x->obj);
-    return hresult_fail(L, hr);
-fail_pushed:
-    SysFreeString(x->a);
-    SysFreeString(x->b);
-    if (x->obj) IWbemClassObject_Release(x->obj);
-    return 3;
 }
 
-/* Methods of the form svc:xxx_async(string, sink [, opts]). */
+/* Methods of the form svc:xxx_async(string, sink [, opts]). Arguments are checked
+ * and the stub made before anything is converted: those may raise. */
 static int call_start_string(lua_State *L, enum call_kind kind, BOOL optional)
 {
     struct call_args x = { kind, NULL, NULL, NULL, 0 };
+    BOOL none = optional && lua_isnoneornil(L, 2);
+    struct stub *stub;
     services_check(L, 1);
-    if (!(optional && lua_isnil(L, 2))) luaL_checkstring(L, 2);
-    luaL_checkany(L, 3);
+    if (!none) luaL_checkstring(L, 2);
     x.flags = call_flags(L, 4);
-    if (!(optional && lua_isnil(L, 2))) x.a = call_bstr(L, 2);
-    return call_start(L, &x, 3);
+    if (!(stub = call_prepare(L, 3))) return 3;
+    if (!none) x.a = call_bstr(L, 2);
+    return call_start(L, &x, stub, lua_gettop(L));
 }
 
 static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, FALSE); }
@@ -485,12 +507,13 @@ static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSC
 static int call_put_async(lua_State *L)
 {
     struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0 };
+    struct stub *stub;
     services_check(L, 1);
     x.obj = object_check(L, 2);
-    luaL_checkany(L, 3);
     x.flags = call_flags(L, 4);
+    if (!(stub = call_prepare(L, 3))) return 3;
     IWbemClassObject_AddRef(x.obj);
-    return call_start(L, &x, 3);
+    return call_start(L, &x, stub, lua_gettop(L));
 }
 
 /* svc:exec_async(path, method, params, sink [, opts]) */
@@ -498,23 +521,30 @@ static int call_exec_async(lua_State *L)
 {
     struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0 };
     struct services *s = services_check(L, 1);
-    BOOL misuse;
-    HRESULT hr;
+    struct stub *stub;
+    int box;
+    BOOL misuse = FALSE;
+    HRESULT hr = S_OK;
     luaL_checkstring(L, 2);
     luaL_checkstring(L, 3);
-    luaL_checkany(L, 5);
     x.flags = call_flags(L, 6);
-    x.a = call_bstr(L, 2);
-    if (!(x.b = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3)))) hr = E_OUTOFMEMORY;
-    else hr = services_inparams(L, 4, s, x.a, x.b, &x.obj, &misuse);
+    if (!(stub = call_prepare(L, 5))) return 3;
+    box = lua_gettop(L);
+    x.a = str_to_bstr(lua_tostring(L, 2), lua_rawlen(L, 2));
+    x.b = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3));
+    if (!x.a || !x.b)
+    {
+        call_free_args(&x);
+        return luaL_argerror(L, x.a ? 3 : 2, "invalid UTF-8 or out of memory");
+    }
+    hr = services_inparams(L, 4, s, x.a, x.b, &x.obj, &misuse);
     if (FAILED(hr))
     {
-        SysFreeString(x.a);
-        SysFreeString(x.b);
-        if (x.b && misuse) return luaL_argerror(L, 4, lua_tostring(L, -1));
+        call_free_args(&x);
+        if (misuse) return luaL_argerror(L, 4, lua_tostring(L, -1));
         return hresult_fail(L, hr);
     }
-    return call_start(L, &x, 5);
+    return call_start(L, &x, stub, box);
 }
 
 void call_register(lua_State *L)

@@ -102,10 +102,22 @@ static IWbemObjectSinkVtbl sink_vtbl =
     sink_SetStatus,
 };
 
+/* A sink may be called after lua_close unloaded this DLL (a provider's late
+ * SetStatus, or unsecapp releasing its proxy): pin the module once a sink exists. */
+static void sink_pin_module(void)
+{
+    static BOOL pinned;
+    HMODULE module;
+    if (pinned) return;
+    pinned = GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                                (const WCHAR *)&sink_vtbl, &module);
+}
+
 HRESULT sink_create(struct queue *q, struct sink **out)
 {
-    struct sink *sink = calloc(1, sizeof(*sink));
-    if (!sink) return E_OUTOFMEMORY;
+    struct sink *sink;
+    sink_pin_module();
+    if (!(sink = calloc(1, sizeof(*sink)))) return E_OUTOFMEMORY;
     sink->IWbemObjectSink_iface.lpVtbl = &sink_vtbl;
     sink->refs = 1;
     sink->queue = q;

@@ -95,7 +95,8 @@ int stub_push(lua_State *L, int apt, int arg)
 
     apt = lua_absindex(L, apt);
     arg = lua_absindex(L, arg);
-    if (lua_type(L, arg) != LUA_TFUNCTION) luaL_checktype(L, arg, LUA_TTABLE);
+    luaL_argexpected(L, lua_type(L, arg) == LUA_TFUNCTION || lua_type(L, arg) == LUA_TTABLE, arg,
+                     "function or table of handlers");
     box = lua_newuserdatauv(L, sizeof(*box), 1);
     *box = NULL;
     luaL_setmetatable(L, WMI_STUB);

@@ -86,7 +86,26 @@ struct stub
     IWbemObjectSink IWbemObjectSink_iface;
     LONG refs;
     IWbemObjectSink *sink;
+    /* Benchmark support (see "Benchmark support" below), under cs. */
+    enum hold { HOLD_NONE, HOLD_WAIT, HOLD_HELD, HOLD_RELEASED } hold;
+    struct held_status { LONG flags; HRESULT hr; BSTR param; IWbemClassObject *obj; } held;
 };
+
+/* Benchmark support (bench/dispatch.lua, bench/memory.lua): none of it acts
+ * unless testapt.hold() or testapt.flood() asked for it. Under cs, except quiet. */
+static struct
+{
+    BOOL hold;                  /* stubs made from now on hold their final status */
+    struct stub *latest;        /* the most recently created stub (no reference) */
+    volatile LONG quiet;        /* a flood runs: Indicate is forwarded unrecorded */
+} bench = { FALSE, NULL, 0 };
+
+static void held_free( struct held_status *h )
+{
+    SysFreeString( h->param );
+    if (h->obj) IWbemClassObject_Release( h->obj );
+    memset( h, 0, sizeof(*h) );
+}
 
 static inline struct stub *impl_from_IWbemObjectSink( IWbemObjectSink *iface )
 {
@@ -127,6 +146,10 @@ static ULONG WINAPI stub_Release( IWbemObjectSink *iface )
     {
         struct record r = { .op = OP_STUB_RELEASED };
 
+        EnterCriticalSection( &cs );
+        if (bench.latest == stub) bench.latest = NULL;
+        LeaveCriticalSection( &cs );
+        held_free( &stub->held );   /* a status never released is dropped */
         /* The sink goes first, so a spec seeing StubReleased knows the sink was let go. */
         IWbemObjectSink_Release( stub->sink );
         note( NULL, COUNT_SINKS_HELD, -1 );
@@ -141,6 +164,8 @@ static HRESULT WINAPI stub_Indicate( IWbemObjectSink *iface, LONG count, IWbemCl
     struct stub *stub = impl_from_IWbemObjectSink( iface );
     struct record r = { .op = OP_INDICATE, .count = count };
 
+    /* A benchmark flood measures the sink, not this log. */
+    if (bench.quiet) return IWbemObjectSink_Indicate( stub->sink, count, objs );
     /* Counted before forwarding: once the Lua thread sees the object, the count shows it. */
     note( &r, COUNT_INDICATED, count );
     return IWbemObjectSink_Indicate( stub->sink, count, objs );
@@ -151,7 +176,23 @@ static HRESULT WINAPI stub_SetStatus( IWbemObjectSink *iface, LONG flags, HRESUL
 {
     struct stub *stub = impl_from_IWbemObjectSink( iface );
     struct record r = { .op = OP_SET_STATUS, .flags = flags, .hr = hr };
+    BOOL held = FALSE;
 
+    /* Benchmarks keep a call in flight by holding its final status (testapt.hold). */
+    if (flags == WBEM_STATUS_COMPLETE)
+    {
+        EnterCriticalSection( &cs );
+        if (stub->hold == HOLD_WAIT && (!param || (stub->held.param = SysAllocString( param ))))
+        {
+            stub->held.flags = flags;
+            stub->held.hr = hr;
+            if ((stub->held.obj = obj)) IWbemClassObject_AddRef( obj );
+            stub->hold = HOLD_HELD;
+            held = TRUE;
+        }
+        LeaveCriticalSection( &cs );
+        if (held) return WBEM_S_NO_ERROR;
+    }
     note( &r, COUNT_STATUSES, 1 );
     return IWbemObjectSink_SetStatus( stub->sink, flags, hr, param, obj );
 }
@@ -175,6 +216,10 @@ static HRESULT stub_create( IWbemObjectSink *sink, IWbemObjectSink **ret )
     stub->refs = 1;
     stub->sink = sink;
     IWbemObjectSink_AddRef( sink );
+    EnterCriticalSection( &cs );
+    stub->hold = bench.hold ? HOLD_WAIT : HOLD_NONE;
+    bench.latest = stub;
+    LeaveCriticalSection( &cs );
     note( NULL, COUNT_SINKS_HELD, 1 );
     note( NULL, COUNT_STUBS, 1 );
     *ret = &stub->IWbemObjectSink_iface;
@@ -427,6 +472,538 @@ BOOL WINAPI DllMain( HINSTANCE hinst, DWORD reason, void *reserved )
     return TRUE;
 }
 
+
+/* --- Benchmark support: held statuses and a flood of Indicates ------------------- */
+/*
+ * bench/dispatch.lua measures the module's own dispatch cost, which Wine's slow WMI
+ * hides. A call started with a stub of this apartment stays in flight while its
+ * final status is held (testapt.hold), and testapt.flood calls that stub's
+ * Indicate from several threads with a few real IWbemClassObject instances, as
+ * WMI would, then releases the status: it reaches the queue after every object.
+ * The same driver can feed a bare C sink instead, the reference.
+ */
+
+#define POOL_MAX 16             /* real objects indicated in turn */
+#define FLOOD_MAX_THREADS 16
+
+/* The objects: Lua thread fills it, producers only read it while a flood runs. */
+static struct
+{
+    WCHAR query[128];
+    IWbemClassObject *objs[POOL_MAX];
+    ULONG count;
+} pool;
+
+static void pool_clear( void )
+{
+    while (pool.count)
+    {
+        IWbemClassObject *obj = pool.objs[--pool.count];
+        IWbemClassObject_Release( obj );
+    }
+    pool.query[0] = 0;
+}
+
+/* Fills the pool with the first instances of "SELECT * FROM <class>" (QUERY). */
+static HRESULT pool_fill( const WCHAR *query )
+{
+    IWbemLocator *locator = NULL;
+    IWbemServices *svc = NULL;
+    IEnumWbemClassObject *e = NULL;
+    BSTR ns = SysAllocString( L"root\\cimv2" ), lang = SysAllocString( L"WQL" ), q = SysAllocString( query );
+    ULONG got = 0;
+    HRESULT hr;
+
+    if (pool.count && !wcscmp( pool.query, query )) hr = S_OK;
+    else if (!ns || !lang || !q) hr = E_OUTOFMEMORY;
+    else
+    {
+        pool_clear();
+        hr = CoCreateInstance( &CLSID_WbemLocator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator,
+                               (void **)&locator );
+        if (SUCCEEDED(hr)) hr = IWbemLocator_ConnectServer( locator, ns, NULL, NULL, NULL, 0, NULL, NULL, &svc );
+        if (SUCCEEDED(hr)) hr = IWbemServices_ExecQuery( svc, lang, q, WBEM_FLAG_RETURN_IMMEDIATELY |
+                                                         WBEM_FLAG_FORWARD_ONLY, NULL, &e );
+        if (SUCCEEDED(hr)) hr = IEnumWbemClassObject_Next( e, WBEM_INFINITE, POOL_MAX, pool.objs, &got );
+        if (SUCCEEDED(hr) && !got) hr = WBEM_E_NOT_FOUND;
+        if (SUCCEEDED(hr))
+        {
+            pool.count = got;
+            wcscpy( pool.query, query );
+            hr = S_OK;
+        }
+        else while (got)
+        {
+            IWbemClassObject *obj = pool.objs[--got];
+            IWbemClassObject_Release( obj );
+        }
+    }
+    if (e) IEnumWbemClassObject_Release( e );
+    if (svc) IWbemServices_Release( svc );
+    if (locator) IWbemLocator_Release( locator );
+    SysFreeString( ns );
+    SysFreeString( lang );
+    SysFreeString( q );
+    return hr;
+}
+
+/* The latest stub with a new reference, or NULL. Its Release clears bench.latest
+ * under cs before freeing it, so it cannot vanish while cs is held here. */
+static struct stub *latest_acquire( void )
+{
+    struct stub *stub;
+
+    EnterCriticalSection( &cs );
+    if ((stub = bench.latest))
+    {
+        LONG refs = stub->refs, seen;
+        while (refs > 0 && (seen = InterlockedCompareExchange( &stub->refs, refs + 1, refs )) != refs)
+            refs = seen;
+        if (refs <= 0) stub = NULL;
+    }
+    LeaveCriticalSection( &cs );
+    return stub;
+}
+
+/* Forwards STUB's held final status (recorded as it goes); a status arriving
+ * later passes straight through. TRUE when one was held. */
+static BOOL stub_release_status( struct stub *stub )
+{
+    struct held_status h;
+    BOOL held = FALSE;
+
+    memset( &h, 0, sizeof(h) );
+    EnterCriticalSection( &cs );
+    if (stub->hold == HOLD_HELD)
+    {
+        h = stub->held;
+        memset( &stub->held, 0, sizeof(stub->held) );
+        held = TRUE;
+    }
+    if (stub->hold != HOLD_NONE) stub->hold = HOLD_RELEASED;
+    LeaveCriticalSection( &cs );
+    if (held)
+    {
+        struct record r = { .op = OP_SET_STATUS, .flags = h.flags, .hr = h.hr };
+        note( &r, COUNT_STATUSES, 1 );
+        IWbemObjectSink_SetStatus( stub->sink, h.flags, h.hr, h.param, h.obj );
+        held_free( &h );
+    }
+    return held;
+}
+
+/* The reference: a minimal C sink that queues under a lock, signalling its
+ * consumer when the queue was empty (or on every object: signal_each). */
+struct bare_node
+{
+    struct bare_node *next;
+    IWbemClassObject *obj;
+};
+
+struct bare_sink
+{
+    IWbemObjectSink IWbemObjectSink_iface;
+    LONG refs;
+    CRITICAL_SECTION lock;
+    struct bare_node *head, *tail;
+    HANDLE event;
+    BOOL signal_each;
+};
+
+static inline struct bare_sink *bare_from_IWbemObjectSink( IWbemObjectSink *iface )
+{
+    return CONTAINING_RECORD( iface, struct bare_sink, IWbemObjectSink_iface );
+}
+
+static HRESULT WINAPI bare_QueryInterface( IWbemObjectSink *iface, REFIID riid, void **obj )
+{
+    if (IsEqualGUID( riid, &IID_IUnknown ) || IsEqualGUID( riid, &IID_IWbemObjectSink ))
+    {
+        *obj = iface;
+        IWbemObjectSink_AddRef( iface );
+        return S_OK;
+    }
+    *obj = NULL;
+    return E_NOINTERFACE;
+}
+
+static ULONG WINAPI bare_AddRef( IWbemObjectSink *iface )
+{
+    return InterlockedIncrement( &bare_from_IWbemObjectSink( iface )->refs );
+}
+
+static ULONG WINAPI bare_Release( IWbemObjectSink *iface )
+{
+    struct bare_sink *sink = bare_from_IWbemObjectSink( iface );
+    LONG refs = InterlockedDecrement( &sink->refs );
+
+    if (!refs)
+    {
+        while (sink->head)
+        {
+            struct bare_node *node = sink->head;
+            sink->head = node->next;
+            IWbemClassObject_Release( node->obj );
+            free( node );
+        }
+        DeleteCriticalSection( &sink->lock );
+        CloseHandle( sink->event );
+        free( sink );
+    }
+    return refs;
+}
+
+static HRESULT WINAPI bare_Indicate( IWbemObjectSink *iface, LONG count, IWbemClassObject **objs )
+{
+    struct bare_sink *sink = bare_from_IWbemObjectSink( iface );
+    LONG i;
+
+    for (i = 0; i < count; i++)
+    {
+        struct bare_node *node = malloc( sizeof(*node) );
+        BOOL was_empty;
+
+        if (!node) return WBEM_E_OUT_OF_MEMORY;
+        node->next = NULL;
+        node->obj = objs[i];
+        IWbemClassObject_AddRef( node->obj );
+        EnterCriticalSection( &sink->lock );
+        was_empty = !sink->head;
+        if (sink->tail) sink->tail->next = node;
+        else sink->head = node;
+        sink->tail = node;
+        LeaveCriticalSection( &sink->lock );
+        if (was_empty || sink->signal_each) SetEvent( sink->event );
+    }
+    return WBEM_S_NO_ERROR;
+}
+
+static HRESULT WINAPI bare_SetStatus( IWbemObjectSink *iface, LONG flags, HRESULT hr, BSTR param,
+                                      IWbemClassObject *obj )
+{
+    (void)iface; (void)flags; (void)hr; (void)param; (void)obj;
+    return WBEM_S_NO_ERROR;
+}
+
+static const IWbemObjectSinkVtbl bare_vtbl =
+{
+    bare_QueryInterface,
+    bare_AddRef,
+    bare_Release,
+    bare_Indicate,
+    bare_SetStatus
+};
+
+/* One flood at a time, started and joined on the Lua thread. */
+static struct
+{
+    IWbemObjectSink *target;    /* a testapt stub's, or a bare sink's (own reference) */
+    struct stub *stub;          /* the stub, when the target is one */
+    BOOL release;               /* release the stub's held status after the last object */
+    LONG objects, threads, share[FLOOD_MAX_THREADS];
+    volatile LONG running, failed;
+    LARGE_INTEGER start, end;
+    HANDLE handles[FLOOD_MAX_THREADS];
+    int nhandles;
+} flood;
+
+static double seconds_between( LARGE_INTEGER a, LARGE_INTEGER b )
+{
+    LARGE_INTEGER f;
+    QueryPerformanceFrequency( &f );
+    return (double)(b.QuadPart - a.QuadPart) / (double)f.QuadPart;
+}
+
+static DWORD WINAPI flood_thread( void *arg )
+{
+    LONG id = (LONG)(INT_PTR)arg, i, n = flood.share[id];
+
+    for (i = 0; i < n; i++)
+    {
+        IWbemClassObject *obj = pool.objs[(ULONG)(id + i) % pool.count];
+
+        /* The provider's own reference while it calls the sink, as Wine's worker holds it. */
+        IWbemClassObject_AddRef( obj );
+        if (FAILED(IWbemObjectSink_Indicate( flood.target, 1, &obj ))) InterlockedIncrement( &flood.failed );
+        IWbemClassObject_Release( obj );
+    }
+    if (!InterlockedDecrement( &flood.running ))
+    {
+        QueryPerformanceCounter( &flood.end );
+        if (flood.stub && flood.release) stub_release_status( flood.stub );
+    }
+    return 0;
+}
+
+/* Waits for the producers and drops what the flood holds; returns the producer time. */
+static double flood_join( void )
+{
+    int i;
+
+    WaitForMultipleObjects( flood.nhandles, flood.handles, TRUE, INFINITE );
+    for (i = 0; i < flood.nhandles; i++) CloseHandle( flood.handles[i] );
+    flood.nhandles = 0;
+    InterlockedExchange( &bench.quiet, 0 );
+    if (flood.stub) IWbemObjectSink_Release( &flood.stub->IWbemObjectSink_iface );
+    else if (flood.target) IWbemObjectSink_Release( flood.target );
+    flood.stub = NULL;
+    flood.target = NULL;
+    return seconds_between( flood.start, flood.end );
+}
+
+/* Starts the producers; FALSE (after joining those started) when a thread cannot be made. */
+static BOOL flood_start( void )
+{
+    LONG i;
+
+    for (i = 0; i < flood.threads; i++)
+        flood.share[i] = flood.objects / flood.threads + (i < flood.objects % flood.threads);
+    flood.running = flood.threads;
+    flood.failed = 0;
+    InterlockedExchange( &bench.quiet, 1 );
+    QueryPerformanceCounter( &flood.start );
+    flood.end = flood.start;
+    for (i = 0; i < flood.threads; i++)
+    {
+        HANDLE h = CreateThread( NULL, 0, flood_thread, (void *)(INT_PTR)i, 0, NULL );
+        if (!h)
+        {
+            /* The missing producers' shares are never sent. */
+            LONG left = flood.threads - i;
+            if (InterlockedExchangeAdd( &flood.running, -left ) == left)
+            {
+                QueryPerformanceCounter( &flood.end );
+                if (flood.stub && flood.release) stub_release_status( flood.stub );
+            }
+            flood_join();
+            return FALSE;
+        }
+        flood.handles[flood.nhandles++] = h;
+    }
+    return TRUE;
+}
+
+static const char *opt_string( lua_State *L, const char *key, const char *def )
+{
+    const char *s;
+    lua_getfield( L, 1, key );
+    s = lua_isnil( L, -1 ) ? def : luaL_checkstring( L, -1 );
+    lua_pop( L, 1 );    /* the options table keeps the string alive */
+    return s;
+}
+
+static lua_Integer opt_integer( lua_State *L, const char *key, lua_Integer def )
+{
+    lua_Integer v;
+    lua_getfield( L, 1, key );
+    v = luaL_optinteger( L, -1, def );
+    lua_pop( L, 1 );
+    return v;
+}
+
+static BOOL opt_boolean( lua_State *L, const char *key, BOOL def )
+{
+    BOOL v;
+    lua_getfield( L, 1, key );
+    v = lua_isnil( L, -1 ) ? def : lua_toboolean( L, -1 );
+    lua_pop( L, 1 );
+    return v;
+}
+
+/* UTF-8 S into the fixed buffer OUT of N characters; raises when it does not fit. */
+static void to_wide( lua_State *L, const char *s, WCHAR *out, int n )
+{
+    if (!MultiByteToWideChar( CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, out, n ))
+        luaL_error( L, "'%s' is too long or not UTF-8", s );
+}
+
+/* Fills the pool from option 'class' ("Win32_Service" by default). */
+static void pool_check( lua_State *L )
+{
+    WCHAR query[128];
+    HRESULT hr;
+
+    lua_pushfstring( L, "SELECT * FROM %s", opt_string( L, "class", "Win32_Service" ) );
+    to_wide( L, lua_tostring( L, -1 ), query, ARRAYSIZE(query) );
+    lua_pop( L, 1 );
+    if (FAILED(hr = pool_fill( query )))
+        luaL_error( L, "flood: cannot read objects (0x%08X)", (unsigned int)hr );
+}
+
+/* testapt.flood{ objects = N, threads = 2, class = "Win32_Service", sink = "stub" | "bare",
+ *                background = false, release = true, property = "Name", signal = "empty" | "each" }
+ * sink = "stub": Indicate on the most recently created stub, one object per call, from
+ *   THREADS threads, then release its held status (release = false keeps it).
+ *   --> producer seconds, objects sent; with background = true it returns at once
+ *   and testapt.flood_wait() returns them.
+ * sink = "bare": into the bare C sink, consumed on this thread (Get PROPERTY, Release).
+ *   --> seconds from start to the last object consumed, producer seconds, consumed */
+static int testapt_flood( lua_State *L )
+{
+    static const char *const sinks[] = { "stub", "bare", NULL };
+    static const char *const signals[] = { "empty", "each", NULL };
+    lua_Integer objects, threads;
+    int sink_kind, signal;
+    BOOL background;
+
+    luaL_checktype( L, 1, LUA_TTABLE );
+    if (flood.nhandles) return luaL_error( L, "flood: one is running (testapt.flood_wait)" );
+    objects = opt_integer( L, "objects", 100000 );
+    threads = opt_integer( L, "threads", 2 );
+    luaL_argcheck( L, objects >= 0 && objects <= 0x7fffffff, 1, "objects out of range" );
+    luaL_argcheck( L, threads >= 1 && threads <= FLOOD_MAX_THREADS, 1, "threads out of range" );
+    lua_getfield( L, 1, "sink" );
+    sink_kind = luaL_checkoption( L, -1, "stub", sinks );
+    lua_getfield( L, 1, "signal" );
+    signal = luaL_checkoption( L, -1, "empty", signals );
+    lua_pop( L, 2 );
+    background = opt_boolean( L, "background", FALSE );
+    pool_check( L );
+
+    flood.objects = (LONG)objects;
+    flood.threads = (LONG)threads;
+    flood.release = opt_boolean( L, "release", TRUE );
+    if (sink_kind == 0)
+    {
+        if (!(flood.stub = latest_acquire())) return luaL_error( L, "flood: no stub alive" );
+        flood.target = &flood.stub->IWbemObjectSink_iface;
+        if (!flood_start()) return luaL_error( L, "flood: cannot create a thread" );
+        if (background)
+        {
+            lua_pushboolean( L, 1 );
+            return 1;
+        }
+        lua_pushnumber( L, flood_join() );
+        lua_pushinteger( L, objects - flood.failed );
+        return 2;
+    }
+    else
+    {
+        WCHAR wprop[64];
+        struct bare_sink *sink = calloc( 1, sizeof(*sink) );
+        LARGE_INTEGER done;
+        lua_Integer consumed = 0;
+        BSTR prop;
+        double producer;
+
+        to_wide( L, opt_string( L, "property", "Name" ), wprop, ARRAYSIZE(wprop) );
+        if (!sink || !(sink->event = CreateEventW( NULL, FALSE, FALSE, NULL )) || !(prop = SysAllocString( wprop )))
+        {
+            if (sink && sink->event) CloseHandle( sink->event );
+            free( sink );
+            return luaL_error( L, "flood: out of memory" );
+        }
+        sink->IWbemObjectSink_iface.lpVtbl = &bare_vtbl;
+        sink->refs = 1;
+        sink->signal_each = signal == 1;
+        InitializeCriticalSection( &sink->lock );
+        flood.stub = NULL;
+        flood.target = &sink->IWbemObjectSink_iface;
+        IWbemObjectSink_AddRef( flood.target );
+        if (!flood_start())
+        {
+            SysFreeString( prop );
+            IWbemObjectSink_Release( &sink->IWbemObjectSink_iface );
+            return luaL_error( L, "flood: cannot create a thread" );
+        }
+        while (consumed < objects)
+        {
+            struct bare_node *node;
+            VARIANT v;
+
+            EnterCriticalSection( &sink->lock );
+            if ((node = sink->head) && !(sink->head = node->next)) sink->tail = NULL;
+            LeaveCriticalSection( &sink->lock );
+            if (!node)
+            {
+                WaitForSingleObject( sink->event, INFINITE );
+                continue;
+            }
+            VariantInit( &v );
+            if (SUCCEEDED(IWbemClassObject_Get( node->obj, prop, 0, &v, NULL, NULL ))) VariantClear( &v );
+            IWbemClassObject_Release( node->obj );
+            free( node );
+            consumed++;
+        }
+        QueryPerformanceCounter( &done );
+        producer = flood_join();
+        SysFreeString( prop );
+        lua_pushnumber( L, seconds_between( flood.start, done ) );
+        lua_pushnumber( L, producer );
+        lua_pushinteger( L, consumed );
+        IWbemObjectSink_Release( &sink->IWbemObjectSink_iface );
+        return 3;
+    }
+}
+
+/* testapt.flood_wait() --> producer seconds, objects sent (after a background flood) */
+static int testapt_flood_wait( lua_State *L )
+{
+    LONG objects = flood.objects;
+    if (!flood.nhandles) return luaL_error( L, "flood_wait: no flood running" );
+    lua_pushnumber( L, flood_join() );
+    lua_pushinteger( L, objects - flood.failed );
+    return 2;
+}
+
+/* testapt.hold(on): stubs made from now on hold their final status until
+ * testapt.release() or a flood releases it (testapt.reset() turns it off). */
+static int testapt_hold( lua_State *L )
+{
+    EnterCriticalSection( &cs );
+    bench.hold = lua_toboolean( L, 1 );
+    LeaveCriticalSection( &cs );
+    return 0;
+}
+
+/* testapt.held() --> true when the latest stub holds a final status */
+static int testapt_held( lua_State *L )
+{
+    EnterCriticalSection( &cs );
+    lua_pushboolean( L, bench.latest && bench.latest->hold == HOLD_HELD );
+    LeaveCriticalSection( &cs );
+    return 1;
+}
+
+/* testapt.release() --> true when the latest stub's held status was forwarded now */
+static int testapt_release( lua_State *L )
+{
+    struct stub *stub = latest_acquire();
+    BOOL held = stub ? stub_release_status( stub ) : FALSE;
+    if (stub) IWbemObjectSink_Release( &stub->IWbemObjectSink_iface );
+    lua_pushboolean( L, held );
+    return 1;
+}
+
+/* testapt.probe{ class = "Win32_Service", property = "Name", iterations = N }
+ * --> nanoseconds per Get + VariantClear on the flood's objects, in C */
+static int testapt_probe( lua_State *L )
+{
+    WCHAR wprop[64];
+    LARGE_INTEGER a, b;
+    lua_Integer i, n;
+    BSTR prop;
+
+    luaL_checktype( L, 1, LUA_TTABLE );
+    n = opt_integer( L, "iterations", 100000 );
+    luaL_argcheck( L, n > 0, 1, "iterations must be positive" );
+    to_wide( L, opt_string( L, "property", "Name" ), wprop, ARRAYSIZE(wprop) );
+    pool_check( L );
+    if (!(prop = SysAllocString( wprop ))) return luaL_error( L, "probe: out of memory" );
+    QueryPerformanceCounter( &a );
+    for (i = 0; i < n; i++)
+    {
+        VARIANT v;
+        VariantInit( &v );
+        if (SUCCEEDED(IWbemClassObject_Get( pool.objs[i % pool.count], prop, 0, &v, NULL, NULL )))
+            VariantClear( &v );
+    }
+    QueryPerformanceCounter( &b );
+    SysFreeString( prop );
+    lua_pushnumber( L, seconds_between( a, b ) * 1e9 / (double)n );
+    return 1;
+}
+
 /* The Lua module. */
 
 static const struct { const IID *iid; const char *name; } iid_names[] =
@@ -500,6 +1077,7 @@ static int testapt_reset( lua_State *L )
     state.fail_create = fail;
     state.log_len = 0;
     state.counts[COUNT_INDICATED] = state.counts[COUNT_STATUSES] = 0;
+    bench.hold = FALSE;
     LeaveCriticalSection( &cs );
     return 0;
 }
@@ -577,6 +1155,13 @@ __declspec(dllexport) int luaopen_testapt( lua_State *L )
         { "reset", testapt_reset },
         { "log", testapt_log },
         { "counts", testapt_counts },
+        /* benchmark support */
+        { "hold", testapt_hold },
+        { "held", testapt_held },
+        { "release", testapt_release },
+        { "flood", testapt_flood },
+        { "flood_wait", testapt_flood_wait },
+        { "probe", testapt_probe },
         { NULL, NULL }
     };
     char path[MAX_PATH];
