@@ -16,6 +16,7 @@ struct call
     struct call_list *lists[2];
     int anchor;                     /* registry reference while in flight */
     BOOL done, cancelled;
+    BOOL slot_freed;                /* its provider slot was freed (call_free_completed_slot) */
     lua_Integer count;              /* objects delivered */
     HRESULT hr;
     int message;                    /* registry reference to the failure message */
@@ -73,7 +74,7 @@ static void call_end(lua_State *L, struct call *c, BOOL park)
         struct queue *q = stub->sink->queue;
         InterlockedExchange(&stub->sink->closed, 1);
         queue_purge(q, stub->sink);
-        if (park && c->owner) services_park(c->owner, stub->wrapped);
+        if (park && c->owner && !c->slot_freed) services_park(c->owner, stub->wrapped);
         luaL_unref(L, LUA_REGISTRYINDEX, c->anchor);
         c->anchor = LUA_NOREF;
         queue_add_pending(q, -1);
@@ -147,6 +148,21 @@ void call_cancel_list(lua_State *L, struct call_list *list)
 void call_detach_stub(lua_State *L, struct call *c)
 {
     call_abort(L, c);
+}
+
+BOOL call_free_completed_slot(struct services *s)
+{
+    struct call *c;
+    for (c = services_calls(s)->head; c; c = c->links[0].next)
+    {
+        if (c->stub && c->stub->sink->completed && !c->slot_freed && !c->cancelled)
+        {
+            IWbemServices_CancelAsyncCall(c->svc, c->stub->wrapped);
+            c->slot_freed = TRUE;
+            return TRUE;
+        }
+    }
+    return FALSE;
 }
 
 /* close, __close and __gc: cancel if still running, drop the handlers unheard. */
@@ -240,6 +256,8 @@ int call_deliver(lua_State *L, struct node *node)
         call_run_handler(L, 4);
         return 1;
     case NODE_STATUS:
+        /* The sink stopped taking objects at its limit: the provider may still run. */
+        if (node->sink->overflowed) call_stop(c);
         c->hr = node->hr;
         if (FAILED(node->hr))
         {
@@ -370,13 +388,26 @@ static struct stub *call_prepare(lua_State *L, int arg)
     return stub;
 }
 
-static LONG call_flags(lua_State *L, int opts)
+/* opts: progress = true (WBEM_FLAG_SEND_STATUS); queue_limit = objects that may
+ * wait undispatched before the call is cancelled (false: no limit). */
+static LONG call_flags(lua_State *L, int opts, LONG *limit)
 {
     LONG flags = 0;
+    int t;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
     core_opt_field(L, opts, "progress");
     if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SEND_STATUS;
-    lua_pop(L, 1);
+    t = core_opt_field(L, opts, "queue_limit");
+    *limit = CALL_QUEUE_LIMIT;
+    if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) *limit = 0;
+    else if (t != LUA_TNIL)
+    {
+        lua_Integer n = lua_tointeger(L, -1);
+        if (!lua_isinteger(L, -1) || n < 1 || n > LONG_MAX)
+            luaL_error(L, "bad option 'queue_limit' (positive integer or false expected)");
+        *limit = (LONG)n;
+    }
+    lua_pop(L, 2);
     return flags;
 }
 
@@ -388,6 +419,7 @@ struct call_args
     BSTR a, b;
     IWbemClassObject *obj;
     LONG flags;
+    LONG limit;
 };
 
 static void call_free_args(struct call_args *x)
@@ -452,12 +484,15 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
     stub->call = c;
     *(struct call **)lua_touserdata(L, box) = c;
     InterlockedIncrement(&wmi_stats.calls);
+    stub->sink->limit = x->limit;
 
     hr = call_issue(c->svc, x, stub->wrapped);
     /* Wine keeps one async slot per IWbemServices and frees it only on
-     * CancelAsyncCall: release the finished call parked there and try again.
-     * Windows never takes this path, so it costs Windows no round trip. */
-    if (hr == (HRESULT)WBEM_E_FAILED && services_unpark(s)) hr = call_issue(c->svc, x, stub->wrapped);
+     * CancelAsyncCall: free the slot of a finished call (parked, or completed
+     * but not yet dispatched) and try again. Windows never takes this path, so
+     * it costs Windows no round trip. */
+    if (hr == (HRESULT)WBEM_E_FAILED && (services_unpark(s) || call_free_completed_slot(s)))
+        hr = call_issue(c->svc, x, stub->wrapped);
     call_free_args(x);
     if (FAILED(hr))
     {
@@ -485,12 +520,12 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
  * and the stub made before anything is converted: those may raise. */
 static int call_start_string(lua_State *L, enum call_kind kind, BOOL optional)
 {
-    struct call_args x = { kind, NULL, NULL, NULL, 0 };
+    struct call_args x = { kind, NULL, NULL, NULL, 0, 0 };
     BOOL none = optional && lua_isnoneornil(L, 2);
     struct stub *stub;
     services_check(L, 1);
     if (!none) luaL_checkstring(L, 2);
-    x.flags = call_flags(L, 4);
+    x.flags = call_flags(L, 4, &x.limit);
     if (!(stub = call_prepare(L, 3))) return 3;
     if (!none) x.a = call_bstr(L, 2);
     return call_start(L, &x, stub, lua_gettop(L));
@@ -506,11 +541,11 @@ static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSC
 /* svc:put_async(obj, sink [, opts]) */
 static int call_put_async(lua_State *L)
 {
-    struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0 };
+    struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, 0 };
     struct stub *stub;
     services_check(L, 1);
     x.obj = object_check(L, 2);
-    x.flags = call_flags(L, 4);
+    x.flags = call_flags(L, 4, &x.limit);
     if (!(stub = call_prepare(L, 3))) return 3;
     IWbemClassObject_AddRef(x.obj);
     return call_start(L, &x, stub, lua_gettop(L));
@@ -519,7 +554,7 @@ static int call_put_async(lua_State *L)
 /* svc:exec_async(path, method, params, sink [, opts]) */
 static int call_exec_async(lua_State *L)
 {
-    struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0 };
+    struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0, 0 };
     struct services *s = services_check(L, 1);
     struct stub *stub;
     int box;
@@ -527,7 +562,7 @@ static int call_exec_async(lua_State *L)
     HRESULT hr = S_OK;
     luaL_checkstring(L, 2);
     luaL_checkstring(L, 3);
-    x.flags = call_flags(L, 6);
+    x.flags = call_flags(L, 6, &x.limit);
     if (!(stub = call_prepare(L, 5))) return 3;
     box = lua_gettop(L);
     x.a = str_to_bstr(lua_tostring(L, 2), lua_rawlen(L, 2));

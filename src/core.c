@@ -56,7 +56,7 @@ BOOL core_is_sta(void)
 static int core_stats(lua_State *L)
 {
     PROCESS_MEMORY_COUNTERS_EX mem;
-    lua_createtable(L, 0, 7);
+    lua_createtable(L, 0, 8);
     lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.enumerators, 0, 0));
     lua_setfield(L, -2, "enumerators");
     lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.objects, 0, 0));
@@ -69,6 +69,8 @@ static int core_stats(lua_State *L)
     lua_setfield(L, -2, "calls");
     lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.queued, 0, 0));
     lua_setfield(L, -2, "queued");
+    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.overflows, 0, 0));
+    lua_setfield(L, -2, "overflows");
     /* The whole process' private bytes: what leak checks compare over time. */
     if (GetProcessMemoryInfo(GetCurrentProcess(), (PROCESS_MEMORY_COUNTERS *)&mem, sizeof(mem)))
     {

@@ -26,6 +26,7 @@ struct wmi_stats {
     LONG stubs;     /* C sinks alive (each wrapped by one stub) */
     LONG calls;     /* async calls alive on the C side */
     LONG queued;    /* callbacks waiting in dispatch queues */
+    LONG overflows; /* calls cancelled because their queue limit was reached */
 };
 extern struct wmi_stats wmi_stats;
 
@@ -132,6 +133,10 @@ struct sink
     IWbemObjectSink IWbemObjectSink_iface;
     LONG refs;
     volatile LONG closed;       /* set on the Lua thread: drop further callbacks */
+    volatile LONG completed;    /* the provider sent its final status */
+    volatile LONG overflowed;   /* LIMIT objects waited for dispatch: the call ends */
+    LONG queued;                /* objects of this sink in the queue */
+    LONG limit;                 /* 0: none */
     struct queue *queue;
     struct stub *stub;          /* Lua thread only: who delivers this sink's nodes */
 };
@@ -168,9 +173,13 @@ struct stub *stub_test(lua_State *L, int arg);  /* NULL when not a wmi.Stub */
 void stub_release(lua_State *L, struct stub *stub);
 
 /* call.c: wmi.Call and the *_async methods of wmi.Services */
+#define CALL_QUEUE_LIMIT 100000     /* default objects a call may queue undispatched */
 void call_register(lua_State *L);
 int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void call_cancel_list(lua_State *L, struct call_list *list);
 void call_detach_stub(lua_State *L, struct call *c);
+/* Frees the provider slot held by a call of S that the provider has completed
+ * but Lua has not yet heard of (Wine: one slot per services). FALSE: none. */
+BOOL call_free_completed_slot(struct services *s);
 
 #endif

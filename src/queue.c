@@ -37,6 +37,7 @@ void queue_release(struct queue *q)
 
 void queue_free_node(struct node *node)
 {
+    if (node->kind == NODE_INDICATE) InterlockedDecrement(&node->sink->queued);
     if (node->obj) IWbemClassObject_Release(node->obj);
     SysFreeString(node->text);
     sink_release(node->sink);

@@ -51,6 +51,24 @@ static struct node *sink_new_node(struct sink *sink, enum node_kind kind)
     return node;
 }
 
+/* LIMIT objects wait undispatched: stop taking more, so that a subscription or a
+ * huge query nobody dispatches cannot grow without bound. The call ends with this
+ * status; the Lua thread then cancels it with the provider. */
+static void sink_overflow(struct sink *sink)
+{
+    WCHAR text[80];
+    struct node *node;
+
+    if (InterlockedExchange(&sink->closed, 1)) return;
+    InterlockedExchange(&sink->overflowed, 1);
+    InterlockedIncrement(&wmi_stats.overflows);
+    if (!(node = sink_new_node(sink, NODE_STATUS))) return;
+    node->hr = WBEM_E_QUEUE_OVERFLOW;
+    swprintf(text, ARRAYSIZE(text), L"%ld objects waited for dispatch; the call was cancelled", sink->limit);
+    node->text = SysAllocString(text);
+    queue_push(sink->queue, node);
+}
+
 static HRESULT WINAPI sink_Indicate(IWbemObjectSink *iface, LONG count, IWbemClassObject **objs)
 {
     struct sink *sink = impl_from_IWbemObjectSink(iface);
@@ -59,8 +77,18 @@ static HRESULT WINAPI sink_Indicate(IWbemObjectSink *iface, LONG count, IWbemCla
     if (count < 0 || (count && !objs)) return WBEM_E_INVALID_PARAMETER;
     for (i = 0; i < count && !sink->closed; i++)
     {
-        struct node *node = sink_new_node(sink, NODE_INDICATE);
-        if (!node) return WBEM_E_OUT_OF_MEMORY;
+        struct node *node;
+        if (InterlockedIncrement(&sink->queued) > sink->limit && sink->limit)
+        {
+            InterlockedDecrement(&sink->queued);
+            sink_overflow(sink);
+            break;
+        }
+        if (!(node = sink_new_node(sink, NODE_INDICATE)))
+        {
+            InterlockedDecrement(&sink->queued);
+            return WBEM_E_OUT_OF_MEMORY;
+        }
         node->obj = objs[i];
         if (node->obj) IWbemClassObject_AddRef(node->obj);
         queue_push(sink->queue, node);
@@ -75,7 +103,11 @@ static HRESULT WINAPI sink_SetStatus(IWbemObjectSink *iface, LONG flags, HRESULT
     struct node *node;
     enum node_kind kind;
 
-    if (flags == WBEM_STATUS_COMPLETE) kind = NODE_STATUS;
+    if (flags == WBEM_STATUS_COMPLETE)
+    {
+        kind = NODE_STATUS;
+        InterlockedExchange(&sink->completed, 1);
+    }
     else if (flags == WBEM_STATUS_PROGRESS) kind = NODE_PROGRESS;
     else return WBEM_S_NO_ERROR; /* e.g. WBEM_STATUS_REQUIREMENTS: nothing for Lua */
     if (sink->closed) return WBEM_S_NO_ERROR;
