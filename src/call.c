@@ -454,15 +454,6 @@ static HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemOb
     return E_UNEXPECTED;
 }
 
-static BSTR call_bstr(lua_State *L, int arg)
-{
-    size_t len;
-    const char *s = luaL_checklstring(L, arg, &len);
-    BSTR b = str_to_bstr(s, len);
-    if (!b) luaL_argerror(L, arg, "invalid UTF-8 or out of memory");
-    return b;
-}
-
 /* Starts the call described by X (whose resources it frees, and which never
  * raises) with STUB and the call userdata at BOX, both from call_prepare. */
 static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int box)
@@ -527,7 +518,7 @@ static int call_start_string(lua_State *L, enum call_kind kind, BOOL optional)
     if (!none) luaL_checkstring(L, 2);
     x.flags = call_flags(L, 4, &x.limit);
     if (!(stub = call_prepare(L, 3))) return 3;
-    if (!none) x.a = call_bstr(L, 2);
+    if (!none) x.a = core_check_bstr(L, 2);
     return call_start(L, &x, stub, lua_gettop(L));
 }
 

@@ -22,6 +22,15 @@ int core_closed_error(lua_State *L, const char *name)
     return luaL_error(L, "attempt to use a closed %s", name);
 }
 
+BSTR core_check_bstr(lua_State *L, int arg)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, arg, &len);
+    BSTR b = str_to_bstr(s, len);
+    if (!b) luaL_argerror(L, arg, "invalid UTF-8 or out of memory");
+    return b;
+}
+
 int core_opt_field(lua_State *L, int idx, const char *field)
 {
     if (lua_type(L, idx) != LUA_TTABLE)
@@ -55,22 +64,21 @@ BOOL core_is_sta(void)
 
 static int core_stats(lua_State *L)
 {
+    static const struct { const char *name; LONG *count; } counters[] = {
+        { "objects", &wmi_stats.objects }, { "services", &wmi_stats.services },
+        { "enumerators", &wmi_stats.enumerators }, { "stubs", &wmi_stats.stubs },
+        { "calls", &wmi_stats.calls }, { "queued", &wmi_stats.queued },
+        { "overflows", &wmi_stats.overflows },
+    };
     PROCESS_MEMORY_COUNTERS_EX mem;
-    lua_createtable(L, 0, 8);
-    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.enumerators, 0, 0));
-    lua_setfield(L, -2, "enumerators");
-    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.objects, 0, 0));
-    lua_setfield(L, -2, "objects");
-    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.services, 0, 0));
-    lua_setfield(L, -2, "services");
-    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.stubs, 0, 0));
-    lua_setfield(L, -2, "stubs");
-    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.calls, 0, 0));
-    lua_setfield(L, -2, "calls");
-    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.queued, 0, 0));
-    lua_setfield(L, -2, "queued");
-    lua_pushinteger(L, InterlockedCompareExchange(&wmi_stats.overflows, 0, 0));
-    lua_setfield(L, -2, "overflows");
+    size_t i;
+
+    lua_createtable(L, 0, ARRAYSIZE(counters) + 1);
+    for (i = 0; i < ARRAYSIZE(counters); i++)
+    {
+        lua_pushinteger(L, InterlockedCompareExchange(counters[i].count, 0, 0));
+        lua_setfield(L, -2, counters[i].name);
+    }
     /* The whole process' private bytes: what leak checks compare over time. */
     if (GetProcessMemoryInfo(GetCurrentProcess(), (PROCESS_MEMORY_COUNTERS *)&mem, sizeof(mem)))
     {

@@ -38,6 +38,9 @@ void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, con
 int core_closed_error(lua_State *L, const char *name);
 /* Pushes field FIELD of the options table at IDX (nil when IDX is not a table); returns its type. */
 int core_opt_field(lua_State *L, int idx, const char *field);
+/* A BSTR copy of string argument ARG; raises for a non-string or invalid UTF-8,
+ * so call it before acquiring anything. */
+BSTR core_check_bstr(lua_State *L, int arg);
 /* TRUE when the Lua thread is in an STA the host made (waits must pump messages). */
 BOOL core_is_sta(void);
 

@@ -315,17 +315,6 @@ done:
 
 /* --- arguments --------------------------------------------------------------- */
 
-/* A BSTR copy of string argument ARG; raises for a non-string. Checks happen
- * before anything is acquired, so raising here leaks nothing. */
-static BSTR services_check_bstr(lua_State *L, int arg)
-{
-    size_t len;
-    const char *s = luaL_checklstring(L, arg, &len);
-    BSTR b = str_to_bstr(s, len);
-    if (!b) luaL_argerror(L, arg, "invalid UTF-8 or out of memory");
-    return b;
-}
-
 static LONG services_enum_flags(lua_State *L, int opts)
 {
     LONG flags = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
@@ -368,7 +357,7 @@ static int services_query(lua_State *L)
     struct services *s = services_check(L, 1);
     LONG flags = services_enum_flags(L, 3);
     IEnumWbemClassObject *e = NULL;
-    BSTR wql = services_check_bstr(L, 2), lang = SysAllocString(L"WQL");
+    BSTR wql = core_check_bstr(L, 2), lang = SysAllocString(L"WQL");
     HRESULT hr = lang ? IWbemServices_ExecQuery(s->svc, lang, wql, flags, NULL, &e) : E_OUTOFMEMORY;
     SysFreeString(wql);
     SysFreeString(lang);
@@ -381,7 +370,7 @@ static int services_instances(lua_State *L)
     struct services *s = services_check(L, 1);
     LONG flags = services_enum_flags(L, 3);
     IEnumWbemClassObject *e = NULL;
-    BSTR cls = services_check_bstr(L, 2);
+    BSTR cls = core_check_bstr(L, 2);
     HRESULT hr = IWbemServices_CreateInstanceEnum(s->svc, cls, flags, NULL, &e);
     SysFreeString(cls);
     if (FAILED(hr)) return hresult_fail(L, hr);
@@ -392,7 +381,7 @@ static int services_classes(lua_State *L)
 {
     struct services *s = services_check(L, 1);
     IEnumWbemClassObject *e = NULL;
-    BSTR super = lua_isnoneornil(L, 2) ? NULL : services_check_bstr(L, 2);
+    BSTR super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
     HRESULT hr = IWbemServices_CreateClassEnum(s->svc, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
                                                | WBEM_FLAG_FORWARD_ONLY, NULL, &e);
     SysFreeString(super);
@@ -471,7 +460,7 @@ static int services_each(lua_State *L)
     }
     lua_setmetatable(L, -2);
 
-    wql = services_check_bstr(L, 2);
+    wql = core_check_bstr(L, 2);
     lang = SysAllocString(L"WQL");
     hr = lang ? IWbemServices_ExecQuery(s->svc, lang, wql, flags, NULL, box) : E_OUTOFMEMORY;
     SysFreeString(wql);
@@ -501,7 +490,7 @@ static int services_get(lua_State *L)
 
     /* GetObject("") makes an empty class; Wine then crashes on its first Get. */
     luaL_argcheck(L, luaL_checkstring(L, 2)[0], 2, "empty object path");
-    path = services_check_bstr(L, 2);
+    path = core_check_bstr(L, 2);
     hr = IWbemServices_GetObject(s->svc, path, 0, NULL, &obj, NULL);
     SysFreeString(path);
     if (FAILED(hr)) return hresult_fail(L, hr);
@@ -627,7 +616,7 @@ static int services_exec(lua_State *L)
     HRESULT hr;
 
     luaL_checkstring(L, 3);
-    path = services_check_bstr(L, 2);
+    path = core_check_bstr(L, 2);
     if (!(method = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3))))
     {
         SysFreeString(path);
@@ -670,7 +659,7 @@ static int services_put(lua_State *L)
 static int services_delete(lua_State *L)
 {
     struct services *s = services_check(L, 1);
-    BSTR path = services_check_bstr(L, 2);
+    BSTR path = core_check_bstr(L, 2);
     HRESULT hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
     SysFreeString(path);
     if (FAILED(hr)) return hresult_fail(L, hr);
