@@ -19,7 +19,7 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 	$(LUAROCKS) make --deps-mode=none luawmi-scm-1.rockspec
 	touch $@
 
-check: setup all testapt
+check: setup all testapt valuetest
 	bash scripts/check
 
 demo: setup all
@@ -32,6 +32,7 @@ stress: setup all
 	scripts/lua bench/stress.lua
 
 include spec/support/testapt.mk
+include spec/support/valuetest.mk
 
 lint:
 	luacheck lua spec examples bench scripts/*.lua .busted luawmi-scm-1.rockspec

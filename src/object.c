@@ -82,6 +82,35 @@ static HRESULT object_name(const char *name, size_t len, BSTR *out)
         ? E_OUTOFMEMORY : WBEM_E_NOT_FOUND;
 }
 
+static int object_push_protected(lua_State *L)
+{
+    variant_push(L, lua_touserdata(L, 1), (CIMTYPE)lua_tointeger(L, 2));
+    return 1;
+}
+
+/* Pushes V, then clears it. variant_push raises on a VARIANT it cannot convert
+ * (a type or an interface WMI should not send, or out of memory): it runs
+ * protected so that V is cleared either way, then the error goes on, placed
+ * where the caller's caller is as luaL_error would have placed it. */
+static void object_push_value(lua_State *L, VARIANT *v, CIMTYPE type)
+{
+    int status;
+
+    lua_pushcfunction(L, object_push_protected);
+    lua_pushlightuserdata(L, v);
+    lua_pushinteger(L, type);
+    status = lua_pcall(L, 2, 1, 0);
+    VariantClear(v);
+    if (status == LUA_OK) return;
+    if (lua_type(L, -1) == LUA_TSTRING)
+    {
+        luaL_where(L, 1);
+        lua_insert(L, -2);
+        lua_concat(L, 2);
+    }
+    lua_error(L);
+}
+
 /* Pushes property NAME of OBJ; pushes nothing when it fails. */
 static HRESULT object_get(lua_State *L, IWbemClassObject *obj, const char *name, size_t len)
 {
@@ -95,8 +124,7 @@ static HRESULT object_get(lua_State *L, IWbemClassObject *obj, const char *name,
     hr = IWbemClassObject_Get(obj, wname, 0, &v, &type, NULL);
     SysFreeString(wname);
     if (FAILED(hr)) return hr;
-    variant_push(L, &v, type);
-    VariantClear(&v);
+    object_push_value(L, &v, type);
     return S_OK;
 }
 
@@ -232,8 +260,7 @@ static HRESULT object_push_names(lua_State *L, IWbemClassObject *obj)
                                    &V_ARRAY(&names));
     if (FAILED(hr)) return hr;
     V_VT(&names) = VT_ARRAY | VT_BSTR;
-    variant_push(L, &names, CIM_STRING | CIM_FLAG_ARRAY);
-    VariantClear(&names);
+    object_push_value(L, &names, CIM_STRING | CIM_FLAG_ARRAY);
     if (lua_isnil(L, -1)) /* no array at all: no properties */
     {
         lua_pop(L, 1);

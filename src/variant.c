@@ -55,6 +55,8 @@ static const struct variant_cim variant_cims[] =
 
 static const char *const variant_any_got[9] = VARIANT_GOT("number, string, boolean, table or wmi.Object");
 static const char *const variant_table_got[9] = VARIANT_GOT("table");
+/* An element of an untyped array: arrays do not nest. */
+static const char *const variant_element_got[9] = VARIANT_GOT("number, string, boolean or wmi.Object");
 
 static const char variant_no_memory[] = "not enough memory";
 static const char variant_not_integer[] = "number has no integer representation";
@@ -128,7 +130,21 @@ static BSTR variant_decimal_bstr(lua_Integer i, BOOL is_unsigned)
 
 /* --- VARIANT -> Lua ------------------------------------------------------------ */
 
-static void variant_push_value(lua_State *L, VARTYPE vt, const void *p, CIMTYPE type);
+/* VARIANTs in VARIANTs (VT_VARIANT elements, VT_BYREF|VT_VARIANT) nest no deeper
+ * than this: WMI never nests them at all, and a VARIANT referring to itself must
+ * give an error, not exhaust the C stack. */
+#define VARIANT_MAX_DEPTH 100
+
+static void variant_push_value(lua_State *L, VARTYPE vt, const void *p, CIMTYPE type, int depth);
+static void variant_push_nested(lua_State *L, const VARIANT *v, CIMTYPE type, int depth);
+
+/* Raises "unsupported VARIANT type 0x...": lua_pushfstring has no %x. */
+static int variant_unsupported(lua_State *L, VARTYPE vt)
+{
+    char buf[8];
+    snprintf(buf, sizeof(buf), "%x", (unsigned)vt);
+    return luaL_error(L, "unsupported VARIANT type 0x%s", buf);
+}
 
 /* CIM strings hold no NUL, so a string ends at the first one: Wine sizes some
  * BSTRs (__RELPATH, __PATH, object text) generously and pads them with NULs.
@@ -184,25 +200,28 @@ static lua_Integer variant_integer(LONGLONG v, CIMTYPE type)
     }
 }
 
-static BOOL variant_supported(VARTYPE vt)
+/* The size of an array element of type VT, 0 for a type no array of ours holds. */
+static UINT variant_element_size(VARTYPE vt)
 {
     switch (vt)
     {
-    case VT_EMPTY: case VT_NULL: case VT_BSTR: case VT_BOOL:
-    case VT_I1: case VT_UI1: case VT_I2: case VT_UI2: case VT_I4: case VT_UI4:
-    case VT_INT: case VT_UINT: case VT_I8: case VT_UI8: case VT_R4: case VT_R8:
-    case VT_UNKNOWN: case VT_DISPATCH: case VT_VARIANT:
-        return TRUE;
-    default:
-        return FALSE;
+    case VT_I1: case VT_UI1: return 1;
+    case VT_BOOL: case VT_I2: case VT_UI2: return 2;
+    case VT_I4: case VT_UI4: case VT_INT: case VT_UINT: case VT_R4: return 4;
+    case VT_I8: case VT_UI8: case VT_R8: return 8;
+    case VT_BSTR: return sizeof(BSTR);
+    case VT_UNKNOWN: case VT_DISPATCH: return sizeof(IUnknown *);
+    case VT_VARIANT: return sizeof(VARIANT);
+    default: return 0;
     }
 }
 
 /* A SAFEARRAY's elements are read in place: the VARIANT's owner keeps the array
  * alive meanwhile, and with no lock taken a Lua error half-way (out of memory)
  * leaves nothing to undo. */
-static void variant_push_array(lua_State *L, const SAFEARRAY *sa, VARTYPE vt, CIMTYPE type)
+static void variant_push_array(lua_State *L, const SAFEARRAY *sa, VARTYPE vt, CIMTYPE type, int depth)
 {
+    UINT size = variant_element_size(vt);
     const BYTE *data;
     LONG i, n;
 
@@ -213,22 +232,26 @@ static void variant_push_array(lua_State *L, const SAFEARRAY *sa, VARTYPE vt, CI
     }
     if (sa->cDims != 1)
         luaL_error(L, "unsupported %d-dimensional array in a VARIANT", (int)sa->cDims);
-    if (!variant_supported(vt) || vt == VT_EMPTY || vt == VT_NULL)
-        luaL_error(L, "unsupported VARIANT type 0x%x", (unsigned)(vt | VT_ARRAY));
+    if (!size) variant_unsupported(L, vt | VT_ARRAY);
     luaL_checkstack(L, 3, "nested arrays");
     n = (LONG)sa->rgsabound[0].cElements;
     data = sa->pvData;
+    /* Elements are read as VT says: the array must hold N of that size. */
+    if (sa->cbElements != size)
+        luaL_error(L, "malformed array in a VARIANT (%d-byte elements where %d-byte ones are due)",
+                   (int)sa->cbElements, (int)size);
+    if (n && !data) luaL_error(L, "malformed array in a VARIANT (%d elements, no data)", (int)n);
     lua_createtable(L, n, 0);
     for (i = 0; i < n; i++)
     {
-        variant_push_value(L, vt, data + (size_t)i * sa->cbElements, type);
+        variant_push_value(L, vt, data + (size_t)i * size, type, depth);
         lua_rawseti(L, -2, (lua_Integer)i + 1);
     }
 }
 
 /* Pushes the value of carrier type VT stored at P (a VARIANT's union, a BYREF
  * target or an array element). */
-static void variant_push_value(lua_State *L, VARTYPE vt, const void *p, CIMTYPE type)
+static void variant_push_value(lua_State *L, VARTYPE vt, const void *p, CIMTYPE type, int depth)
 {
     switch (vt)
     {
@@ -250,16 +273,19 @@ static void variant_push_value(lua_State *L, VARTYPE vt, const void *p, CIMTYPE 
     case VT_R8: lua_pushnumber(L, *(const double *)p); break;
     case VT_UNKNOWN:
     case VT_DISPATCH: variant_push_object(L, *(IUnknown *const *)p); break;
-    case VT_VARIANT: variant_push(L, p, type); break; /* only as an element or BYREF target */
-    default: luaL_error(L, "unsupported VARIANT type 0x%x", (unsigned)vt);
+    /* only as an element or BYREF target */
+    case VT_VARIANT: variant_push_nested(L, p, type, depth + 1); break;
+    default: variant_unsupported(L, vt);
     }
 }
 
-void variant_push(lua_State *L, const VARIANT *v, CIMTYPE type)
+static void variant_push_nested(lua_State *L, const VARIANT *v, CIMTYPE type, int depth)
 {
     VARTYPE vt = V_VT(v);
     const void *p = &V_UI1(v);
 
+    if (depth > VARIANT_MAX_DEPTH)
+        luaL_error(L, "unsupported VARIANT (VARIANTs nested more than %d deep)", VARIANT_MAX_DEPTH);
     if (vt & VT_BYREF)
     {
         if (!(p = V_BYREF(v)))
@@ -270,11 +296,16 @@ void variant_push(lua_State *L, const VARIANT *v, CIMTYPE type)
         vt &= ~VT_BYREF;
     }
     else if (vt == VT_VARIANT) /* a VARIANT never holds one by value */
-        luaL_error(L, "unsupported VARIANT type 0x%x", (unsigned)vt);
+        variant_unsupported(L, vt);
     if (vt & VT_ARRAY)
-        variant_push_array(L, *(SAFEARRAY *const *)p, vt & VT_TYPEMASK, type & ~CIM_FLAG_ARRAY);
+        variant_push_array(L, *(SAFEARRAY *const *)p, vt & VT_TYPEMASK, type & ~CIM_FLAG_ARRAY, depth);
     else
-        variant_push_value(L, vt, p, type & ~CIM_FLAG_ARRAY);
+        variant_push_value(L, vt, p, type & ~CIM_FLAG_ARRAY, depth);
+}
+
+void variant_push(lua_State *L, const VARIANT *v, CIMTYPE type)
+{
+    variant_push_nested(L, v, type, 0);
 }
 
 /* --- Lua -> VARIANT --------------------------------------------------------------
@@ -485,7 +516,7 @@ static const char *variant_array(lua_State *L, int idx, CIMTYPE elem, VARIANT *o
         if (!(c = variant_infer_array(L, idx, n)))
         {
             lua_rawgeti(L, idx, 1);
-            why = variant_any_got[variant_lua_type(L, -1)];
+            why = variant_element_got[variant_lua_type(L, -1)];
             lua_pop(L, 1);
             return why;
         }
