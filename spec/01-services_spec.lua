@@ -31,8 +31,10 @@ describe("wmi.connect", function()
       "bad argument #1 to 'connect' (nil, string or table expected, got number)")
     assert.has_error(function() wmi.connect { namespace = 1 } end,
       "bad option 'namespace' to 'connect' (string expected, got number)")
-    assert.error_matches(function() wmi.connect { authentication = "loud" } end, "invalid option 'loud'")
-    assert.error_matches(function() wmi.connect { impersonation = true } end, "string expected, got boolean")
+    assert.has_error(function() wmi.connect { authentication = "loud" } end,
+      "bad option 'authentication' to 'connect' (invalid value 'loud')")
+    assert.has_error(function() wmi.connect { impersonation = true } end,
+      "bad option 'impersonation' to 'connect' (string expected, got boolean)")
     assert.error_matches(function() wmi.connect { apartment = {} } end, "wmi.Apartment expected")
   end)
 end)
@@ -188,6 +190,19 @@ describe("wmi.Services", function()
       assert.equal(2, wmi.stats().services)
     end
     assert.equal(1, wmi.stats().services)
+  end)
+end)
+
+describe("wmi.init_security", function()
+  it("calls CoInitializeSecurity only when asked, with checked options", function()
+    assert.has_error(function() wmi.init_security { authentication = "loud" } end,
+      "bad option 'authentication' to 'init_security' (invalid value 'loud')")
+    assert.has_error(function() wmi.init_security(1) end,
+      "bad argument #1 to 'init_security' (table expected, got number)")
+    -- Wine's CoInitializeSecurity is a stub that always succeeds; Windows answers
+    -- a second call (or one after COM marshalled anything) with RPC_E_TOO_LATE.
+    assert.is_true(wmi.init_security { authentication = "packet", impersonation = "identify" })
+    assert.is_true(wmi.init_security())
   end)
 end)
 

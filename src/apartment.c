@@ -110,18 +110,6 @@ static void apartment_read_clsid(lua_State *L, int opts, CLSID *clsid)
     lua_pop(L, 1);
 }
 
-/* The option FIELD on top of the stack, one of NAMES (DEF when nil); raises naming
- * the option (luaL_checkoption would name a stack slot, not an argument). */
-static int apartment_opt_choice(lua_State *L, const char *field, const char *def, const char *const names[])
-{
-    const char *s = lua_isnil(L, -1) ? def : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
-    int i;
-    for (i = 0; s && names[i]; i++)
-        if (!strcmp(s, names[i])) return i;
-    if (s) return luaL_error(L, "bad option '%s' to 'apartment' (invalid value '%s')", field, s);
-    return luaL_error(L, "bad option '%s' to 'apartment' (string expected, got %s)", field, luaL_typename(L, -1));
-}
-
 /* wmi.apartment{ mode = "auto"|"unsecapp"|"inproc", check_access = "default"|true|false,
  *                clsid = "{...}", context = "local"|"inproc" } */
 int apartment_new(lua_State *L)
@@ -137,10 +125,8 @@ int apartment_new(lua_State *L)
     HRESULT hr;
 
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
-    core_opt_field(L, 1, "mode");
-    mode = apartment_opt_choice(L, "mode", "auto", modes);
-    core_opt_field(L, 1, "context");
-    context = apartment_opt_choice(L, "context", "local", contexts);
+    mode = core_opt_choice(L, 1, "apartment", "mode", "auto", modes);
+    context = core_opt_choice(L, 1, "apartment", "context", "local", contexts);
     t = core_opt_field(L, 1, "check_access");
     if (t == LUA_TBOOLEAN)
     {
@@ -149,7 +135,7 @@ int apartment_new(lua_State *L)
     }
     else if (t != LUA_TNIL && (t != LUA_TSTRING || strcmp(lua_tostring(L, -1), "default")))
         luaL_error(L, "bad option 'check_access' to 'apartment' (\"default\", true or false expected)");
-    lua_pop(L, 3);
+    lua_pop(L, 1);
     apartment_read_clsid(L, 1, &clsid);
 
     box = lua_newuserdatauv(L, sizeof(*box), 0);

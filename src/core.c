@@ -41,6 +41,25 @@ int core_opt_field(lua_State *L, int idx, const char *field)
     return lua_getfield(L, idx, field);
 }
 
+int core_opt_choice(lua_State *L, int idx, const char *func, const char *field, const char *def,
+                    const char *const names[])
+{
+    const char *s;
+    int i;
+    core_opt_field(L, idx, field);
+    s = lua_isnil(L, -1) ? def : lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    for (i = 0; s && names[i]; i++)
+    {
+        if (!strcmp(s, names[i]))
+        {
+            lua_pop(L, 1);
+            return i;
+        }
+    }
+    if (s) return luaL_error(L, "bad option '%s' to '%s' (invalid value '%s')", field, func, s);
+    return luaL_error(L, "bad option '%s' to '%s' (string expected, got %s)", field, func, luaL_typename(L, -1));
+}
+
 /* COM on the Lua thread: MTA, or the STA the host already made. The module never
  * uninitialises COM: pointers it handed out may outlive any moment it could pick. */
 static BOOL core_com_sta;
@@ -92,6 +111,7 @@ int luaopen_wmi_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         { "connect", services_connect },
+        { "init_security", services_init_security },
         { "apartment", apartment_new },
         { "dispatch", queue_dispatch },
         { "run", queue_run },

@@ -38,6 +38,10 @@ void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, con
 int core_closed_error(lua_State *L, const char *name);
 /* Pushes field FIELD of the options table at IDX (nil when IDX is not a table); returns its type. */
 int core_opt_field(lua_State *L, int idx, const char *field);
+/* Option FIELD of the options table at IDX (of function FUNC, for messages): the
+ * index of its value in NAMES, DEF when absent; raises naming the option. */
+int core_opt_choice(lua_State *L, int idx, const char *func, const char *field, const char *def,
+                    const char *const names[]);
 /* A BSTR copy of string argument ARG; raises for a non-string or invalid UTF-8,
  * so call it before acquiring anything. */
 BSTR core_check_bstr(lua_State *L, int arg);
@@ -86,6 +90,7 @@ struct call_list { struct call *head; };
 struct call_link { struct call *prev, *next; };
 void services_register(lua_State *L);      /* leaves its metatable on the stack */
 int services_connect(lua_State *L);          /* wmi.connect */
+int services_init_security(lua_State *L);    /* wmi.init_security */
 struct services *services_check(lua_State *L, int arg);
 IWbemServices *services_iface(struct services *s);
 struct call_list *services_calls(struct services *s);

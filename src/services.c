@@ -141,14 +141,28 @@ static void services_opt_string(lua_State *L, const char *field, const char **ou
     lua_pop(L, 1); /* the string stays alive: the options table holds it */
 }
 
-static DWORD services_opt_level(lua_State *L, const char *field, const char *const names[],
-                                const DWORD levels[], const char *def)
+/* The authentication and impersonation options of FUNC's options table at 1. */
+static void services_opt_levels(lua_State *L, const char *func, const char *authn_def, DWORD *authn,
+                                const char *imp_def, DWORD *imp)
 {
-    int i;
-    lua_getfield(L, 1, field);
-    i = luaL_checkoption(L, -1, def, names);
-    lua_pop(L, 1);
-    return levels[i];
+    *authn = services_authn_levels[core_opt_choice(L, 1, func, "authentication", authn_def,
+                                                   services_authn_names)];
+    *imp = services_imp_levels[core_opt_choice(L, 1, func, "impersonation", imp_def, services_imp_names)];
+}
+
+/* wmi.init_security{ authentication = "default", impersonation = "impersonate" }
+ * --> true | nil, message, hresult. CoInitializeSecurity belongs to the host
+ * process, once: the module never calls it unless the script asks. */
+int services_init_security(lua_State *L)
+{
+    DWORD authn, imp;
+    HRESULT hr;
+    if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
+    services_opt_levels(L, "init_security", "default", &authn, "impersonate", &imp);
+    hr = CoInitializeSecurity(NULL, -1, NULL, NULL, authn, imp, NULL, EOAC_NONE, NULL);
+    if (FAILED(hr)) return hresult_fail(L, hr);
+    lua_pushboolean(L, 1);
+    return 1;
 }
 
 static void services_read_args(lua_State *L, struct connect_args *a)
@@ -172,10 +186,7 @@ static void services_read_args(lua_State *L, struct connect_args *a)
         services_opt_string(L, "password", &a->password);
         services_opt_string(L, "authority", &a->authority);
         services_opt_string(L, "locale", &a->locale);
-        a->authn = services_opt_level(L, "authentication", services_authn_names,
-                                      services_authn_levels, "privacy");
-        a->imp = services_opt_level(L, "impersonation", services_imp_names,
-                                    services_imp_levels, "impersonate");
+        services_opt_levels(L, "connect", "privacy", &a->authn, "impersonate", &a->imp);
         break;
     default:
         luaL_typeerror(L, 1, "nil, string or table");
