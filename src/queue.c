@@ -45,21 +45,24 @@ void queue_free_node(struct node *node)
     InterlockedDecrement(&wmi_stats.queued);
 }
 
+/* Signals only when the queue was empty: the Lua thread drains everything once
+ * woken, and an event is a round trip to the kernel (to the wineserver in Wine). */
 void queue_push(struct queue *q, struct node *node)
 {
-    BOOL dead;
+    BOOL dead, was_empty = FALSE;
     InterlockedIncrement(&wmi_stats.queued);
     node->next = NULL;
     EnterCriticalSection(&q->lock);
     if (!(dead = q->dead))
     {
+        was_empty = !q->head;
         if (q->tail) q->tail->next = node;
         else q->head = node;
         q->tail = node;
     }
     LeaveCriticalSection(&q->lock);
     if (dead) queue_free_node(node);
-    else SetEvent(q->event);
+    else if (was_empty) SetEvent(q->event);
 }
 
 static struct node *queue_pop(struct queue *q)
