@@ -89,7 +89,7 @@ static int core_stats(lua_State *L)
         { "calls", &wmi_stats.calls }, { "queued", &wmi_stats.queued },
         { "overflows", &wmi_stats.overflows },
     };
-    PROCESS_MEMORY_COUNTERS_EX mem;
+    PROCESS_MEMORY_COUNTERS mem;
     size_t i;
 
     lua_createtable(L, 0, ARRAYSIZE(counters) + 1);
@@ -98,10 +98,13 @@ static int core_stats(lua_State *L)
         lua_pushinteger(L, InterlockedCompareExchange(counters[i].count, 0, 0));
         lua_setfield(L, -2, counters[i].name);
     }
-    /* The whole process' private bytes: what leak checks compare over time. */
-    if (GetProcessMemoryInfo(GetCurrentProcess(), (PROCESS_MEMORY_COUNTERS *)&mem, sizeof(mem)))
+    /* The whole process' private bytes: what leak checks compare over time.
+     * PagefileUsage is documented equal to PrivateUsage, and Wine fills only the
+     * basic counters. */
+    memset(&mem, 0, sizeof(mem));
+    if (GetProcessMemoryInfo(GetCurrentProcess(), &mem, sizeof(mem)))
     {
-        lua_pushinteger(L, (lua_Integer)mem.PrivateUsage);
+        lua_pushinteger(L, (lua_Integer)mem.PagefileUsage);
         lua_setfield(L, -2, "private_bytes");
     }
     return 1;
