@@ -52,6 +52,9 @@ BOOL core_is_sta(void);
 /* Returns a new BSTR for the UTF-8 string S of LEN bytes, or NULL when out of
  * memory or S is not valid UTF-8. Free with SysFreeString. Never raises. */
 BSTR str_to_bstr(const char *s, size_t len);
+/* Copies ASCII text without NULs (LEN bytes) into BUF of CAP characters, NUL
+ * terminated; returns 0 when it is not such text or does not fit. */
+int str_to_wide_ascii(const char *s, size_t len, WCHAR *buf, size_t cap);
 /* Pushes UTF-16 text (LEN characters, or -1 when NUL-terminated; NULL is "") as UTF-8. */
 void str_push_wide(lua_State *L, const WCHAR *s, int len);
 

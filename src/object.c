@@ -115,13 +115,16 @@ static void object_push_value(lua_State *L, VARIANT *v, CIMTYPE type)
 static HRESULT object_get(lua_State *L, IWbemClassObject *obj, const char *name, size_t len)
 {
     CIMTYPE type = CIM_EMPTY;
+    WCHAR ascii[64];
     VARIANT v;
-    BSTR wname;
+    BSTR wname = NULL;
     HRESULT hr;
 
-    if (FAILED(hr = object_name(name, len, &wname))) return hr;
+    /* Get takes a plain string: a short ASCII name (the usual) needs no BSTR. */
+    if (!str_to_wide_ascii(name, len, ascii, ARRAYSIZE(ascii)) && FAILED(hr = object_name(name, len, &wname)))
+        return hr;
     VariantInit(&v);
-    hr = IWbemClassObject_Get(obj, wname, 0, &v, &type, NULL);
+    hr = IWbemClassObject_Get(obj, wname ? wname : ascii, 0, &v, &type, NULL);
     SysFreeString(wname);
     if (FAILED(hr)) return hr;
     object_push_value(L, &v, type);

@@ -24,6 +24,34 @@ BSTR str_to_bstr(const char *s, size_t len)
     return b;
 }
 
+int str_to_wide_ascii(const char *s, size_t len, WCHAR *buf, size_t cap)
+{
+    size_t i;
+    if (len >= cap) return 0;
+    for (i = 0; i < len; i++)
+    {
+        if ((unsigned char)s[i] >= 0x80 || !s[i]) return 0;
+        buf[i] = (unsigned char)s[i];
+    }
+    buf[len] = 0;
+    return 1;
+}
+
+/* Short ASCII text (most property names and values) skips the conversion calls. */
+static BOOL str_push_ascii(lua_State *L, const WCHAR *s, int len)
+{
+    char buf[256];
+    int i;
+    if (len > (int)sizeof(buf)) return FALSE;
+    for (i = 0; i < len; i++)
+    {
+        if (s[i] >= 0x80) return FALSE;
+        buf[i] = (char)s[i];
+    }
+    lua_pushlstring(L, buf, len);
+    return TRUE;
+}
+
 void str_push_wide(lua_State *L, const WCHAR *s, int len)
 {
     luaL_Buffer buf;
@@ -37,6 +65,7 @@ void str_push_wide(lua_State *L, const WCHAR *s, int len)
         lua_pushliteral(L, "");
         return;
     }
+    if (str_push_ascii(L, s, len)) return;
     /* No WC_ERR_INVALID_CHARS: a lone surrogate (which WMI may well hold)
      * becomes U+FFFD instead of losing the whole string. */
     n = WideCharToMultiByte(CP_UTF8, 0, s, len, NULL, 0, NULL, NULL);
