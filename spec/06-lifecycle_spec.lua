@@ -418,3 +418,31 @@ io.write("not reached ", tostring(c.done), "\n")
     assert.same({ "", nil, "exit", 3 }, { out, ok, how, code })
   end)
 end)
+
+describe("a host whose Lua thread is an STA", function()
+  it("works in that STA: waits pump messages and callbacks arrive", function()
+    local out, ok, how, code = run_child([[
+local testapt = require "testapt"
+io.write("init ", testapt.init_sta(), "\n")
+local wmi = require "wmi"
+io.write("threading ", wmi.threading(), "\n")
+local svc = assert(wmi.connect())
+local expected = #svc:query("SELECT * FROM Win32_Service")
+local names = {}
+local call = assert(svc:query_async("SELECT * FROM Win32_Service", function(obj) names[#names + 1] = obj.Name end))
+io.write("wait ", tostring(call:wait(10000)), " ", tostring(call:result()), "\n")
+io.write("count ", #names == expected and "same" or (#names .. " ~= " .. expected), " ", call.count, "\n")
+local second = assert(svc:query_async("SELECT * FROM Win32_BIOS", function() end))
+io.write("run ", tostring(wmi.run(10000)), " ", second.count, "\n")
+os.exit(0, true)
+]])
+    assert.same({ true, "exit", 0 }, { ok, how, code })
+    local services = out:match("count same (%d+)")
+    assert.is_truthy(services, out)
+    assert.equal(("init 0\nthreading sta\nwait true true\ncount same %s\nrun true 1\n"):format(services), out)
+  end)
+
+  it("reports an MTA when the module initialised COM itself", function()
+    assert.equal("mta", wmi.threading())
+  end)
+end)

@@ -81,6 +81,13 @@ BOOL core_is_sta(void)
     return core_com_sta;
 }
 
+/* wmi.threading() --> "mta", or "sta" when the host made the Lua thread an STA */
+static int core_threading(lua_State *L)
+{
+    lua_pushstring(L, core_com_sta ? "sta" : "mta");
+    return 1;
+}
+
 static int core_stats(lua_State *L)
 {
     static const struct { const char *name; LONG *count; } counters[] = {
@@ -121,6 +128,7 @@ int luaopen_wmi_core(lua_State *L)
         { "pending", queue_pending },
         { "hresult", hresult_l_hresult },
         { "stats", core_stats },
+        { "threading", core_threading },
         { NULL, NULL }
     };
     core_init_com(L);

@@ -1148,6 +1148,14 @@ static int testapt_counts( lua_State *L )
     return 1;
 }
 
+/* testapt.init_sta() --> HRESULT of CoInitializeEx(STA) on the calling thread: a
+ * child process makes its Lua thread an STA host before it loads luawmi. */
+static int testapt_init_sta( lua_State *L )
+{
+    lua_pushinteger( L, (DWORD)CoInitializeEx( NULL, COINIT_APARTMENTTHREADED ) );
+    return 1;
+}
+
 __declspec(dllexport) int luaopen_testapt( lua_State *L )
 {
     static const luaL_Reg funcs[] =
@@ -1155,6 +1163,7 @@ __declspec(dllexport) int luaopen_testapt( lua_State *L )
         { "reset", testapt_reset },
         { "log", testapt_log },
         { "counts", testapt_counts },
+        { "init_sta", testapt_init_sta },
         /* benchmark support */
         { "hold", testapt_hold },
         { "held", testapt_held },
