@@ -343,9 +343,16 @@ static int raw_spawn( lua_State *L )
         PROCESS_INFORMATION pi;
         memset( &si, 0, sizeof(si) );
         si.cb = sizeof(si);
-        if (!CreateProcessW( exe, NULL, NULL, NULL, FALSE, CREATE_SUSPENDED | CREATE_NO_WINDOW, NULL, NULL,
-                             &si, &pi ))
-            break;
+        int tries;
+        /* Wine refuses a process start now and then under this load: try again. */
+        for (tries = 0; tries < 20; tries++)
+        {
+            if (CreateProcessW( exe, NULL, NULL, NULL, FALSE, CREATE_SUSPENDED | CREATE_NO_WINDOW, NULL, NULL,
+                                &si, &pi ))
+                break;
+            Sleep( 50 );
+        }
+        if (tries == 20) break;
         AssignProcessToJobObject( sleepers.job, pi.hProcess );
         ResumeThread( pi.hThread );
         CloseHandle( pi.hThread );
