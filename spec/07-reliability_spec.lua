@@ -61,37 +61,69 @@ describe("misuse sweep", function()
     local apt = assert(wmi.apartment())
     local obj = assert(svc:get("Win32_BIOS"))
     local stub = assert(apt:stub(function() end))
-    local closed_svc = assert(wmi.connect())
-    closed_svc:close()
-    local closed_apt = assert(wmi.apartment())
-    closed_apt:close()
-    local bad = { false, 42, "x", {}, function() end, stub, obj, apt, svc, closed_svc, closed_apt }
+    local call = assert(svc:query_async("SELECT * FROM Win32_BIOS", function() end))
+    assert.is_true(call:wait(10000))
+    local closed = {
+      svc = assert(wmi.connect()), apt = assert(wmi.apartment()), obj = assert(svc:get("Win32_BIOS")),
+      stub = assert(apt:stub(function() end)),
+      call = assert(svc:query_async("SELECT * FROM Win32_BIOS", function() end)),
+    }
+    assert.is_true(closed.call:wait(10000))
+    for _, v in pairs(closed) do v:close() end
+    local bad = { false, 42, "x", {}, function() end, stub, obj, apt, svc, call,
+                  closed.svc, closed.apt, closed.obj, closed.stub, closed.call }
+    local fn = function() end
+    local BIOS = "SELECT * FROM Win32_BIOS"
 
-    -- name, function, the valid arguments (a sweep replaces one at a time)
+    -- name, function, the valid arguments (a sweep replaces one at a time);
+    -- sink: the position that also takes a table or a stub; close: closing a
+    -- closed object of its own type is harmless, not an error; also: a value the
+    -- table position takes too (method parameters as an object).
     local cases = {
-      { "wmi.connect", wmi.connect, { "root\\cimv2" }, only = { 42, false, function() end, stub } },
-      { "wmi.apartment", wmi.apartment, { {} }, only = { 42, "x", false, function() end } },
+      { "wmi.connect", wmi.connect, { "root\\cimv2" }, only = { 42, false, fn, stub } },
+      { "wmi.apartment", wmi.apartment, { {} }, only = { 42, "x", false, fn } },
+      { "wmi.init_security", wmi.init_security, { {} }, only = { 42, "x", false, fn, stub } },
       { "wmi.hresult", wmi.hresult, { 0 } },
       { "wmi.datetime", wmi.datetime, { "20230101000000.000000+000" } },
-      { "wmi.dispatch", wmi.dispatch, { 0 }, only = { "x", {}, false, function() end, svc } },
-      { "wmi.run", wmi.run, { 0 }, only = { "x", {}, false, function() end, svc } },
-      { "svc:query", svc.query, { svc, "SELECT * FROM Win32_BIOS" } },
-      { "svc:each", svc.each, { svc, "SELECT * FROM Win32_BIOS" } },
+      { "wmi.dispatch", wmi.dispatch, { 0 }, only = { "x", {}, false, fn, svc } },
+      { "wmi.run", wmi.run, { 0 }, only = { "x", {}, false, fn, svc } },
+      { "svc:query", svc.query, { svc, BIOS } },
+      { "svc:each", svc.each, { svc, BIOS } },
       { "svc:instances", svc.instances, { svc, "Win32_BIOS" } },
+      { "svc:classes", svc.classes, { svc, "CIM_Process" } },
       { "svc:get", svc.get, { svc, "Win32_BIOS" } },
       { "svc:exec", svc.exec, { svc, "StdRegProv", "EnumKey" } },
       { "svc:put", svc.put, { svc, obj } },
       { "svc:delete", svc.delete, { svc, "Win32_BIOS" } },
-      { "svc:query_async", svc.query_async, { svc, "SELECT * FROM Win32_BIOS", function() end }, sink = 3 },
-      { "svc:get_async", svc.get_async, { svc, "Win32_BIOS", function() end }, sink = 3 },
-      { "svc:put_async", svc.put_async, { svc, obj, function() end }, sink = 3 },
-      { "svc:subscribe", svc.subscribe, { svc, "SELECT * FROM __InstanceCreationEvent", function() end }, sink = 3 },
+      { "svc:close", svc.close, { svc }, close = closed.svc },
+      { "svc:query_async", svc.query_async, { svc, BIOS, fn }, sink = 3 },
+      { "svc:instances_async", svc.instances_async, { svc, "Win32_BIOS", fn }, sink = 3 },
+      { "svc:classes_async", svc.classes_async, { svc, "CIM_Process", fn }, sink = 3 },
+      { "svc:get_async", svc.get_async, { svc, "Win32_BIOS", fn }, sink = 3 },
+      { "svc:exec_async", svc.exec_async, { svc, "StdRegProv", "EnumKey", {}, fn }, sink = 5, also = obj },
+      { "svc:put_async", svc.put_async, { svc, obj, fn }, sink = 3 },
+      { "svc:delete_async", svc.delete_async, { svc, "Win32_BIOS", fn }, sink = 3 },
+      { "svc:subscribe", svc.subscribe, { svc, "SELECT * FROM __InstanceCreationEvent", fn }, sink = 3 },
       { "obj:get", obj.get, { obj, "Name" } },
+      { "obj:properties", obj.properties, { obj } },
+      { "obj:methods", obj.methods, { obj } },
+      { "obj:path", obj.path, { obj } },
+      { "obj:class", obj.class, { obj } },
+      { "obj:text", obj.text, { obj } },
+      { "obj:spawn", obj.spawn, { obj } },
+      { "obj:clone", obj.clone, { obj } },
       { "obj:inparams", obj.inparams, { obj, "Create" } },
-      { "apt:stub", apt.stub, { apt, function() end }, sink = 2 },
+      { "obj:close", obj.close, { obj }, close = closed.obj },
+      { "apt:stub", apt.stub, { apt, fn }, sink = 2 },
+      { "apt:close", apt.close, { apt }, close = closed.apt },
+      { "stub:close", stub.close, { stub }, close = closed.stub },
+      { "call:cancel", call.cancel, { call } },
+      { "call:wait", call.wait, { call, 0 } },
+      { "call:result", call.result, { call } },
+      { "call:close", call.close, { call }, close = closed.call },
     }
     for _, case in ipairs(cases) do
-      local name, fn, valid = case[1], case[2], case[3]
+      local name, f, valid = case[1], case[2], case[3]
       for position = 1, #valid do
         for _, value in ipairs(case.only or bad) do
           -- Skip values of the valid type (a number is a string to Lua's C API, as
@@ -100,10 +132,12 @@ describe("misuse sweep", function()
             or (type(value) == type(valid[position]) and type(value) ~= "userdata")
             or (type(valid[position]) == "string" and type(value) == "number")
           local sink_ok = position == case.sink and (type(value) == "table" or value == stub)
-          if not (same or sink_ok) then
+          local close_ok = position == 1 and rawequal(value, case.close)
+          local also_ok = type(valid[position]) == "table" and rawequal(value, case.also)
+          if not (same or sink_ok or close_ok or also_ok) then
             local args = { table.unpack(valid) }
             args[position] = value
-            local ok, err = pcall(fn, table.unpack(args, 1, #valid))
+            local ok, err = pcall(f, table.unpack(args, 1, #valid))
             assert.is_false(ok, ("%s accepted %s as argument %d"):format(name, tostring(value), position))
             assert.equal("string", type(err), name .. ": the error is not a message")
             assert.is_true(#err > 0)
@@ -111,6 +145,7 @@ describe("misuse sweep", function()
         end
       end
     end
+    call:close()
     svc:close()
     apt:close()
   end)
