@@ -19,7 +19,7 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 	$(LUAROCKS) make --deps-mode=none luawmi-scm-1.rockspec
 	touch $@
 
-check: setup all testapt valuetest
+check: setup lint all testapt valuetest
 	bash scripts/check
 
 demo: setup all
