@@ -446,3 +446,68 @@ os.exit(0, true)
     assert.equal("mta", wmi.threading())
   end)
 end)
+
+-- Found by review: each of these crashed, hung or misdelivered before its fix.
+describe("lifecycle regressions", function()
+  local testapt = require "testapt"
+  after_each(function()
+    testapt.reset()
+    helpers.assert_all_released()
+  end)
+
+  it("reads options raw: an __index in an options table never runs", function()
+    local svc = assert(wmi.connect())
+    local trap = setmetatable({}, { __index = function() svc:close() error("__index ran") end })
+    local call = assert(svc:exec_async("StdRegProv", "EnumKey", {}, function() end, trap) or
+                        svc:query_async("SELECT * FROM Win32_BIOS", function() end, trap))
+    assert.is_true(call:wait(10000))
+    assert.equal(1, #svc:query("SELECT * FROM Win32_BIOS", trap))
+    assert.is_true(wmi.apartment(trap) ~= nil)
+    svc:close()
+  end)
+
+  it("closing a finished call whose slot a later call took does not cancel that call", function()
+    -- Wine's CancelAsyncCall cancels whatever holds the connection's one slot.
+    testapt.reset()
+    local apt = assert(wmi.apartment { mode = "unsecapp", clsid = testapt.clsid, context = "inproc" })
+    local svc = assert(wmi.connect { apartment = apt })
+    local a = assert(svc:query_async("SELECT * FROM Win32_BIOS", function() end))
+    while wmi.stats().queued < 2 do end           -- A's object and status, undispatched
+    testapt.hold(true)                             -- B's final status stays with its stub
+    local b = assert(svc:query_async("SELECT * FROM Win32_OperatingSystem", function() end))
+    while not testapt.held() do end                -- B finished at Wine; Lua has not heard
+    a:close()                                      -- must not touch B's slot
+    -- B still holds the slot: a third call finds it taken (nothing completed to
+    -- free). Its stub comes from elsewhere: testapt releases its latest stub.
+    local inproc = assert(wmi.apartment { mode = "inproc" })
+    helpers.assert_fail(0x80041001, "WBEM_E_FAILED",
+      svc:query_async("SELECT * FROM Win32_BIOS", assert(inproc:stub(function() end))))
+    inproc:close()
+    assert.is_true(testapt.release())
+    assert.is_true(b:wait(10000))
+    assert.equal(1, b.count)
+    assert.is_true(b:result())
+    b:close()
+    svc:close()
+    apt:close()
+  end)
+
+  it("delivers nothing to a call a finalizer ended while its arguments were pushed", function()
+    collectgarbage("incremental", 0, 1000, 0)     -- a GC step at nearly every allocation
+    local nil_calls, statuses = 0, 0
+    for _ = 1, 40 do
+      local holder = { svc = assert(wmi.connect()) }
+      holder.svc:query_async("SELECT Handle FROM Win32_Process", {
+        indicate = function(_, c)
+          if c == nil then nil_calls = nil_calls + 1 end
+          holder.svc = nil                         -- the services may now be collected
+        end,
+        status = function() statuses = statuses + 1 end,
+      })
+      wmi.run(5000)
+    end
+    collectgarbage("incremental", 200, 100, 13)
+    assert.equal(0, nil_calls)
+    assert.is_true(statuses >= 35)                 -- a collected services ends its call unheard
+  end)
+end)

@@ -101,7 +101,10 @@ static void apartment_read_clsid(lua_State *L, int opts, CLSID *clsid)
     *clsid = CLSID_UnsecuredApartment;
     if (core_opt_field(L, opts, "clsid") != LUA_TNIL)
     {
-        const char *s = luaL_checkstring(L, -1);
+        const char *s;
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "bad option 'clsid' to 'apartment' (string expected, got %s)", luaL_typename(L, -1));
+        s = lua_tostring(L, -1);
         BSTR w = str_to_bstr(s, strlen(s));
         HRESULT hr = w ? CLSIDFromString(w, clsid) : E_OUTOFMEMORY;
         SysFreeString(w);

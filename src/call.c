@@ -95,7 +95,9 @@ static void call_stop(struct call *c)
     c->cancelled = TRUE;
     InterlockedExchange(&stub->sink->closed, 1);
     queue_purge(stub->sink->queue, stub->sink);
-    IWbemServices_CancelAsyncCall(c->svc, stub->wrapped);
+    /* A freed slot may hold another call by now, and Wine's CancelAsyncCall
+     * cancels whatever holds the slot, whatever the stub. */
+    if (!c->slot_freed) IWbemServices_CancelAsyncCall(c->svc, stub->wrapped);
 }
 
 /* Ends C silently (no status handler): its services, apartment or stub is
@@ -216,12 +218,22 @@ static void call_push_status_message(lua_State *L, HRESULT hr, const WCHAR *text
     }
 }
 
+/* Drops NODE when its call ended while the handler's arguments were pushed: an
+ * allocation may run a finalizer (a collected Services aborts its calls). */
+static BOOL call_ended_meanwhile(lua_State *L, struct call *c, int base, struct node *node)
+{
+    if (!c->done) return FALSE;
+    lua_settop(L, base);
+    queue_free_node(node);
+    return TRUE;
+}
+
 /* Takes NODE; returns 1 when a callback was delivered. */
 int call_deliver(lua_State *L, struct node *node)
 {
     struct stub *stub = node->sink->stub;
     struct call *c = stub ? stub->call : NULL;
-    int handler;
+    int base = lua_gettop(L), handler;
 
     /* After cancel only the module's own cancellation status gets through: a
      * COM thread may have queued a little after the purge. */
@@ -230,6 +242,9 @@ int call_deliver(lua_State *L, struct node *node)
         queue_free_node(node);
         return 0;
     }
+    /* First the call itself (no allocation): on the stack it stays reachable,
+     * and with it its stub, whatever a finalizer does meanwhile. */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor);
     switch (node->kind)
     {
     case NODE_INDICATE:
@@ -239,9 +254,11 @@ int call_deliver(lua_State *L, struct node *node)
         lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
         if (node->obj) object_push(L, node->obj);
         else lua_pushnil(L);
-        lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor);
+        if (call_ended_meanwhile(L, c, base, node)) return 0;
+        lua_rotate(L, base + 1, -1);    /* handler, obj, call */
         queue_free_node(node);
         call_run_handler(L, 2);
+        lua_settop(L, base);
         return 1;
     case NODE_PROGRESS:
         handler = stub->handlers[STUB_PROGRESS];
@@ -251,37 +268,44 @@ int call_deliver(lua_State *L, struct node *node)
         lua_pushinteger(L, HIWORD(node->hr));
         if (node->text) str_push_wide(L, node->text, -1);
         else lua_pushnil(L);
-        lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor);
+        if (call_ended_meanwhile(L, c, base, node)) return 0;
+        lua_rotate(L, base + 1, -1);    /* handler, current, total, text, call */
         queue_free_node(node);
         call_run_handler(L, 4);
+        lua_settop(L, base);
         return 1;
     case NODE_STATUS:
         /* The sink stopped taking objects at its limit: the provider may still run. */
         if (node->sink->overflowed) call_stop(c);
+        handler = stub->handlers[STUB_STATUS];
+        if (handler != LUA_NOREF) lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
+        lua_pushboolean(L, SUCCEEDED(node->hr));
+        if (FAILED(node->hr)) call_push_status_message(L, node->hr, node->text);
+        else lua_pushnil(L);
+        lua_pushinteger(L, (lua_Integer)(DWORD)node->hr);
+        if (node->obj) object_push(L, node->obj);
+        else lua_pushnil(L);
+        if (call_ended_meanwhile(L, c, base, node)) return 0;
         c->hr = node->hr;
         if (FAILED(node->hr))
         {
-            call_push_status_message(L, node->hr, node->text);
+            lua_pushvalue(L, -3);
             c->message = luaL_ref(L, LUA_REGISTRYINDEX);
-        }
-        handler = stub->handlers[STUB_STATUS];
-        if (handler != LUA_NOREF)
-        {
-            lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
-            lua_pushboolean(L, SUCCEEDED(node->hr));
-            if (c->message != LUA_NOREF) lua_rawgeti(L, LUA_REGISTRYINDEX, c->message);
-            else lua_pushnil(L);
-            lua_pushinteger(L, (lua_Integer)(DWORD)node->hr);
-            if (node->obj) object_push(L, node->obj);
-            else lua_pushnil(L);
-            lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor);
         }
         queue_free_node(node);
         /* Release first: the handler may raise, start calls, or drop this one. */
         call_end(L, c, !c->cancelled);
-        if (handler != LUA_NOREF) call_run_handler(L, 5);
+        if (handler == LUA_NOREF)
+        {
+            lua_settop(L, base);
+            return 1;
+        }
+        lua_rotate(L, base + 1, -1);    /* handler, ok, message, hresult, obj, call */
+        call_run_handler(L, 5);
+        lua_settop(L, base);
         return 1;
     }
+    lua_settop(L, base);
     queue_free_node(node);
     return 1;
 }
@@ -300,13 +324,9 @@ static BOOL call_is_done(void *arg)
 static int call_wait(lua_State *L)
 {
     struct call **box = call_box(L, 1);
-    DWORD ms = INFINITE;
+    DWORD ms;
     call_check(L, 1);
-    if (!lua_isnoneornil(L, 2))
-    {
-        lua_Number n = luaL_checknumber(L, 2);
-        ms = n < 0 ? INFINITE : n >= (lua_Number)INFINITE ? INFINITE - 1 : (DWORD)n;
-    }
+    ms = queue_check_ms(L, 2, INFINITE);
     lua_pushboolean(L, call_is_done(box) || queue_wait_until(L, call_is_done, box, ms));
     return 1;
 }
@@ -375,8 +395,7 @@ static struct stub *call_prepare(lua_State *L, int arg)
     {
         int t = lua_type(L, arg);
         luaL_argexpected(L, t == LUA_TFUNCTION || t == LUA_TTABLE, arg, "wmi.Stub, function or table of handlers");
-        services_push_apartment(L, 1);
-        if (stub_push(L, lua_gettop(L), arg) != 1) return NULL;
+        if (services_push_apartment(L, 1) != 1 || stub_push(L, lua_gettop(L), arg) != 1) return NULL;
         lua_remove(L, -2);
         stub = stub_test(L, -1);
     }
@@ -427,6 +446,13 @@ static void call_free_args(struct call_args *x)
     SysFreeString(x->a);
     SysFreeString(x->b);
     if (x->obj) IWbemClassObject_Release(x->obj);
+}
+
+/* Only a call without side effects is ever issued twice (the retry of call_start):
+ * Wine's slot is held only by those, as Wine has no other async method. */
+static BOOL call_may_retry(enum call_kind kind)
+{
+    return kind != CALL_EXEC && kind != CALL_PUT && kind != CALL_DELETE;
 }
 
 static HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink)
@@ -482,7 +508,8 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
      * CancelAsyncCall: free the slot of a finished call (parked, or completed
      * but not yet dispatched) and try again. Windows never takes this path, so
      * it costs Windows no round trip. */
-    if (hr == (HRESULT)WBEM_E_FAILED && (services_unpark(s) || call_free_completed_slot(s)))
+    if (hr == (HRESULT)WBEM_E_FAILED && call_may_retry(x->kind)
+        && (services_unpark(s) || call_free_completed_slot(s)))
         hr = call_issue(c->svc, x, stub->wrapped);
     call_free_args(x);
     if (FAILED(hr))
@@ -535,9 +562,11 @@ static int call_put_async(lua_State *L)
     struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, 0 };
     struct stub *stub;
     services_check(L, 1);
-    x.obj = object_check(L, 2);
+    object_check(L, 2);
     x.flags = call_flags(L, 4, &x.limit);
     if (!(stub = call_prepare(L, 3))) return 3;
+    /* Only now: making the stub allocates, and a finalizer may close the object. */
+    x.obj = object_check(L, 2);
     IWbemClassObject_AddRef(x.obj);
     return call_start(L, &x, stub, lua_gettop(L));
 }
@@ -546,15 +575,17 @@ static int call_put_async(lua_State *L)
 static int call_exec_async(lua_State *L)
 {
     struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0, 0 };
-    struct services *s = services_check(L, 1);
+    struct services *s;
     struct stub *stub;
     int box;
     BOOL misuse = FALSE;
     HRESULT hr = S_OK;
+    services_check(L, 1);
     luaL_checkstring(L, 2);
     luaL_checkstring(L, 3);
     x.flags = call_flags(L, 6, &x.limit);
     if (!(stub = call_prepare(L, 5))) return 3;
+    s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     box = lua_gettop(L);
     x.a = str_to_bstr(lua_tostring(L, 2), lua_rawlen(L, 2));
     x.b = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3));

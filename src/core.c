@@ -38,7 +38,10 @@ int core_opt_field(lua_State *L, int idx, const char *field)
         lua_pushnil(L);
         return LUA_TNIL;
     }
-    return lua_getfield(L, idx, field);
+    /* Raw: no __index runs user code while C holds pointers it checked. */
+    idx = lua_absindex(L, idx);
+    lua_pushstring(L, field);
+    return lua_rawget(L, idx);
 }
 
 int core_opt_choice(lua_State *L, int idx, const char *func, const char *field, const char *def,

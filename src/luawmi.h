@@ -36,7 +36,8 @@ extern struct wmi_stats wmi_stats;
 void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta);
 /* Raises "attempt to use a closed NAME" (use after close). */
 int core_closed_error(lua_State *L, const char *name);
-/* Pushes field FIELD of the options table at IDX (nil when IDX is not a table); returns its type. */
+/* Pushes field FIELD of the options table at IDX (nil when IDX is not a table),
+ * read raw; returns its type. */
 int core_opt_field(lua_State *L, int idx, const char *field);
 /* Option FIELD of the options table at IDX (of function FUNC, for messages): the
  * index of its value in NAMES, DEF when absent; raises naming the option. */
@@ -99,7 +100,7 @@ IWbemServices *services_iface(struct services *s);
 struct call_list *services_calls(struct services *s);
 /* Pushes the apartment that makes stubs for the services at ARG when a call is
  * given bare handlers: the one passed to connect, else the module's default. */
-void services_push_apartment(lua_State *L, int arg);
+int services_push_apartment(lua_State *L, int arg);  /* 1, or 3: nil, message, hresult */
 /* In-parameters of METHOD at PATH from the value at ARG (nil, a table or a
  * wmi.Object). On misuse (a bad parameter), *MISUSE is set and a message pushed
  * for an argument error, raised by the caller once it has released its own. */
@@ -134,6 +135,8 @@ void queue_purge(struct queue *q, struct sink *sink);  /* drops SINK's nodes */
 void queue_add_pending(struct queue *q, int delta);    /* calls in flight */
 /* Delivers callbacks until DONE(ARG) or MS elapse; TRUE when DONE. */
 BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms);
+/* Milliseconds argument ARG: DEF when absent, INFINITE when negative or huge. */
+DWORD queue_check_ms(lua_State *L, int arg, DWORD def);
 int queue_dispatch(lua_State *L);            /* wmi.dispatch */
 int queue_run(lua_State *L);                 /* wmi.run */
 int queue_pending(lua_State *L);             /* wmi.pending */

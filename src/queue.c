@@ -198,11 +198,12 @@ static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void
     return delivered;
 }
 
-static DWORD queue_opt_ms(lua_State *L, int arg)
+DWORD queue_check_ms(lua_State *L, int arg, DWORD def)
 {
     lua_Number ms;
-    if (lua_isnoneornil(L, arg)) return 0;
+    if (lua_isnoneornil(L, arg)) return def;
     ms = luaL_checknumber(L, arg);
+    luaL_argcheck(L, ms == ms, arg, "milliseconds expected, got NaN");
     if (ms < 0 || ms >= (lua_Number)INFINITE) return INFINITE;
     return (DWORD)ms;
 }
@@ -232,7 +233,7 @@ BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms)
 int queue_dispatch(lua_State *L)
 {
     struct queue *q = queue_get(L);
-    DWORD ms = queue_opt_ms(L, 1), start = GetTickCount();
+    DWORD ms = queue_check_ms(L, 1, 0), start = GetTickCount();
     int n;
     if (!q) return luaL_error(L, "the module is closing");
     n = queue_drain(L, q, NULL, NULL);
@@ -254,7 +255,7 @@ static BOOL queue_idle(void *arg)
 int queue_run(lua_State *L)
 {
     struct queue *q = queue_get(L);
-    DWORD ms = lua_isnoneornil(L, 1) ? INFINITE : queue_opt_ms(L, 1);
+    DWORD ms = queue_check_ms(L, 1, INFINITE);
     if (!q) return luaL_error(L, "the module is closing");
     lua_pushboolean(L, queue_wait_until(L, queue_idle, q, ms));
     return 1;

@@ -72,18 +72,19 @@ BOOL services_unpark(struct services *s)
     return TRUE;
 }
 
-void services_push_apartment(lua_State *L, int arg)
+int services_push_apartment(lua_State *L, int arg)
 {
-    if (lua_getiuservalue(L, arg, 1) != LUA_TNIL) return;
+    if (lua_getiuservalue(L, arg, 1) != LUA_TNIL) return 1;
     lua_pop(L, 1);
-    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &services_default_apartment_key) != LUA_TNIL) return;
+    if (lua_rawgetp(L, LUA_REGISTRYINDEX, &services_default_apartment_key) != LUA_TNIL) return 1;
     lua_pop(L, 1);
     lua_pushcfunction(L, apartment_new);
-    lua_call(L, 0, 2);
-    if (lua_isnil(L, -2)) lua_error(L);   /* the message: no apartment, no async call */
-    lua_pop(L, 1);
+    lua_call(L, 0, 3);
+    if (lua_isnil(L, -3)) return 3;     /* nil, message, hresult: no apartment, no call */
+    lua_pop(L, 2);
     lua_pushvalue(L, -1);
     lua_rawsetp(L, LUA_REGISTRYINDEX, &services_default_apartment_key);
+    return 1;
 }
 
 static int services_close(lua_State *L)
@@ -261,6 +262,9 @@ int services_connect(lua_State *L)
     luaL_setmetatable(L, WMI_SERVICES);
     if (core_opt_field(L, 1, "apartment") != LUA_TNIL)
     {
+        if (!luaL_testudata(L, -1, WMI_APARTMENT))
+            return luaL_error(L, "bad option 'apartment' to 'connect' (%s expected, got %s)", WMI_APARTMENT,
+                              luaL_typename(L, -1));
         apartment_check(L, -1);
         lua_setiuservalue(L, -2, 1);
     }
@@ -326,6 +330,8 @@ done:
 
 /* --- arguments --------------------------------------------------------------- */
 
+/* Read before the services is checked: reading allocates, and an allocation may
+ * run a finalizer that closes it. */
 static LONG services_enum_flags(lua_State *L, int opts)
 {
     LONG flags = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
@@ -365,8 +371,8 @@ static int services_drain(lua_State *L, IEnumWbemClassObject *e)
 
 static int services_query(lua_State *L)
 {
-    struct services *s = services_check(L, 1);
     LONG flags = services_enum_flags(L, 3);
+    struct services *s = services_check(L, 1);
     IEnumWbemClassObject *e = NULL;
     BSTR wql = core_check_bstr(L, 2), lang = SysAllocString(L"WQL");
     HRESULT hr = lang ? IWbemServices_ExecQuery(s->svc, lang, wql, flags, NULL, &e) : E_OUTOFMEMORY;
@@ -378,8 +384,8 @@ static int services_query(lua_State *L)
 
 static int services_instances(lua_State *L)
 {
-    struct services *s = services_check(L, 1);
     LONG flags = services_enum_flags(L, 3);
+    struct services *s = services_check(L, 1);
     IEnumWbemClassObject *e = NULL;
     BSTR cls = core_check_bstr(L, 2);
     HRESULT hr = IWbemServices_CreateInstanceEnum(s->svc, cls, flags, NULL, &e);
@@ -453,8 +459,8 @@ static int services_enum_next(lua_State *L)
  * nil, message, hresult. */
 static int services_each(lua_State *L)
 {
-    struct services *s = services_check(L, 1);
     LONG flags = services_enum_flags(L, 3);
+    struct services *s = services_check(L, 1);
     IEnumWbemClassObject **box;
     BSTR wql, lang;
     HRESULT hr;
@@ -605,7 +611,13 @@ HRESULT services_inparams(lua_State *L, int arg, struct services *s, const WCHAR
     *misuse = FALSE;
     if (t == LUA_TNONE || t == LUA_TNIL) return S_OK;
     if (t == LUA_TTABLE) return services_table_inparams(L, arg, s->svc, path, method, in, misuse);
-    *in = object_test(L, arg);
+    if (luaL_testudata(L, arg, WMI_OBJECT) && !(*in = object_test(L, arg)))
+    {
+        /* Not raised here: the caller holds strings to free first. */
+        lua_pushfstring(L, "attempt to use a closed %s", WMI_OBJECT);
+        *misuse = TRUE;
+        return E_INVALIDARG;
+    }
     if (!*in)
     {
         lua_pushfstring(L, "table or %s expected, got %s", WMI_OBJECT, luaL_typename(L, arg));

@@ -107,6 +107,7 @@ int stub_push(lua_State *L, int apt, int arg)
     *box = stub;
     stub->apartment = lua_touserdata(L, apt);
     stub_read_handlers(L, arg, stub);
+    a = apartment_check(L, apt);    /* again: reading allocates, and a finalizer may close it */
 
     hr = q ? sink_create(q, &stub->sink) : E_UNEXPECTED;
     if (SUCCEEDED(hr))
