@@ -3,16 +3,8 @@
 --      private bytes within 10% of the value after the first 1,000.
 --   2. The seeded lifecycle stress, 1,000 iterations (LUAWMI_SEED=N to reproduce).
 local wmi = require "wmi"
+local helpers = require "spec.helpers"
 local stress = require "spec.support.stress"
-
-local function check_zero(when)
-  collectgarbage()
-  collectgarbage()
-  local stats = wmi.stats()
-  for _, what in ipairs { "objects", "services", "stubs", "calls", "queued", "enumerators" } do
-    assert(stats[what] == 0, ("%s: wmi.stats().%s is %d"):format(when, what, stats[what]))
-  end
-end
 
 local svc = assert(wmi.connect())
 local delivered, baseline = 0, nil
@@ -28,7 +20,7 @@ for i = 1, 10000 do
   end
 end
 svc:close()
-check_zero("after 10,000 calls")
+helpers.assert_all_released()
 local final = wmi.stats().private_bytes
 local growth = (final - baseline) / baseline
 print(("10000 sequential async calls: %d objects, %.1f s, private bytes %d after 1,000 and %d after 10,000 (%+.1f%%)")
@@ -39,7 +31,7 @@ assert(growth <= 0.10, "private bytes grew by more than 10%")
 local seed = tonumber(os.getenv("LUAWMI_SEED")) or os.time()
 print(("lifecycle stress: seed %d, 1000 iterations"):format(seed))
 local result = stress(seed, 1000)
-check_zero("after the lifecycle stress")
+helpers.assert_all_released()
 print(("lifecycle stress: %d started, %d refused by Wine's one-call slot, %d objects, %d statuses, "
   .. "%d cancelled, %d closed, %d handler errors"):format(result.started, result.refused, result.indicated,
   result.statuses, result.cancelled, result.closed, result.handler_errors))
