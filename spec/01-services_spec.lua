@@ -41,11 +41,7 @@ end)
 
 describe("wmi.Services", function()
   local svc
-  before_each(function() svc = assert(wmi.connect()) end)
-  after_each(function()
-    svc:close()
-    helpers.assert_all_released()
-  end)
+  helpers.connection_per_test(function(s) svc = s end)
 
   it("query and instances agree on Win32_Process", function()
     local by_query = svc:query("SELECT * FROM Win32_Process")

@@ -34,11 +34,7 @@ end
 
 describe("wmi.Object", function()
   local svc
-  before_each(function() svc = assert(wmi.connect()) end)
-  after_each(function()
-    svc:close()
-    helpers.assert_all_released()
-  end)
+  helpers.connection_per_test(function(s) svc = s end)
 
   it("reads properties as fields, whatever the spelling of their names", function()
     local p = this_process(svc)
@@ -252,11 +248,7 @@ end)
 
 describe("wmi.List", function()
   local svc
-  before_each(function() svc = assert(wmi.connect()) end)
-  after_each(function()
-    svc:close()
-    helpers.assert_all_released()
-  end)
+  helpers.connection_per_test(function(s) svc = s end)
 
   it("is a sequence of objects", function()
     local list = assert(svc:query("SELECT * FROM Win32_Service"))

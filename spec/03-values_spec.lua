@@ -75,12 +75,7 @@ end
 
 describe("values read from WMI", function()
   local svc
-  before_each(function() svc = assert(wmi.connect()) end)
-  after_each(function()
-    svc:close()
-    assert_valuetest_released()
-    helpers.assert_all_released()
-  end)
+  helpers.connection_per_test(function(s) svc = s end, assert_valuetest_released)
 
   it("makes strings UTF-8 and datetimes strings", function()
     local o = first(svc, "Win32_OperatingSystem")

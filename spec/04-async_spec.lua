@@ -61,12 +61,7 @@ end
 
 describe("async calls", function()
   local svc
-  before_each(function() svc = assert(wmi.connect()) end)
-  after_each(function()
-    svc:close()
-    assert.equal(0, wmi.pending())
-    helpers.assert_all_released()
-  end)
+  helpers.connection_per_test(function(s) svc = s end)
 
   it("query_async delivers what svc:query returns, then one status", function()
     local expected = helpers.settled_processes(svc)

@@ -64,12 +64,7 @@ end
 
 describe("async call lifecycle", function()
   local svc
-  before_each(function() svc = assert(wmi.connect()) end)
-  after_each(function()
-    svc:close()
-    assert.equal(0, wmi.pending())
-    helpers.assert_all_released()
-  end)
+  helpers.connection_per_test(function(s) svc = s end)
   teardown(function()
     helpers.assert_all_released()
   end)

@@ -19,11 +19,7 @@ end
 
 describe("bounded memory", function()
   local svc
-  before_each(function() svc = assert(wmi.connect()) end)
-  after_each(function()
-    svc:close()
-    helpers.assert_all_released()
-  end)
+  helpers.connection_per_test(function(s) svc = s end)
 
   it("cancels a call at its queue limit and says why", function()
     local services = #svc:query("SELECT * FROM Win32_Service")

@@ -23,6 +23,24 @@ function helpers.assert_all_released()
   end
 end
 
+-- In a describe block: a fresh connection before each test, given to USE; after
+-- each, it is closed, no call may be pending and the module must hold nothing
+-- (CHECK, when given, runs first: more that must have been released).
+function helpers.connection_per_test(use, check)
+  local busted = require "busted"
+  local svc
+  busted.before_each(function()
+    svc = assert(wmi.connect())
+    use(svc)
+  end)
+  busted.after_each(function()
+    svc:close()
+    assert(wmi.pending() == 0, ("%d calls still pending"):format(wmi.pending()))
+    if check then check() end
+    helpers.assert_all_released()
+  end)
+end
+
 function helpers.sorted(t)
   table.sort(t)
   return t
