@@ -82,10 +82,7 @@ static int apartment_index(lua_State *L)
         lua_pushstring(L, key[0] == 'k' ? (a->ua ? "unsecapp" : "inproc") : a->access);
         return 1;
     }
-    lua_getmetatable(L, 1);
-    lua_getfield(L, -1, "methods");
-    lua_getfield(L, -1, key);
-    return 1;
+    return core_push_method(L, key);
 }
 
 static int apartment_tostring(lua_State *L)

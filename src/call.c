@@ -355,12 +355,7 @@ static int call_index(lua_State *L)
     if ((!strcmp(key, "done") || !strcmp(key, "count")) && !c) return core_closed_error(L, WMI_CALL);
     if (!strcmp(key, "done")) lua_pushboolean(L, c->done);
     else if (!strcmp(key, "count")) lua_pushinteger(L, c->count);
-    else
-    {
-        lua_getmetatable(L, 1);
-        lua_getfield(L, -1, "methods");
-        lua_getfield(L, -1, key);
-    }
+    else return core_push_method(L, key);
     return 1;
 }
 

@@ -17,6 +17,14 @@ void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, con
     }
 }
 
+int core_push_method(lua_State *L, const char *key)
+{
+    lua_getmetatable(L, 1);
+    lua_getfield(L, -1, "methods");
+    lua_getfield(L, -1, key);
+    return 1;
+}
+
 int core_closed_error(lua_State *L, const char *name)
 {
     return luaL_error(L, "attempt to use a closed %s", name);

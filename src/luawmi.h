@@ -34,6 +34,9 @@ extern struct wmi_stats wmi_stats;
 /* Pushes the module's userdata metatable NAME, with methods in __index and the
  * metamethods given; METHODS and META end with { NULL, NULL }. */
 void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta);
+/* __index helper of a type with fields: pushes method KEY of the userdata at 1
+ * (its metatable's "methods" table), or nil. */
+int core_push_method(lua_State *L, const char *key);
 /* Raises "attempt to use a closed NAME" (use after close). */
 int core_closed_error(lua_State *L, const char *name);
 /* Pushes field FIELD of the options table at IDX (nil when IDX is not a table),
@@ -66,14 +69,14 @@ void object_push(lua_State *L, IWbemClassObject *obj);
 /* The IWbemClassObject of the wmi.Object at ARG; raises an argument error for
  * another type and "attempt to use a closed wmi.Object" after close. */
 IWbemClassObject *object_check(lua_State *L, int arg);
-/* The same, or NULL when ARG is not a wmi.Object. */
+/* The same, or NULL when ARG is not a wmi.Object or is a closed one. */
 IWbemClassObject *object_test(lua_State *L, int arg);
 /* Puts V into property NAME of CIM type TYPE; where a provider accepts only the
  * exact VARIANT type of an unsigned property (Wine), retries with VT_UI4/VT_UI2. */
 HRESULT object_put(IWbemClassObject *obj, const WCHAR *name, VARIANT *v, CIMTYPE type);
-/* Pushes a wmi.List (a sequence of wmi.Object with a readable __tostring) made of
- * the N values on top of the stack, which it pops. */
-void object_push_list(lua_State *L, int n);
+/* Pushes a new, empty wmi.List: a sequence of wmi.Object, filled by the caller,
+ * with a readable __tostring. */
+void object_new_list(lua_State *L);
 
 /* variant.c: VARIANT <-> Lua values, driven by the CIM type */
 /* Pushes V as a Lua value; TYPE is the property's CIMTYPE (CIM_EMPTY/0 when unknown). */

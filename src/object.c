@@ -485,13 +485,9 @@ static int object_list_tostring(lua_State *L)
     return 1;
 }
 
-void object_push_list(lua_State *L, int n)
+void object_new_list(lua_State *L)
 {
-    int i;
-
-    lua_createtable(L, n, 0);
-    lua_insert(L, -(n + 1));
-    for (i = n; i >= 1; i--) lua_rawseti(L, -(i + 1), i);
+    lua_newtable(L);
     if (luaL_newmetatable(L, WMI_LIST))
     {
         lua_pushcfunction(L, object_list_tostring);

@@ -352,7 +352,7 @@ static int services_drain(lua_State *L, IEnumWbemClassObject *e)
     lua_Integer n = 0;
     HRESULT hr;
 
-    object_push_list(L, 0); /* an empty list, filled in place */
+    object_new_list(L);
     do
     {
         got = 0;
