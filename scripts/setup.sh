@@ -12,10 +12,13 @@ src_dir=$build/src            # unpacked Debian sources
 CC=x86_64-w64-mingw32-gcc
 
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-say() { printf '[setup] %s\n' "$*"; }
+step="starting"
+say() { step=$*; printf '[setup] %s\n' "$*"; }
+trap 'echo "[setup] FAILED while: $step (line $LINENO)" >&2' ERR
 
 packages=(wine64 wine gcc-mingw-w64-x86-64 make patch xz-utils dpkg-dev
-          lua5.4 lua-busted luarocks lua-check)
+          lua5.4 lua-busted luarocks lua-check
+          python3 tmux)  # python3: a CSV and JSON reader we did not write (wmiq specs); tmux: the REPL spec
 
 install_packages() {
   local missing=()
@@ -29,22 +32,47 @@ install_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# deb-src entries are derived from the machine's own Debian sources, so no
-# host name is ever written here.
+# deb-src entries are derived from the machine's own Debian sources, so no host
+# name is ever written here. Both apt layouts of Debian 12 are read: deb822
+# stanzas in sources.list.d/*.sources (the official image's only file) and
+# one-line entries in sources.list and sources.list.d/*.list.
+debian_src_stanzas() {  # deb822 stanzas of Debian archives, as deb-src
+  local f
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] || continue
+    case $f in */zz-luawmi-*) continue ;; esac
+    awk 'BEGIN { RS = ""; ORS = "\n\n" }
+         /(^|\n)URIs:[^\n]*\/debian/ && /(^|\n)Types:[^\n]*(^|[ \t])deb([ \t\n]|$)/ &&
+         !/(^|\n)Enabled:[ \t]*no/ {
+           sub(/(^|\n)Types:[^\n]*/, "\nTypes: deb-src"); sub(/^\n/, ""); print }' "$f"
+  done
+}
+debian_src_lines() {  # one-line entries of Debian archives, as deb-src
+  local f
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -e "$f" ] || continue
+    case $f in */zz-luawmi-*) continue ;; esac
+    sed -n -E 's/^[[:space:]]*deb([[:space:]]+\[[^]]*\])?[[:space:]]+([^[:space:]]+\/debian[^[:space:]]*[[:space:]].*)$/deb-src\1 \2/p' "$f"
+  done
+}
 enable_sources() {
-  local out=/etc/apt/sources.list.d/zz-luawmi-deb-src.sources
+  local dir=/etc/apt/sources.list.d stanzas lines
   apt-cache showsrc lua5.4 2>/dev/null | grep -q '^Package:' && return
   say "enabling source packages"
-  {
-    for f in /etc/apt/sources.list.d/*.sources; do
-      [ -e "$f" ] && [ "$f" != "$out" ] && grep -qi 'debian' "$f" && sed 's/^Types: deb$/Types: deb-src/' "$f" && echo
-    done
-  } | sudo_if_needed tee "$out.tmp" >/dev/null
-  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-    [ -e "$f" ] && grep -E '^deb [^ ]+/debian' "$f" | sed 's/^deb /deb-src /'
-  done | sudo_if_needed tee "${out%.sources}.list" >/dev/null
-  sudo_if_needed mv "$out.tmp" "$out"
+  stanzas=$(debian_src_stanzas)
+  lines=$(debian_src_lines)
+  if [ -z "$stanzas$lines" ]; then
+    echo "[setup] no Debian archive found in /etc/apt/sources.list or /etc/apt/sources.list.d/;" >&2
+    echo "[setup] add your Debian 12 mirror, e.g. a line 'deb <mirror>/debian bookworm main'" >&2
+    echo "[setup] to /etc/apt/sources.list, then run this again" >&2
+    exit 1
+  fi
+  sudo_if_needed rm -f "$dir/zz-luawmi-deb-src.sources" "$dir/zz-luawmi-deb-src.list"
+  [ -z "$stanzas" ] || printf '%s\n' "$stanzas" | sudo_if_needed tee "$dir/zz-luawmi-deb-src.sources" >/dev/null
+  [ -z "$lines" ] || printf '%s\n' "$lines" | sort -u | sudo_if_needed tee "$dir/zz-luawmi-deb-src.list" >/dev/null
   sudo_if_needed apt-get update -qq
+  apt-cache showsrc lua5.4 2>/dev/null | grep -q '^Package:' || {
+    echo "[setup] deb-src entries were added but apt still finds no source of lua5.4" >&2; exit 1; }
 }
 
 fetch_source() {  # fetch_source PKG: orig tarball (and debian tarball when published)

@@ -36,6 +36,19 @@ describe("wmi.connect", function()
     assert.has_error(function() wmi.connect { impersonation = true } end,
       "bad option 'impersonation' to 'connect' (string expected, got boolean)")
     assert.error_matches(function() wmi.connect { apartment = {} } end, "wmi.Apartment expected")
+    assert.has_error(function() wmi.connect { locator = "nope" } end,
+      "bad option 'locator' to 'connect' (not a CLSID: nope)")
+    assert.has_error(function() wmi.connect { locator = 7 } end,
+      "bad option 'locator' to 'connect' (string expected, got number)")
+  end)
+
+  it("connects through the IWbemLocator class that 'locator' names", function()
+    -- CLSID_WbemLocator spelled out is the default; an unregistered class is the COM error.
+    local svc = assert(wmi.connect { locator = "{4590F811-1D3A-11D0-891F-00AA004B2E24}" })
+    assert.equal(1, #svc:query("SELECT * FROM Win32_OperatingSystem"))
+    svc:close()
+    helpers.assert_fail(0x80040154, "REGDB_E_CLASSNOTREG",
+      wmi.connect { locator = "{00000000-0000-0000-0000-00000000CAFE}" })
   end)
 end)
 

@@ -93,23 +93,6 @@ static int apartment_tostring(lua_State *L)
     return 1;
 }
 
-static void apartment_read_clsid(lua_State *L, int opts, CLSID *clsid)
-{
-    *clsid = CLSID_UnsecuredApartment;
-    if (core_opt_field(L, opts, "clsid") != LUA_TNIL)
-    {
-        const char *s;
-        if (lua_type(L, -1) != LUA_TSTRING)
-            luaL_error(L, "bad option 'clsid' to 'apartment' (string expected, got %s)", luaL_typename(L, -1));
-        s = lua_tostring(L, -1);
-        BSTR w = str_to_bstr(s, strlen(s));
-        HRESULT hr = w ? CLSIDFromString(w, clsid) : E_OUTOFMEMORY;
-        SysFreeString(w);
-        if (FAILED(hr)) luaL_error(L, "bad option 'clsid' to 'apartment' (not a CLSID: %s)", s);
-    }
-    lua_pop(L, 1);
-}
-
 /* wmi.apartment{ mode = "auto"|"unsecapp"|"inproc", check_access = "default"|true|false,
  *                clsid = "{...}", context = "local"|"inproc" } */
 int apartment_new(lua_State *L)
@@ -136,7 +119,7 @@ int apartment_new(lua_State *L)
     else if (t != LUA_TNIL && (t != LUA_TSTRING || strcmp(lua_tostring(L, -1), "default")))
         luaL_error(L, "bad option 'check_access' to 'apartment' (\"default\", true or false expected)");
     lua_pop(L, 1);
-    apartment_read_clsid(L, 1, &clsid);
+    core_opt_clsid(L, 1, "apartment", "clsid", &CLSID_UnsecuredApartment, &clsid);
 
     box = lua_newuserdatauv(L, sizeof(*box), 0);
     *box = NULL;

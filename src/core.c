@@ -71,6 +71,25 @@ int core_opt_choice(lua_State *L, int idx, const char *func, const char *field, 
     return luaL_error(L, "bad option '%s' to '%s' (string expected, got %s)", field, func, luaL_typename(L, -1));
 }
 
+void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, const CLSID *def, CLSID *out)
+{
+    *out = *def;
+    if (core_opt_field(L, idx, field) != LUA_TNIL)
+    {
+        const char *s;
+        BSTR w;
+        HRESULT hr;
+        if (lua_type(L, -1) != LUA_TSTRING)
+            luaL_error(L, "bad option '%s' to '%s' (string expected, got %s)", field, func, luaL_typename(L, -1));
+        s = lua_tostring(L, -1);
+        w = str_to_bstr(s, lua_rawlen(L, -1));
+        hr = w ? CLSIDFromString(w, out) : E_OUTOFMEMORY;
+        SysFreeString(w);
+        if (FAILED(hr)) luaL_error(L, "bad option '%s' to '%s' (not a CLSID: %s)", field, func, s);
+    }
+    lua_pop(L, 1);
+}
+
 /* COM on the Lua thread: MTA, or the STA the host already made. The module never
  * uninitialises COM: pointers it handed out may outlive any moment it could pick. */
 static BOOL core_com_sta;
@@ -128,6 +147,26 @@ static int core_stats(lua_State *L)
     return 1;
 }
 
+/* core.methods = { Services = ..., Call = ..., Apartment = ... }: the tables
+ * their userdata find methods in, so the Lua layer can add methods written in Lua. */
+static void core_push_method_tables(lua_State *L)
+{
+    static const struct { const char *key, *meta, *field; } tables[] = {
+        { "Services", WMI_SERVICES, "__index" },
+        { "Call", WMI_CALL, "methods" },
+        { "Apartment", WMI_APARTMENT, "methods" },
+    };
+    size_t i;
+    lua_createtable(L, 0, ARRAYSIZE(tables));
+    for (i = 0; i < ARRAYSIZE(tables); i++)
+    {
+        luaL_getmetatable(L, tables[i].meta);
+        lua_getfield(L, -1, tables[i].field);
+        lua_setfield(L, -3, tables[i].key);
+        lua_pop(L, 1);
+    }
+}
+
 int luaopen_wmi_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
@@ -151,5 +190,7 @@ int luaopen_wmi_core(lua_State *L)
     lua_pop(L, 4);
     call_register(L);       /* after services: it adds the *_async methods */
     luaL_newlib(L, funcs);
+    core_push_method_tables(L);
+    lua_setfield(L, -2, "methods");
     return 1;
 }

@@ -46,6 +46,9 @@ int core_opt_field(lua_State *L, int idx, const char *field);
  * index of its value in NAMES, DEF when absent; raises naming the option. */
 int core_opt_choice(lua_State *L, int idx, const char *func, const char *field, const char *def,
                     const char *const names[]);
+/* Option FIELD of the options table at IDX: a CLSID string ("{...}"), DEF when
+ * absent; raises naming the option when it is not one. */
+void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, const CLSID *def, CLSID *out);
 /* A BSTR copy of string argument ARG; raises for a non-string or invalid UTF-8,
  * so call it before acquiring anything. */
 BSTR core_check_bstr(lua_State *L, int arg);

@@ -130,6 +130,7 @@ struct connect_args
 {
     const char *namespace, *host, *user, *password, *authority, *locale;
     DWORD authn, imp;
+    CLSID locator;          /* the IWbemLocator class (default CLSID_WbemLocator) */
 };
 
 /* Reads string option FIELD of the table at 1 (or keeps *OUT); raises if not a string. */
@@ -172,6 +173,7 @@ static void services_read_args(lua_State *L, struct connect_args *a)
     a->namespace = "root\\cimv2";
     a->authn = RPC_C_AUTHN_LEVEL_PKT_PRIVACY;
     a->imp = RPC_C_IMP_LEVEL_IMPERSONATE;
+    a->locator = CLSID_WbemLocator;
     switch (lua_type(L, 1))
     {
     case LUA_TNONE:
@@ -188,6 +190,7 @@ static void services_read_args(lua_State *L, struct connect_args *a)
         services_opt_string(L, "authority", &a->authority);
         services_opt_string(L, "locale", &a->locale);
         services_opt_levels(L, "connect", "privacy", &a->authn, "impersonate", &a->imp);
+        core_opt_clsid(L, 1, "connect", "locator", &CLSID_WbemLocator, &a->locator);
         break;
     default:
         luaL_typeerror(L, 1, "nil, string or table");
@@ -289,7 +292,7 @@ int services_connect(lua_State *L)
         goto done;
     }
 
-    hr = CoCreateInstance(&CLSID_WbemLocator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator,
+    hr = CoCreateInstance(&a.locator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator,
                           (void **)&locator);
     if (FAILED(hr)) goto done;
     hr = IWbemLocator_ConnectServer(locator, resource, user, password, locale,

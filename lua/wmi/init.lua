@@ -3,7 +3,9 @@
 local core = require "wmi.core"
 
 local wmi = {}
-for name, value in pairs(core) do wmi[name] = value end
+for name, value in pairs(core) do
+  if name ~= "methods" then wmi[name] = value end
+end
 
 -- wmi.datetime("20231129134530.123456+060") --> { year = 2023, month = 11, day = 29,
 -- hour = 13, min = 45, sec = 30, usec = 123456, utc_offset = 60 } (minutes east of UTC).
