@@ -3,7 +3,7 @@
 # Debian packages, a Windows Lua 5.4 (from Debian's lua5.4 source), busted's C
 # dependencies cross-compiled for Windows, and the Wine prefix.
 # Everything built lands in build/ (ignored). Safe to run again: done steps are skipped.
-set -euo pipefail
+set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build
