@@ -40,8 +40,9 @@ function M.connection_per_test(use, opts)
   busted.after_each(function()
     svc:close()
     assert(wmi.pending() == 0, ("%d calls still pending"):format(wmi.pending()))
-    helpers.assert_all_released()
+    -- The server first: it releases a sink just after the client saw its status.
     M.assert_server_idle()
+    helpers.assert_all_released()
     testwmi.reset()
   end)
 end
