@@ -461,13 +461,15 @@ HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
     {
         next = op->next;
         if (op->sink != sink) continue;
+        /* First a reference: once cancelled_event is set, the operation's thread
+         * may end and drop its own. */
+        InterlockedIncrement( &op->refs );
         /* In the table, so final_sent is FALSE: this cancel sends the final status. */
         op->cancelled = TRUE;
         op->final_sent = TRUE;
         op->hr = WBEM_E_CALL_CANCELLED;
-        SetEvent( op->cancelled_event );
         async_unlink( op );
-        InterlockedIncrement( &op->refs );
+        SetEvent( op->cancelled_event );
         op->cancelling = list;
         list = op;
         matched++;
