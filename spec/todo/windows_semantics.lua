@@ -4,7 +4,8 @@
 -- Needs the core fixes of issue 10 (/work/wt-core):
 -- * "stub released at once": today a finished call's stub is parked in the
 --   Services until the next call or close (testapt counts one stub after SetStatus);
---   the parked stub's CancelAsyncCall at close is then unmatched (cancels_unmatched 1);
+--   the parked stub's CancelAsyncCall at close is then unmatched (cancels_unmatched 1),
+--   also after the GC of a dropped, finished call;
 -- * "put_async status message": today a successful status carries msg = nil;
 -- * "blanket on enumerators and call results": today only the Services gets one;
 -- * "an in-flight call anchors its Services": today a dropped Services is
@@ -41,6 +42,16 @@ describe("Windows semantics still to enable", function()
     svc:close()
     assert.same({ 1, 0 }, { testwmi.stats().cancels_matched + 1, testwmi.stats().cancels_unmatched })
     apt:close()
+  end)
+
+  it("never cancels a finished call: a dropped call collected, then the Services closed", function()
+    local call = assert(svc:query_async("SELECT Name FROM Win32_Service", function() end))
+    assert.is_true(call:wait(10000))
+    call = nil  -- luacheck: ignore 311
+    collectgarbage()
+    collectgarbage()
+    svc:close()
+    assert.same({ 0, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
   end)
 
   it("put_async's status message is the written path", function()
