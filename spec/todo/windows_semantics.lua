@@ -84,6 +84,7 @@ describe("Windows semantics still to enable", function()
     end
     assert.same({ services = 1, enumerator = 4, call_result = 1 }, kinds)
     assert.equal(0, testwmi.stats().identity_lost)
+    assert.is_true(assert(remote:delete('Win32_Process.Handle="454545"')))
     remote:close()
   end)
 
