@@ -12,7 +12,6 @@ struct services
 {
     IWbemServices *svc;
     struct identity *identity;
-    IWbemObjectSink *parked;    /* stub of the last finished async call, see services_park */
     struct call_list calls;     /* async calls in flight, cancelled on close */
     char *resource;             /* "root\cimv2" or "\\host\ns", for tostring */
 };
@@ -46,27 +45,6 @@ struct call_list *services_calls(struct services *s)
     return &s->calls;
 }
 
-/* A finished call's stub may still hold the provider's async slot: Wine keeps one
- * per IWbemServices and frees it only on CancelAsyncCall. Keeping the stub lets
- * the next call (or close) cancel it only when needed, instead of every call
- * paying a CancelAsyncCall round trip on Windows. */
-void services_park(struct services *s, IWbemObjectSink *stub)
-{
-    IWbemObjectSink_AddRef(stub);
-    if (s->parked) IWbemObjectSink_Release(s->parked);
-    s->parked = stub;
-}
-
-BOOL services_unpark(struct services *s)
-{
-    IWbemObjectSink *stub = s->parked;
-    if (!stub) return FALSE;
-    s->parked = NULL;
-    IWbemServices_CancelAsyncCall(s->svc, stub);
-    IWbemObjectSink_Release(stub);
-    return TRUE;
-}
-
 int services_push_apartment(lua_State *L, int arg)
 {
     if (lua_getiuservalue(L, arg, 1) != LUA_TNIL) return 1;
@@ -90,7 +68,6 @@ static int services_close(lua_State *L)
     if (s)
     {
         call_cancel_list(L, &s->calls);
-        services_unpark(s);
         IWbemServices_Release(s->svc);
         identity_release(s->identity);
         free(s->resource);
