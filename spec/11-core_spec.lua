@@ -61,3 +61,191 @@ describe("core review", function()
     assert.equal(with_nil.User, with_empty.User)
   end)
 end)
+
+describe("core review, without a connection", function()
+  local valuetest = require "valuetest"
+
+  after_each(function()
+    assert.equal(0, wmi.pending())
+    helpers.assert_all_released()
+  end)
+
+  -- A handler that takes at least MS of wall time (CPU time never runs ahead of it).
+  local function spin(ms)
+    local stop = os.clock() + ms / 1000
+    repeat until os.clock() >= stop
+  end
+
+  -- item 1
+  it("returns from call:wait(ms), wmi.run(ms) and wmi.dispatch(ms) within the limit while objects keep coming",
+    function()
+      local svc = assert(wmi.connect())
+      for _, how in ipairs { "wait", "run", "dispatch" } do
+        local n, slow = 0, true
+        local call = assert(svc:query_async("SELECT Name FROM Win32_Service", {
+          indicate = function() n = n + 1; if slow then spin(50) end end,
+        }))
+        -- The first object waits in the queue (nothing dispatched yet).
+        local stop = os.clock() + 10
+        repeat until wmi.stats().queued > 0 or os.clock() > stop
+        local done
+        if how == "wait" then done = call:wait(100)
+        elseif how == "run" then done = wmi.run(100)
+        else wmi.dispatch(100) end
+        -- Each handler takes 50 ms: within 100 ms at most 2 run (3 with a coarse clock).
+        assert.is_true(n >= 1 and n <= 3, how .. " delivered " .. n)
+        assert.is_falsy(done)
+        assert.is_false(call.done)
+        slow = false
+        assert.is_true(call:wait(10000))
+        assert.equal(23, n)
+        call:close()
+      end
+      svc:close()
+    end)
+
+  -- item 13
+  it("keeps sint32's uint32 leniency to method parameters", function()
+    assert.same({ nil, "out of range for sint32" }, { valuetest.roundtrip(0x80000001, "sint32") })
+    assert.same({ nil, "out of range for sint32" }, { valuetest.roundtrip(3e9, "sint32") })
+    local fake = valuetest.fake()
+    assert.has_error(function() fake.sint32 = 3e9 end, "bad value for property 'sint32' (out of range for sint32)")
+    fake:close()
+    -- A method's in-parameters still take HKEY_CURRENT_USER's bit pattern.
+    local reg = assert(wmi.connect("root\\default"))
+    local inp = assert(assert(reg:get("StdRegProv")):inparams("EnumKey"))
+    inp.hDefKey = 0x80000001
+    assert.equal(0x80000001 - 0x100000000, inp.hDefKey)
+    local out = assert(reg:exec("StdRegProv", "EnumKey", { hDefKey = 0x80000001, sSubKeyName = "Software" }))
+    assert.equal(0, out.ReturnValue)
+    inp:close()
+    reg:close()
+  end)
+
+  -- item 15
+  it("keeps the COM apartment per Lua state", function()
+    assert.equal("mta", wmi.threading())
+    assert.same({ true, "sta" }, { valuetest.state("return require('wmi').threading()", "sta") })
+    assert.equal("mta", wmi.threading())      -- the other state's STA is not this one's
+    assert.same({ true, "mta" }, { valuetest.state("return require('wmi').threading()", "mta") })
+  end)
+end)
+
+-- item 14: out of memory, in a Lua state of its own whose allocator fails on demand
+-- (valuetest.state: oom(n) lets n more allocations succeed, then fails every one).
+describe("core review, out of memory", function()
+  local valuetest = require "valuetest"
+  local testwmi = require "testwmi"
+
+  after_each(function()
+    assert.equal(0, wmi.pending())
+    helpers.assert_all_released()
+  end)
+
+  -- Runs CODE (which returns what it checks) in a fresh state once for each
+  -- n in 0..LAST; returns how many of the runs hit a failed allocation.
+  local function sweep(last, code, check)
+    local hit = 0
+    for n = 0, last do
+      local r = { valuetest.state((code:gsub("%$N", tostring(n)))) }
+      assert(r[1], r[2])
+      if r[2] ~= "0" then hit = hit + 1 end
+      check(table.unpack(r, 3))
+      helpers.assert_all_released()
+    end
+    return hit
+  end
+
+  it("never leaks a queued object or its sink when delivering it runs out of memory", function()
+    local hits = sweep(40, [[
+      local wmi = require "wmi"
+      local svc = assert(wmi.connect())
+      local n = 0
+      local call = assert(svc:query_async("SELECT Name FROM Win32_Service", { indicate = function() n = n + 1 end }))
+      repeat until wmi.stats().queued >= 24    -- every object and the status wait
+      oom($N)
+      pcall(wmi.run)
+      local failed = oom()
+      oom(false)
+      assert(wmi.run(10000))
+      local pending = wmi.pending()
+      call:close()
+      svc:close()
+      return failed, n, call and pending
+    ]], function(n, pending)
+      -- The object whose handler could not be called (its arguments could not be
+      -- made) is delivered after all; one whose handler was called and raised
+      -- (out of memory as it started) is consumed, as after any handler error.
+      assert.is_true(n == "23" or n == "22", n)
+      assert.equal("0", pending)
+    end)
+    assert.is_true(hits > 5)
+  end)
+
+  it("keeps wmi.pending() exact when anchoring a call runs out of memory", function()
+    local hits = sweep(40, [[
+      local wmi = require "wmi"
+      local svc = assert(wmi.connect())
+      local handlers = { indicate = function() end }
+      local stub = assert(assert(wmi.apartment { mode = "inproc" }):stub(handlers))
+      oom($N)
+      local ok, call = pcall(svc.query_async, svc, "SELECT Name FROM Win32_Service", stub)
+      local failed = oom()
+      oom(false)
+      local started = ok and call and 1 or 0
+      local during = wmi.pending()
+      assert(wmi.run(10000))
+      svc:close()
+      return failed, started - during, wmi.pending()
+    ]], function(diff, after)
+      assert.equal("0", diff)
+      assert.equal("0", after)
+    end)
+    assert.is_true(hits > 0)
+  end)
+
+  it("ends a method enumeration and leaks no object when a synchronous call runs out of memory", function()
+    local hits = sweep(30, [[
+      local valuetest = require "valuetest"
+      local fake = valuetest.fake()
+      oom($N)
+      pcall(fake.methods, fake)
+      local failed = oom()
+      oom(false)
+      local names = table.concat(fake:methods(), ",")
+      return failed, valuetest.method_enums(), names
+    ]], function(enums, names)
+      assert.equal("0", enums)
+      assert.equal("First,Second", names)
+    end)
+    assert.is_true(hits > 0)
+
+    -- get, query and exec against the test WMI server, which counts the objects
+    -- it handed out: none may stay alive after the state closed.
+    for _, op in ipairs {
+      'svc:get("Win32_OperatingSystem=@")',
+      'svc:query("SELECT Name FROM Win32_Service")',
+      'svc:exec(svc:query("SELECT * FROM Win32_Process WHERE Name = \'services.exe\'")[1]:path(), "GetOwner")',
+      'for o in svc:each("SELECT Name FROM Win32_Service") do end',
+    } do
+      testwmi.reset()
+      hits = sweep(30, ([[
+        local wmi = require "wmi"
+        local svc = assert(wmi.connect { locator = "%s" })
+        local ok = pcall(function()
+          oom($N)
+          %s
+        end)
+        local failed = oom()
+        oom(false)
+        svc:close()
+        return failed
+      ]]):format(testwmi.clsid, op), function() end)
+      assert.is_true(hits > 0, op)
+      collectgarbage()
+      assert.is_true(testwmi.idle(10000))
+      assert.equal(0, testwmi.stats().objects, op)
+      assert.equal(0, testwmi.stats().enumerators, op)
+    end
+  end)
+end)

@@ -93,6 +93,9 @@ HRESULT object_put(IWbemClassObject *obj, const WCHAR *name, VARIANT *v, CIMTYPE
 void object_new_list(lua_State *L);
 
 /* variant.c: VARIANT <-> Lua values, driven by the CIM type */
+/* OR'd into the CIM type given to variant_from_lua for a method's in-parameter:
+ * sint32 then also takes 2^31..2^32-1 as a bit pattern (see variant.c). */
+#define VARIANT_PARAM 0x40000000
 /* Pushes V as a Lua value; TYPE is the property's CIMTYPE (CIM_EMPTY/0 when unknown). */
 void variant_push(lua_State *L, const VARIANT *v, CIMTYPE type);
 /* Converts the Lua value at IDX to a VARIANT for a property of CIM type TYPE

@@ -490,7 +490,7 @@ static HRESULT services_table_inparams(lua_State *L, int arg, IWbemServices *svc
             *misuse = TRUE;
             goto done;
         }
-        if ((why = variant_from_lua(L, -1, type, &v)))
+        if ((why = variant_from_lua(L, -1, type | VARIANT_PARAM, &v)))
         {
             SysFreeString(name);
             lua_pop(L, 1);
