@@ -249,3 +249,100 @@ describe("core review, out of memory", function()
     end
   end)
 end)
+
+-- The items only Windows shows, against the test WMI server (spec/support/testwmi*.c):
+-- many calls per Services, remote hosts, IClientSecurity on every proxy it hands out.
+describe("core review, against the test WMI server", function()
+  local testwmi = require "testwmi"
+  local th = require "spec.support.testwmi_helpers"
+  local svc
+  th.connection_per_test(function(s) svc = s end)
+
+  local function kinds(blankets)
+    local t = {}
+    for i, b in ipairs(blankets) do t[i] = b.kind end
+    return t
+  end
+
+  -- item 6
+  it("lets go of each call's stub at its status, with several calls in flight on one Services", function()
+    testwmi.configure { gate = true }
+    local statuses = {}
+    local calls = {}
+    for i, class in ipairs { "Win32_Service", "Win32_Process", "Win32_OperatingSystem" } do
+      calls[i] = assert(svc:instances_async(class, { status = function(ok) statuses[#statuses + 1] = ok end }))
+    end
+    assert.equal(3, wmi.stats().stubs)
+    testwmi.open_gate()
+    assert.is_true(wmi.run(10000))
+    assert.same({ true, true, true }, statuses)
+    -- Once the server let go of its sinks (just after each SetStatus), nothing
+    -- holds a stub, while the Services and the calls stay open.
+    assert.is_true(testwmi.idle(10000))
+    assert.equal(0, testwmi.stats().sinks)
+    assert.equal(0, wmi.stats().stubs)
+    -- A later call needs no CancelAsyncCall of a finished one.
+    local c = assert(svc:query_async("SELECT Name FROM Win32_Service", {}))
+    assert.is_true(c:wait(10000))
+    for _, call in ipairs(calls) do call:close() end
+    c:close()
+    assert.is_true(testwmi.idle(10000))
+    assert.equal(0, wmi.stats().stubs)
+    assert.same({ 0, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
+  end)
+
+  -- item 8 (and the domain of item 4: no buffer to be too long for)
+  it("sets the connection's blanket and identity on every proxy it hands out", function()
+    local domain = ("D"):rep(300)
+    for _, how in ipairs {
+      { user = "CORP\\alice", domain = "CORP", name = "alice" },
+      { user = "bob", authority = "ntlmdomain:LAB", domain = "LAB", name = "bob" },
+      { user = domain .. "\\carol", domain = domain, name = "carol" },
+    } do
+      testwmi.reset()
+      local remote = assert(th.connect { host = "lat0", user = how.user, password = "pw", authority = how.authority,
+                                         authentication = "integrity", impersonation = "impersonate" })
+      assert.equal(23, #assert(remote:query("SELECT Name FROM Win32_Service")))
+      assert.equal(1, #assert(remote:instances("Win32_OperatingSystem")))
+      for _ in remote:each("SELECT Name FROM Win32_OperatingSystem") do end
+      local obj = assert(assert(remote:get("Win32_Process")):spawn())
+      obj.Handle = "434343"
+      assert.equal('Win32_Process.Handle="434343"', assert(remote:put(obj)))
+      assert.is_true(remote:delete('Win32_Process.Handle="434343"'))
+      remote:close()
+      local b = testwmi.blankets()
+      assert.same({ "services", "enumerator", "enumerator", "enumerator", "call_result" }, kinds(b))
+      for _, r in ipairs(b) do
+        assert.same({ 5, 3, true, how.name, how.domain, true },
+          { r.authn_level, r.imp_level, r.identity, r.user, r.domain, r.password })
+      end
+      assert.equal(0, testwmi.stats().identity_lost)
+    end
+  end)
+
+  -- item 9
+  it("keeps the identity valid for a proxy still in use after svc:close()", function()
+    local remote = assert(th.connect { host = "lat0", user = "CORP\\alice", password = "pw" })
+    local iter = remote:each("SELECT Name FROM Win32_Service")
+    assert.is_not_nil(iter())
+    remote:close()
+    local n = 1
+    for _ in iter do n = n + 1 end
+    assert.equal(23, n)
+    local s = testwmi.stats()
+    assert.is_true(s.identity_checks >= 23)
+    assert.equal(0, s.identity_lost)
+  end)
+
+  -- item 10
+  it("gives put_async's status the written path as its message", function()
+    local obj = assert(assert(svc:get("Win32_Process")):spawn())
+    obj.Handle = "454545"
+    local got
+    local call = assert(svc:put_async(obj, { status = function(ok, msg, hr) got = { ok, msg, hr } end }))
+    assert.is_true(call:wait(10000))
+    assert.same({ true, 'Win32_Process.Handle="454545"', 0 }, got)
+    assert.is_true(call:result())
+    assert.is_true(svc:delete('Win32_Process.Handle="454545"'))
+  end)
+end)
