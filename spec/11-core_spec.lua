@@ -346,3 +346,60 @@ describe("core review, against the test WMI server", function()
     assert.is_true(svc:delete('Win32_Process.Handle="454545"'))
   end)
 end)
+
+-- Written by the test server's helper before these fixes (items 6, 8 and 10).
+describe("Windows semantics (moved from spec/todo/windows_semantics.lua)", function()
+  local testwmi = require "testwmi"
+  local testapt = require "testapt"
+  local th = require "spec.support.testwmi_helpers"
+  local svc
+  th.connection_per_test(function(s) svc = s end)
+
+  it("releases the stub at once on SetStatus (the seed's step 7)", function()
+    testapt.reset()
+    testwmi.configure { batch = 7 }
+    local apt = assert(wmi.apartment { mode = "unsecapp", clsid = testapt.clsid, context = "inproc" })
+    local call = assert(svc:instances_async("Win32_Process", assert(apt:stub(function() end))))
+    assert.is_true(call:wait(10000))
+    assert.is_true(testwmi.idle(5000))
+    local log = testapt.log()
+    assert.equal("StubReleased", log[#log].op)
+    assert.equal(0, testapt.counts().stubs)
+    assert.equal(0, wmi.stats().stubs)
+    svc:close()
+    assert.same({ 1, 0 }, { testwmi.stats().cancels_matched + 1, testwmi.stats().cancels_unmatched })
+    apt:close()
+  end)
+
+  it("put_async's status message is the written path", function()
+    local obj = assert(assert(svc:get("Win32_Process")):spawn())
+    obj.Handle = "434343"
+    local msg
+    local call = assert(svc:put_async(obj, { status = function(ok, m) assert(ok) msg = m end }))
+    assert.is_true(call:wait(10000))
+    assert.equal('Win32_Process.Handle="434343"', msg)
+    assert.is_true(assert(svc:delete('Win32_Process.Handle="434343"')))
+  end)
+
+  it("sets the blanket on the Services, the enumerators and put's call result of a remote host", function()
+    testwmi.reset()   -- the log then holds the remote connection's blankets only
+    local remote = assert(th.connect { host = "lat50", user = "u", password = "secret",
+      authority = "ntlmdomain:DOM" })
+    assert(remote:query("SELECT Name FROM Win32_Service"))
+    for _ in remote:each("SELECT Name FROM Win32_BIOS") do end
+    assert(remote:instances("Win32_BIOS"))
+    assert(remote:classes())
+    local obj = assert(assert(remote:get("Win32_Process")):spawn())
+    obj.Handle = "454545"
+    assert(remote:put(obj))
+    local kinds = {}
+    for _, b in ipairs(testwmi.blankets()) do
+      kinds[b.kind] = (kinds[b.kind] or 0) + 1
+      assert.same({ 6, 3, "u", "DOM", true }, { b.authn_level, b.imp_level, b.user, b.domain, b.password })
+    end
+    assert.same({ services = 1, enumerator = 4, call_result = 1 }, kinds)
+    assert.equal(0, testwmi.stats().identity_lost)
+    assert.is_true(remote:delete('Win32_Process.Handle="454545"'))  -- the server keeps what was put
+    remote:close()
+  end)
+end)
