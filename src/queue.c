@@ -233,8 +233,9 @@ static void queue_wait_event(struct queue *q, DWORD ms)
 
 static DWORD queue_left(DWORD start, DWORD ms)
 {
-    DWORD spent = GetTickCount() - start;
+    DWORD spent;
     if (ms == INFINITE) return INFINITE;
+    spent = GetTickCount() - start;
     return spent >= ms ? 0 : ms - spent;
 }
 

@@ -212,7 +212,7 @@ static int services_drain_body(lua_State *L)
     return 1;
 }
 
-/* Pushes a wmi.List of what E gives (with ID's blanket); releases E. */
+/* Pushes a wmi.List of what E gives (with ID's blanket); releases E and ID. */
 static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity *id)
 {
     struct services_drain d;
@@ -220,11 +220,12 @@ static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity
 
     d.e = e;
     d.got = d.next = 0;
-    d.hr = identity_blanket(id, (IUnknown *)e);
-    identity_release(id);   /* the caller's: the blanket holds what it needs */
-    if (FAILED(d.hr))
+    /* ID lives until the enumerator is released: its blanket points into it, and
+     * a finalizer run by the drain may close the Services meanwhile. */
+    if (FAILED(d.hr = identity_blanket(id, (IUnknown *)e)))
     {
         IEnumWbemClassObject_Release(e);
+        identity_release(id);
         return hresult_fail(L, d.hr);
     }
     lua_pushcfunction(L, services_drain_body);
@@ -232,6 +233,7 @@ static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity
     status = lua_pcall(L, 1, 1, 0);
     for (; d.next < d.got; d.next++) IWbemClassObject_Release(d.batch[d.next]);
     IEnumWbemClassObject_Release(e);
+    identity_release(id);
     if (status != LUA_OK) return lua_error(L);
     if (FAILED(d.hr)) return hresult_fail(L, d.hr);
     return 1;
