@@ -155,7 +155,7 @@ static void call_set_state(lua_State *L, struct call *c, enum call_state to)
             call_unlink(c);
             queue_add_pending(q, -1);
         }
-        if (c->anchor != LUA_NOREF && lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor) == LUA_TUSERDATA)
+        if (lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor) == LUA_TUSERDATA)
         {
             lua_pushnil(L);
             lua_setiuservalue(L, -2, 2);    /* a finished call lets go of its Services */
