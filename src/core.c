@@ -30,13 +30,35 @@ int core_closed_error(lua_State *L, const char *name)
     return luaL_error(L, "attempt to use a closed %s", name);
 }
 
+/* Misuse is an argument error; only a failed allocation is a memory error. */
+static void core_raise_bstr(lua_State *L, HRESULT hr, const char *func, const char *field, int arg)
+{
+    if (hr == E_OUTOFMEMORY) luaL_error(L, "not enough memory");
+    if (field) luaL_error(L, "bad option '%s' to '%s' (invalid UTF-8)", field, func);
+    luaL_argerror(L, arg, "invalid UTF-8");
+}
+
 BSTR core_check_bstr(lua_State *L, int arg)
 {
     size_t len;
     const char *s = luaL_checklstring(L, arg, &len);
-    BSTR b = str_to_bstr(s, len);
-    if (!b) luaL_argerror(L, arg, "invalid UTF-8 or out of memory");
+    BSTR b;
+    HRESULT hr = str_to_bstr(s, len, &b);
+    if (FAILED(hr)) core_raise_bstr(L, hr, NULL, NULL, arg);
     return b;
+}
+
+const char *core_opt_string(lua_State *L, int idx, const char *func, const char *field)
+{
+    int t = core_opt_field(L, idx, field);
+    size_t len;
+    const char *s;
+    if (t == LUA_TNIL) return NULL;
+    if (t != LUA_TSTRING)
+        luaL_error(L, "bad option '%s' to '%s' (string expected, got %s)", field, func, luaL_typename(L, -1));
+    s = lua_tolstring(L, -1, &len);
+    if (!str_is_utf8(s, len)) core_raise_bstr(L, E_INVALIDARG, func, field, 0);
+    return s;
 }
 
 int core_opt_field(lua_State *L, int idx, const char *field)
@@ -82,39 +104,35 @@ void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, 
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "bad option '%s' to '%s' (string expected, got %s)", field, func, luaL_typename(L, -1));
         s = lua_tostring(L, -1);
-        w = str_to_bstr(s, lua_rawlen(L, -1));
-        hr = w ? CLSIDFromString(w, out) : E_OUTOFMEMORY;
+        hr = str_to_bstr(s, lua_rawlen(L, -1), &w);
+        if (hr == E_OUTOFMEMORY) luaL_error(L, "not enough memory");
+        if (SUCCEEDED(hr)) hr = CLSIDFromString(w, out);
         SysFreeString(w);
         if (FAILED(hr)) luaL_error(L, "bad option '%s' to '%s' (not a CLSID: %s)", field, func, s);
     }
     lua_pop(L, 1);
 }
 
-/* COM on the Lua thread: MTA, or the STA the host already made. The module never
- * uninitialises COM: pointers it handed out may outlive any moment it could pick. */
-static BOOL core_com_sta;
-
-static void core_init_com(lua_State *L)
+/* COM on the Lua thread: MTA, or the STA the host already made (TRUE). Per Lua
+ * state: two states on two threads may live in different apartments. The module
+ * never uninitialises COM: pointers it handed out may outlive any moment it could pick. */
+static BOOL core_init_com(lua_State *L)
 {
     HRESULT hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
-    if (hr == RPC_E_CHANGED_MODE)
-        core_com_sta = TRUE;
-    else if (FAILED(hr))
+    if (hr == RPC_E_CHANGED_MODE) return TRUE;
+    if (FAILED(hr))
     {
         hresult_push_message(L, hr);
         lua_error(L);
     }
-}
-
-BOOL core_is_sta(void)
-{
-    return core_com_sta;
+    return FALSE;
 }
 
 /* wmi.threading() --> "mta", or "sta" when the host made the Lua thread an STA */
 static int core_threading(lua_State *L)
 {
-    lua_pushstring(L, core_com_sta ? "sta" : "mta");
+    struct queue *q = queue_get(L);
+    lua_pushstring(L, q && queue_is_sta(q) ? "sta" : "mta");
     return 1;
 }
 
@@ -181,8 +199,7 @@ int luaopen_wmi_core(lua_State *L)
         { "threading", core_threading },
         { NULL, NULL }
     };
-    core_init_com(L);
-    queue_open(L);
+    queue_open(L, core_init_com(L));
     object_register(L);
     services_register(L);
     apartment_register(L);
