@@ -71,6 +71,7 @@ describe("wmi.Services", function()
   it("filters with WQL, by key and by name", function()
     -- Other lua.exe processes may come and go (a child spec, a parallel run):
     -- filter on processes the prefix has exactly one of.
+    helpers.settled_processes(svc)   -- rpcss.exe starts on demand: make sure it runs
     local pair = svc:query("SELECT * FROM Win32_Process WHERE Name = 'services.exe' OR Name = 'rpcss.exe'")
     assert.equal(2, #pair)
     local ids = { [pair[1].ProcessId] = pair[1].Name, [pair[2].ProcessId] = pair[2].Name }
