@@ -27,6 +27,8 @@ struct wmi_stats {
     LONG calls;     /* async calls alive on the C side */
     LONG queued;    /* callbacks waiting in dispatch queues */
     LONG overflows; /* calls cancelled because their queue limit was reached */
+    LONG connects;  /* wmi.connect_async jobs alive (a pool thread may still run one) */
+    LONG timers;    /* timers of the Lua layer alive */
 };
 extern struct wmi_stats wmi_stats;
 
@@ -186,6 +188,7 @@ struct node
 {
     struct node *next;
     struct sink *sink;          /* holds a reference: identifies the call */
+    struct job *job;            /* a pool job's node (kind NODE_STATUS), instead of a sink: holds a reference */
     enum node_kind kind;
     IWbemClassObject *obj;      /* indicated object, or the status' extended error */
     HRESULT hr;                 /* status; progress: low word current, high word total */
@@ -200,6 +203,7 @@ void queue_release(struct queue *q);
 void queue_push(struct queue *q, struct node *node);
 void queue_free_node(struct node *node);
 void queue_purge(struct queue *q, struct sink *sink);  /* drops SINK's nodes */
+void queue_purge_job(struct queue *q, struct job *job);  /* drops JOB's nodes */
 void queue_add_pending(struct queue *q, int delta);    /* calls in flight */
 /* Delivers callbacks until DONE(ARG) or MS elapse; TRUE when DONE. */
 BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms);
@@ -263,5 +267,13 @@ void call_detach_stub(lua_State *L, struct call *c);
 /* Frees the provider slot held by a call of S that the provider has completed
  * but Lua has not yet heard of (Wine: one slot per services). FALSE: none. */
 BOOL call_free_completed_slot(struct services *s);
+
+/* pool.c: work on the Windows thread pool (wmi.connect_async, timers) */
+struct job;
+void pool_register(lua_State *L);
+int pool_connect_async(lua_State *L);       /* wmi.connect_async */
+int pool_timer(lua_State *L);               /* core.timer, for the Lua layer */
+int pool_deliver(lua_State *L, struct node *node);  /* takes NODE */
+void pool_release(struct job *job);
 
 #endif
