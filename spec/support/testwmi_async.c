@@ -455,9 +455,10 @@ HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
         op->cancelled = TRUE;
         op->final_sent = TRUE;
         op->hr = WBEM_E_CALL_CANCELLED;
+        /* Referenced before the event wakes the call's thread, whose end may free it. */
+        InterlockedIncrement( &op->refs );
         SetEvent( op->cancelled_event );
         async_unlink( op );
-        InterlockedIncrement( &op->refs );
         op->cancelling = list;
         list = op;
         matched++;
