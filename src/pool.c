@@ -141,7 +141,8 @@ static void CALLBACK pool_timer_fire(PTP_CALLBACK_INSTANCE instance, void *conte
 static struct job **pool_box(lua_State *L, int arg)
 {
     struct job **box = luaL_testudata(L, arg, POOL_CONNECT);
-    return box ? box : luaL_checkudata(L, arg, POOL_TIMER);
+    if (!box && !(box = luaL_testudata(L, arg, POOL_TIMER))) luaL_typeerror(L, arg, POOL_CONNECT);
+    return box;
 }
 
 static struct job *pool_check(lua_State *L, int arg)
