@@ -7,19 +7,29 @@
  * releases the stub and the handlers: no stub/sink cycle can outlive the call. */
 #include "luawmi.h"
 
+/* A call's life. Every change of state is made by call_set_state, which does
+ * what the change means; nothing else writes c->state.
+ *   STARTING -> RUNNING      the provider took the call: anchored, counted pending
+ *   STARTING -> COMPLETED    the provider refused it: the stub stays free for another
+ *   RUNNING -> CANCELLING    call:cancel(): the provider is stopped; only the
+ *                            module's own cancellation status is still to come
+ *   RUNNING/CANCELLING -> COMPLETED   its status was delivered, or it ended unheard
+ *                            (its Services, apartment or stub closed, or it did):
+ *                            the stub, the handlers and the anchor are released
+ * CLOSED is no state: call_close frees the struct and empties the userdata box. */
+enum call_state { CALL_STARTING, CALL_RUNNING, CALL_CANCELLING, CALL_COMPLETED };
+
 struct call
 {
-    struct stub *stub;              /* NULL once finished */
-    IWbemServices *svc;             /* own reference, for CancelAsyncCall */
-    struct identity *identity;      /* own reference: what the proxy's blanket refers to */
-    struct services *owner;         /* NULL once finished or when the services closed */
-    struct call_link links[2];      /* in the services' and the apartment's lists */
+    enum call_state state;
+    struct stub *stub;              /* until COMPLETED */
+    IWbemServices *svc;             /* until COMPLETED: for CancelAsyncCall */
+    struct identity *identity;      /* until COMPLETED: what the proxy's blanket refers to */
+    struct call_link links[2];      /* in the services' and the apartment's lists, while running */
     struct call_list *lists[2];
-    int anchor;                     /* registry reference while in flight */
-    BOOL done, cancelled;
-    BOOL slot_freed;                /* its provider slot was freed (call_free_completed_slot) */
+    int anchor;                     /* registry reference, from STARTING until COMPLETED */
     lua_Integer count;              /* objects delivered */
-    HRESULT hr;
+    HRESULT hr;                     /* once COMPLETED */
     int message;                    /* registry reference to the failure message */
 };
 
@@ -60,60 +70,120 @@ static void call_unlink(struct call *c)
     }
 }
 
-/* --- ending a call ------------------------------------------------------------- */
-
-/* Releases what a call holds once it has ended; its status (if any) is already on
- * the stack. Hands the wrapped stub to the services when the provider may still
- * hold a slot for it (see services_park). */
-static void call_end(lua_State *L, struct call *c, BOOL park)
+/* The arguments of each *Async method, converted before anything is started. */
+enum call_kind { CALL_QUERY, CALL_INSTANCES, CALL_CLASSES, CALL_GET, CALL_EXEC, CALL_PUT, CALL_DELETE, CALL_SUBSCRIBE };
+struct call_args
 {
+    enum call_kind kind;
+    BSTR a, b;
+    IWbemClassObject *obj;
+    LONG flags;
+    LONG limit;
+};
+
+/* --- one async call per IWbemServices (Wine) ----------------------------------------
+ * Wine's provider runs one async call per IWbemServices and frees that slot only
+ * in CancelAsyncCall, even after the call completed, whatever sink it is given
+ * (it refuses the next call with WBEM_E_FAILED meanwhile). Windows has no such
+ * slot, so nothing is paid for it there: a refused call is retried once, after one
+ * CancelAsyncCall, only when every call of that Services has completed with the
+ * provider (so that cancel can stop none of them) and only when the call has no
+ * side effect (Wine has no async method that has). */
+
+static BOOL call_may_retry(enum call_kind kind)
+{
+    return kind != CALL_EXEC && kind != CALL_PUT && kind != CALL_DELETE;
+}
+
+static BOOL call_slot_free(struct services *s, IWbemObjectSink *any)
+{
+    struct call *c;
+    for (c = services_calls(s)->head; c; c = c->links[0].next)
+        if (c->state == CALL_RUNNING && !c->stub->sink->completed) return FALSE;
+    IWbemServices_CancelAsyncCall(services_iface(s), any);
+    return TRUE;
+}
+
+/* --- the state ----------------------------------------------------------------- */
+
+/* Nothing more of the provider's reaches Lua. CancelAsyncCall gets the stub that
+ * started the call, only on the Lua thread (from a COM callback it can deadlock),
+ * and only while the provider has not completed the call: a completed call's
+ * cancel could stop whatever holds Wine's slot by now. */
+static void call_stop_provider(struct call *c)
+{
+    struct sink *sink = c->stub->sink;
+    InterlockedExchange(&sink->closed, 1);
+    queue_purge(sink->queue, sink);
+    if (!sink->completed) IWbemServices_CancelAsyncCall(c->svc, c->stub->wrapped);
+}
+
+static void call_set_state(lua_State *L, struct call *c, enum call_state to)
+{
+    enum call_state from = c->state;
     struct stub *stub = c->stub;
-    c->done = TRUE;
-    call_unlink(c);
-    if (stub)
+    struct queue *q = stub ? stub->sink->queue : NULL;
+    struct node *node;
+
+    if (from == CALL_COMPLETED || from == to) return;
+    c->state = to;
+    switch (to)
     {
-        struct queue *q = stub->sink->queue;
-        InterlockedExchange(&stub->sink->closed, 1);
-        queue_purge(q, stub->sink);
-        if (park && c->owner && !c->slot_freed) services_park(c->owner, stub->wrapped);
+    case CALL_STARTING:
+        break;
+    case CALL_RUNNING:
+        stub->used = TRUE;
+        queue_add_pending(q, 1);
+        break;
+    case CALL_CANCELLING:
+        call_stop_provider(c);
+        /* The sink is closed to WMI now: this status is the only node left. */
+        if ((node = queue_new_node(stub->sink, NODE_STATUS)))
+        {
+            node->hr = WBEM_E_CALL_CANCELLED;
+            queue_push(q, node);
+            break;
+        }
+        c->hr = WBEM_E_CALL_CANCELLED;
+        call_set_state(L, c, CALL_COMPLETED);   /* no memory for it: ended unheard */
+        break;
+    case CALL_COMPLETED:
+        if (from == CALL_RUNNING) call_stop_provider(c);
+        else queue_purge(q, stub->sink);    /* what a refused call may have queued too */
+        if (from != CALL_STARTING)
+        {
+            call_unlink(c);
+            queue_add_pending(q, -1);
+        }
+        if (lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor) == LUA_TUSERDATA)
+        {
+            lua_pushnil(L);
+            lua_setiuservalue(L, -2, 2);    /* a finished call lets go of its Services */
+        }
+        lua_pop(L, 1);
         luaL_unref(L, LUA_REGISTRYINDEX, c->anchor);
         c->anchor = LUA_NOREF;
-        queue_add_pending(q, -1);
         stub->call = NULL;
-        stub_release(L, stub);
         c->stub = NULL;
+        /* A refused call leaves its stub free to serve another; a finished one
+         * lets go of it at once, on every provider. */
+        if (from != CALL_STARTING) stub_release(L, stub);
+        IWbemServices_Release(c->svc);
+        c->svc = NULL;
+        identity_release(c->identity);
+        c->identity = NULL;
+        break;
     }
-    c->owner = NULL;
 }
 
-/* Stops the provider side: nothing more of this call reaches Lua afterwards.
- * CancelAsyncCall gets the same stub pointer that started the call, and is only
- * ever called here, on the Lua thread (from a COM callback it can deadlock). */
-static void call_stop(struct call *c)
-{
-    struct stub *stub = c->stub;
-    if (c->cancelled || !stub) return;
-    c->cancelled = TRUE;
-    InterlockedExchange(&stub->sink->closed, 1);
-    queue_purge(stub->sink->queue, stub->sink);
-    /* A freed slot may hold another call by now, and Wine's CancelAsyncCall
-     * cancels whatever holds the slot, whatever the stub. */
-    if (!c->slot_freed) IWbemServices_CancelAsyncCall(c->svc, stub->wrapped);
-}
-
-/* Ends C silently (no status handler): its services, apartment or stub is
- * closing, or it is. Its result then reads cancelled, not success. */
+/* Ends C unheard (no status handler): its services, apartment or stub is closing,
+ * or it is. Its result then reads cancelled (the message is made when asked: this
+ * allocates nothing, so a close never stops half-way). */
 static void call_abort(lua_State *L, struct call *c)
 {
-    if (!c->stub) return;
-    call_stop(c);
+    if (c->state == CALL_COMPLETED) return;
     c->hr = WBEM_E_CALL_CANCELLED;
-    if (c->message == LUA_NOREF)
-    {
-        hresult_push_message(L, c->hr);
-        c->message = luaL_ref(L, LUA_REGISTRYINDEX);
-    }
-    call_end(L, c, FALSE);
+    call_set_state(L, c, CALL_COMPLETED);
 }
 
 /* call:cancel(): the status handler then receives WBEM_E_CALL_CANCELLED, at the
@@ -121,51 +191,18 @@ static void call_abort(lua_State *L, struct call *c)
 static int call_cancel(lua_State *L)
 {
     struct call *c = call_check(L, 1);
-    struct node *node;
-    if (c->done || c->cancelled) return 0;
-    call_stop(c);
-    /* The sink is closed to WMI now, so this status is the only node left. */
-    if ((node = calloc(1, sizeof(*node))))
-    {
-        node->kind = NODE_STATUS;
-        node->hr = WBEM_E_CALL_CANCELLED;
-        node->sink = c->stub->sink;
-        sink_addref(node->sink);
-        queue_push(node->sink->queue, node);
-    }
-    else call_abort(L, c);
+    if (c->state == CALL_RUNNING) call_set_state(L, c, CALL_CANCELLING);
     return 0;
 }
 
 void call_cancel_list(lua_State *L, struct call_list *list)
 {
-    while (list->head)
-    {
-        struct call *c = list->head;
-        call_unlink(c);         /* off every list: closing the other owner won't meet it */
-        c->owner = NULL;
-        call_abort(L, c);
-    }
+    while (list->head) call_abort(L, list->head);
 }
 
 void call_detach_stub(lua_State *L, struct call *c)
 {
     call_abort(L, c);
-}
-
-BOOL call_free_completed_slot(struct services *s)
-{
-    struct call *c;
-    for (c = services_calls(s)->head; c; c = c->links[0].next)
-    {
-        if (c->stub && c->stub->sink->completed && !c->slot_freed && !c->cancelled)
-        {
-            IWbemServices_CancelAsyncCall(c->svc, c->stub->wrapped);
-            c->slot_freed = TRUE;
-            return TRUE;
-        }
-    }
-    return FALSE;
 }
 
 /* close, __close and __gc: cancel if still running, drop the handlers unheard. */
@@ -174,11 +211,8 @@ static int call_close(lua_State *L)
     struct call **box = call_box(L, 1), *c = *box;
     *box = NULL;
     if (!c) return 0;
-    call_stop(c);
-    call_end(L, c, FALSE);
+    call_abort(L, c);
     luaL_unref(L, LUA_REGISTRYINDEX, c->message);
-    IWbemServices_Release(c->svc);
-    identity_release(c->identity);
     free(c);
     InterlockedDecrement(&wmi_stats.calls);
     return 0;
@@ -224,13 +258,14 @@ static void call_push_status_message(lua_State *L, HRESULT hr, const WCHAR *text
  * allocation may run a finalizer (a collected Services aborts its calls). */
 static BOOL call_ended_meanwhile(lua_State *L, struct call *c, int base, struct node *node)
 {
-    if (!c->done) return FALSE;
+    if (c->state != CALL_COMPLETED) return FALSE;
     lua_settop(L, base);
-    queue_free_node(node);
+    queue_drop(node);
     return TRUE;
 }
 
-/* Takes NODE; returns 1 when a callback was delivered. */
+/* Takes NODE (queue_drop); returns 1 when a callback was delivered. A raise
+ * while the arguments are made (out of memory) leaves NODE with the queue. */
 int call_deliver(lua_State *L, struct node *node)
 {
     struct stub *stub = node->sink->stub;
@@ -239,9 +274,10 @@ int call_deliver(lua_State *L, struct node *node)
 
     /* After cancel only the module's own cancellation status gets through: a
      * COM thread may have queued a little after the purge. */
-    if (!c || c->done || (c->cancelled && (node->kind != NODE_STATUS || node->hr != (HRESULT)WBEM_E_CALL_CANCELLED)))
+    if (!c || c->state == CALL_COMPLETED || c->state == CALL_STARTING
+        || (c->state == CALL_CANCELLING && (node->kind != NODE_STATUS || node->hr != (HRESULT)WBEM_E_CALL_CANCELLED)))
     {
-        queue_free_node(node);
+        queue_drop(node);
         return 0;
     }
     /* First the call itself (no allocation): on the stack it stays reachable,
@@ -250,15 +286,15 @@ int call_deliver(lua_State *L, struct node *node)
     switch (node->kind)
     {
     case NODE_INDICATE:
-        c->count++;
         handler = stub->handlers[STUB_INDICATE];
         if (handler == LUA_NOREF) break;
         lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
         if (node->obj) object_push(L, node->obj);
         else lua_pushnil(L);
         if (call_ended_meanwhile(L, c, base, node)) return 0;
+        c->count++;
         lua_rotate(L, base + 1, -1);    /* handler, obj, call */
-        queue_free_node(node);
+        queue_drop(node);
         call_run_handler(L, 2);
         lua_settop(L, base);
         return 1;
@@ -272,31 +308,28 @@ int call_deliver(lua_State *L, struct node *node)
         else lua_pushnil(L);
         if (call_ended_meanwhile(L, c, base, node)) return 0;
         lua_rotate(L, base + 1, -1);    /* handler, current, total, text, call */
-        queue_free_node(node);
+        queue_drop(node);
         call_run_handler(L, 4);
         lua_settop(L, base);
         return 1;
     case NODE_STATUS:
-        /* The sink stopped taking objects at its limit: the provider may still run. */
-        if (node->sink->overflowed) call_stop(c);
         handler = stub->handlers[STUB_STATUS];
         if (handler != LUA_NOREF) lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
         lua_pushboolean(L, SUCCEEDED(node->hr));
+        /* Success carries SetStatus's string: put_async's is the written path. */
         if (FAILED(node->hr)) call_push_status_message(L, node->hr, node->text);
+        else if (node->text) str_push_wide(L, node->text, -1);
         else lua_pushnil(L);
         lua_pushinteger(L, (lua_Integer)(DWORD)node->hr);
         if (node->obj) object_push(L, node->obj);
         else lua_pushnil(L);
+        if (FAILED(node->hr)) lua_pushvalue(L, -3);
         if (call_ended_meanwhile(L, c, base, node)) return 0;
         c->hr = node->hr;
-        if (FAILED(node->hr))
-        {
-            lua_pushvalue(L, -3);
-            c->message = luaL_ref(L, LUA_REGISTRYINDEX);
-        }
-        queue_free_node(node);
+        if (FAILED(node->hr)) c->message = luaL_ref(L, LUA_REGISTRYINDEX);
+        queue_drop(node);
         /* Release first: the handler may raise, start calls, or drop this one. */
-        call_end(L, c, !c->cancelled);
+        call_set_state(L, c, CALL_COMPLETED);
         if (handler == LUA_NOREF)
         {
             lua_settop(L, base);
@@ -307,8 +340,9 @@ int call_deliver(lua_State *L, struct node *node)
         lua_settop(L, base);
         return 1;
     }
+    if (node->kind == NODE_INDICATE) c->count++;
     lua_settop(L, base);
-    queue_free_node(node);
+    queue_drop(node);
     return 1;
 }
 
@@ -319,7 +353,7 @@ int call_deliver(lua_State *L, struct node *node)
 static BOOL call_is_done(void *arg)
 {
     struct call *c = *(struct call **)arg;
-    return !c || c->done;
+    return !c || c->state == CALL_COMPLETED;
 }
 
 /* call:wait([ms]) --> true when finished (delivering callbacks meanwhile), false on timeout */
@@ -337,14 +371,15 @@ static int call_wait(lua_State *L)
 static int call_result(lua_State *L)
 {
     struct call *c = call_check(L, 1);
-    if (!c->done) return luaL_error(L, "the call has not finished (use call:wait())");
+    if (c->state != CALL_COMPLETED) return luaL_error(L, "the call has not finished (use call:wait())");
     if (SUCCEEDED(c->hr))
     {
         lua_pushboolean(L, 1);
         return 1;
     }
     lua_pushnil(L);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->message);
+    if (c->message == LUA_NOREF) hresult_push_message(L, c->hr);
+    else lua_rawgeti(L, LUA_REGISTRYINDEX, c->message);
     lua_pushinteger(L, (lua_Integer)(DWORD)c->hr);
     return 3;
 }
@@ -355,7 +390,7 @@ static int call_index(lua_State *L)
     struct call *c = *call_box(L, 1);
     const char *key = luaL_checkstring(L, 2);
     if ((!strcmp(key, "done") || !strcmp(key, "count")) && !c) return core_closed_error(L, WMI_CALL);
-    if (!strcmp(key, "done")) lua_pushboolean(L, c->done);
+    if (!strcmp(key, "done")) lua_pushboolean(L, c->state == CALL_COMPLETED);
     else if (!strcmp(key, "count")) lua_pushinteger(L, c->count);
     else return core_push_method(L, key);
     return 1;
@@ -363,18 +398,19 @@ static int call_index(lua_State *L)
 
 static int call_tostring(lua_State *L)
 {
+    static const char *const names[] = { "starting", "running", "cancelling", "done" };
     struct call *c = *call_box(L, 1);
     if (!c) lua_pushfstring(L, "%s (closed)", WMI_CALL);
     else lua_pushfstring(L, "%s (%s, %I objects)", WMI_CALL,
-                         c->done ? (SUCCEEDED(c->hr) ? "done" : "failed") : c->cancelled ? "cancelling" : "running",
-                         c->count);
+                         c->state == CALL_COMPLETED && FAILED(c->hr) ? "failed" : names[c->state], c->count);
     return 1;
 }
 
 /* --- starting calls ------------------------------------------------------------ */
 
 /* Finds or makes the stub for the sink argument ARG and pushes a closed call
- * userdata whose user value is the stub. Returns the stub, or NULL with nil,
+ * userdata whose user values are the stub and the Services (at 1: a call in
+ * flight is anchored, and so keeps its Services from the collector). Returns the stub, or NULL with nil,
  * message, hresult pushed (the apartment could not make a stub). Callers run it
  * before they acquire anything: it may raise. */
 static struct stub *call_prepare(lua_State *L, int arg)
@@ -396,11 +432,13 @@ static struct stub *call_prepare(lua_State *L, int arg)
         lua_remove(L, -2);
         stub = stub_test(L, -1);
     }
-    box = lua_newuserdatauv(L, sizeof(*box), 1);
+    box = lua_newuserdatauv(L, sizeof(*box), 2);
     *box = NULL;
     luaL_setmetatable(L, WMI_CALL);
     lua_insert(L, -2);
     lua_setiuservalue(L, -2, 1);
+    lua_pushvalue(L, 1);
+    lua_setiuservalue(L, -2, 2);
     return stub;
 }
 
@@ -427,29 +465,12 @@ static LONG call_flags(lua_State *L, int opts, LONG *limit)
     return flags;
 }
 
-/* The arguments of each *Async method, converted before anything is started. */
-enum call_kind { CALL_QUERY, CALL_INSTANCES, CALL_CLASSES, CALL_GET, CALL_EXEC, CALL_PUT, CALL_DELETE, CALL_SUBSCRIBE };
-struct call_args
-{
-    enum call_kind kind;
-    BSTR a, b;
-    IWbemClassObject *obj;
-    LONG flags;
-    LONG limit;
-};
 
 static void call_free_args(struct call_args *x)
 {
     SysFreeString(x->a);
     SysFreeString(x->b);
     if (x->obj) IWbemClassObject_Release(x->obj);
-}
-
-/* Only a call without side effects is ever issued twice (the retry of call_start):
- * Wine's slot is held only by those, as Wine has no other async method. */
-static BOOL call_may_retry(enum call_kind kind)
-{
-    return kind != CALL_EXEC && kind != CALL_PUT && kind != CALL_DELETE;
 }
 
 static HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink)
@@ -477,58 +498,66 @@ static HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemOb
     return E_UNEXPECTED;
 }
 
-/* Starts the call described by X (whose resources it frees, and which never
- * raises) with STUB and the call userdata at BOX, both from call_prepare. */
+static int call_ref(lua_State *L)
+{
+    lua_pushvalue(L, 1);
+    lua_pushinteger(L, luaL_ref(L, LUA_REGISTRYINDEX));
+    return 1;
+}
+
+/* Starts the call described by X (whose resources it frees) with STUB and the
+ * call userdata at BOX, both from call_prepare. It raises only once X is freed. */
 static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int box)
 {
-    struct services *s = services_check(L, 1);
-    struct call *c;
+    struct services *s = *(struct services **)lua_touserdata(L, 1);
+    struct call *c = NULL;
     HRESULT hr;
+    int anchor = LUA_NOREF;
 
-    if (!(c = calloc(1, sizeof(*c))))
+    /* The anchor first (protected: X is to free on a raise), for once the
+     * provider has the call nothing may fail. */
+    lua_pushcfunction(L, call_ref);
+    lua_pushvalue(L, box);
+    if (lua_pcall(L, 1, 1, 0) != LUA_OK)
     {
         call_free_args(x);
-        return hresult_fail(L, E_OUTOFMEMORY);
+        return lua_error(L);
     }
+    anchor = (int)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    if (!s || !(c = calloc(1, sizeof(*c))))
+    {
+        luaL_unref(L, LUA_REGISTRYINDEX, anchor);
+        call_free_args(x);
+        if (!s) return core_closed_error(L, WMI_SERVICES);  /* a finalizer closed it meanwhile */
+        return luaL_error(L, "not enough memory");
+    }
+    c->state = CALL_STARTING;
+    c->anchor = anchor;
+    c->message = LUA_NOREF;
     c->svc = services_iface(s);
     IWbemServices_AddRef(c->svc);
     c->identity = services_identity(s);
     identity_addref(c->identity);
-    c->anchor = c->message = LUA_NOREF;
     c->stub = stub;
-    c->owner = s;
     stub->call = c;
     *(struct call **)lua_touserdata(L, box) = c;
     InterlockedIncrement(&wmi_stats.calls);
     stub->sink->limit = x->limit;
 
     hr = call_issue(c->svc, x, stub->wrapped);
-    /* Wine keeps one async slot per IWbemServices and frees it only on
-     * CancelAsyncCall: free the slot of a finished call (parked, or completed
-     * but not yet dispatched) and try again. Windows never takes this path, so
-     * it costs Windows no round trip. */
-    if (hr == (HRESULT)WBEM_E_FAILED && call_may_retry(x->kind)
-        && (services_unpark(s) || call_free_completed_slot(s)))
+    if (hr == (HRESULT)WBEM_E_FAILED && call_may_retry(x->kind) && call_slot_free(s, stub->wrapped))
         hr = call_issue(c->svc, x, stub->wrapped);
     call_free_args(x);
     if (FAILED(hr))
     {
-        /* The stub stays unused: it may serve another call. */
-        stub->call = NULL;
-        c->stub = NULL;
-        c->owner = NULL;
-        c->done = TRUE;
         c->hr = hr;
-        hresult_push_message(L, hr);
-        c->message = luaL_ref(L, LUA_REGISTRYINDEX);
+        call_set_state(L, c, CALL_COMPLETED);
         return hresult_fail(L, hr);
     }
-    stub->used = TRUE;
-    lua_pushvalue(L, box);
-    c->anchor = luaL_ref(L, LUA_REGISTRYINDEX);
-    queue_add_pending(stub->sink->queue, 1);
     call_link(c, 0, services_calls(s));
     call_link(c, 1, apartment_calls(*stub->apartment));
+    call_set_state(L, c, CALL_RUNNING);
     lua_pushvalue(L, box);
     return 1;
 }

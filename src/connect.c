@@ -180,6 +180,7 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
 
     memset(a, 0, sizeof(*a));
     idx = lua_absindex(L, idx);
+    luaL_checkstack(L, CONNECT_STRINGS + 4, NULL);
     switch (lua_type(L, idx))
     {
     case LUA_TNONE:

@@ -113,31 +113,26 @@ void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, 
     lua_pop(L, 1);
 }
 
-/* COM on the Lua thread: MTA, or the STA the host already made. The module never
- * uninitialises COM: pointers it handed out may outlive any moment it could pick. */
-static BOOL core_com_sta;
-
-static void core_init_com(lua_State *L)
+/* COM on the Lua thread: MTA, or the STA the host already made (TRUE). Per Lua
+ * state: two states on two threads may live in different apartments. The module
+ * never uninitialises COM: pointers it handed out may outlive any moment it could pick. */
+static BOOL core_init_com(lua_State *L)
 {
     HRESULT hr = CoInitializeEx(NULL, COINIT_MULTITHREADED);
-    if (hr == RPC_E_CHANGED_MODE)
-        core_com_sta = TRUE;
-    else if (FAILED(hr))
+    if (hr == RPC_E_CHANGED_MODE) return TRUE;
+    if (FAILED(hr))
     {
         hresult_push_message(L, hr);
         lua_error(L);
     }
-}
-
-BOOL core_is_sta(void)
-{
-    return core_com_sta;
+    return FALSE;
 }
 
 /* wmi.threading() --> "mta", or "sta" when the host made the Lua thread an STA */
 static int core_threading(lua_State *L)
 {
-    lua_pushstring(L, core_com_sta ? "sta" : "mta");
+    struct queue *q = queue_get(L);
+    lua_pushstring(L, q && queue_is_sta(q) ? "sta" : "mta");
     return 1;
 }
 
@@ -207,8 +202,7 @@ int luaopen_wmi_core(lua_State *L)
         { "threading", core_threading },
         { NULL, NULL }
     };
-    core_init_com(L);
-    queue_open(L);
+    queue_open(L, core_init_com(L));
     object_register(L);
     services_register(L);
     apartment_register(L);

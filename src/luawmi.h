@@ -58,8 +58,6 @@ BSTR core_check_bstr(lua_State *L, int arg);
  * raw: pushes its value and returns it (NULL, nil pushed, when absent); raises
  * naming the option when it is not a string or not valid UTF-8. */
 const char *core_opt_string(lua_State *L, int idx, const char *func, const char *field);
-/* TRUE when the Lua thread is in an STA the host made (waits must pump messages). */
-BOOL core_is_sta(void);
 
 /* strings.c: UTF-8 <-> UTF-16 */
 /* *OUT = a new BSTR for the UTF-8 string S of LEN bytes (free with
@@ -97,6 +95,9 @@ HRESULT object_put(IWbemClassObject *obj, const WCHAR *name, VARIANT *v, CIMTYPE
 void object_new_list(lua_State *L);
 
 /* variant.c: VARIANT <-> Lua values, driven by the CIM type */
+/* OR'd into the CIM type given to variant_from_lua for a method's in-parameter:
+ * sint32 then also takes 2^31..2^32-1 as a bit pattern (see variant.c). */
+#define VARIANT_PARAM 0x40000000
 /* Pushes V as a Lua value; TYPE is the property's CIMTYPE (CIM_EMPTY/0 when unknown). */
 void variant_push(lua_State *L, const VARIANT *v, CIMTYPE type);
 /* Converts the Lua value at IDX to a VARIANT for a property of CIM type TYPE
@@ -176,11 +177,6 @@ int services_push_apartment(lua_State *L, int arg);  /* 1, or 3: nil, message, h
  * for an argument error, raised by the caller once it has released its own. */
 HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR *path,
                           const WCHAR *method, IWbemClassObject **in, BOOL *misuse);
-/* Keeps (AddRef) the stub of a finished call: a provider may hold a slot for it
- * until CancelAsyncCall (Wine does). */
-void services_park(struct services *s, IWbemObjectSink *stub);
-/* Cancels and releases the parked stub; FALSE when there was none. */
-BOOL services_unpark(struct services *s);
 
 /* queue.c: the dispatch queue between COM threads and the Lua thread */
 enum node_kind { NODE_INDICATE, NODE_STATUS, NODE_PROGRESS };
@@ -195,13 +191,21 @@ struct node
     BSTR text;                  /* status/progress string parameter */
 };
 struct queue;
-void queue_open(lua_State *L);               /* creates this state's queue (luaopen) */
+/* Creates this state's queue (luaopen); STA: the Lua thread is in an STA the
+ * host made (waits pump messages). */
+void queue_open(lua_State *L, BOOL sta);
+BOOL queue_is_sta(struct queue *q);
 struct queue *queue_get(lua_State *L);       /* NULL once lua_close has begun */
 void queue_addref(struct queue *q);
 void queue_release(struct queue *q);
+/* Any thread: a node of SINK (which it holds), counted in wmi.stats().queued;
+ * NULL when out of memory. */
+struct node *queue_new_node(struct sink *sink, enum node_kind kind);
 /* Any thread; takes NODE (freed at once when the queue is dead). */
 void queue_push(struct queue *q, struct node *node);
 void queue_free_node(struct node *node);
+/* Lua thread: frees NODE, which call_deliver was given (see queue_pop). */
+void queue_drop(struct node *node);
 void queue_purge(struct queue *q, struct sink *sink);  /* drops SINK's nodes */
 void queue_purge_job(struct queue *q, struct job *job);  /* drops JOB's nodes */
 void queue_add_pending(struct queue *q, int delta);    /* calls in flight */
@@ -264,9 +268,6 @@ void call_register(lua_State *L);
 int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void call_cancel_list(lua_State *L, struct call_list *list);
 void call_detach_stub(lua_State *L, struct call *c);
-/* Frees the provider slot held by a call of S that the provider has completed
- * but Lua has not yet heard of (Wine: one slot per services). FALSE: none. */
-BOOL call_free_completed_slot(struct services *s);
 
 /* pool.c: work on the Windows thread pool (wmi.connect_async, timers) */
 struct job;
@@ -275,5 +276,6 @@ int pool_connect_async(lua_State *L);       /* wmi.connect_async */
 int pool_timer(lua_State *L);               /* core.timer, for the Lua layer */
 int pool_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void pool_release(struct job *job);
+struct queue *pool_queue(struct job *job);  /* the queue its nodes go to */
 
 #endif

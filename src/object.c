@@ -15,6 +15,7 @@
 struct object
 {
     IWbemClassObject *obj;
+    BOOL params;                /* made by obj:inparams(): a method's in-parameters */
 };
 
 /* Pushes a new, closed wmi.Object: it exists before anything is acquired, so an
@@ -23,6 +24,7 @@ struct object *object_new(lua_State *L)
 {
     struct object *o = lua_newuserdatauv(L, sizeof(*o), 0);
     o->obj = NULL;
+    o->params = FALSE;
     luaL_setmetatable(L, WMI_OBJECT);
     return o;
 }
@@ -206,10 +208,22 @@ static int object_index(lua_State *L)
     return 1;
 }
 
+static BOOL object_is_parameters(IWbemClassObject *obj)
+{
+    VARIANT v;
+    BOOL yes;
+    VariantInit(&v);
+    if (FAILED(IWbemClassObject_Get(obj, L"__CLASS", 0, &v, NULL, NULL))) return FALSE;
+    yes = V_VT(&v) == VT_BSTR && V_BSTR(&v) && !lstrcmpiW(V_BSTR(&v), L"__PARAMETERS");
+    VariantClear(&v);
+    return yes;
+}
+
 /* __newindex: Put, converted by the property's CIM type. */
 static int object_newindex(lua_State *L)
 {
     IWbemClassObject *obj = object_check(L, 1);
+    BOOL params = ((struct object *)lua_touserdata(L, 1))->params;
     size_t len;
     const char *name, *why;
     CIMTYPE type = CIM_EMPTY;
@@ -227,7 +241,11 @@ static int object_newindex(lua_State *L)
         SysFreeString(wname);
         return object_error(L, obj, hr, name);
     }
-    if ((why = variant_from_lua(L, 3, type, &v)))
+    /* In-parameters (from obj:inparams(), or of class __PARAMETERS) take what a
+     * method's do. */
+    if ((why = variant_from_lua(L, 3, type, &v)) && type == CIM_SINT32 && (params || object_is_parameters(obj)))
+        why = variant_from_lua(L, 3, type | VARIANT_PARAM, &v);
+    if (why)
     {
         SysFreeString(wname);
         return luaL_error(L, "bad value for property '%s' (%s)", name, why);
@@ -278,32 +296,54 @@ static int object_properties(lua_State *L)
     return FAILED(hr) ? hresult_fail(L, hr) : 1;
 }
 
-static int object_methods(lua_State *L)
+/* Protected: the enumeration must end, and the name in hand be freed, whatever
+ * raises (out of memory). */
+struct object_methods
 {
-    IWbemClassObject *obj = object_check(L, 1);
-    IWbemClassObject *in, *out;
-    lua_Integer n = 0;
+    IWbemClassObject *obj;
     BSTR name;
     HRESULT hr;
+};
+
+static int object_methods_body(lua_State *L)
+{
+    struct object_methods *m = lua_touserdata(L, 1);
+    IWbemClassObject *in, *out;
+    lua_Integer n = 0;
 
     lua_newtable(L);
-    if (FAILED(hr = IWbemClassObject_BeginMethodEnumeration(obj, 0))) return hresult_fail(L, hr);
     for (;;)
     {
         /* Signatures are asked for although unused: Wine writes through these
          * pointers without checking them. */
-        name = NULL;
         in = out = NULL;
-        hr = IWbemClassObject_NextMethod(obj, 0, &name, &in, &out);
+        m->hr = IWbemClassObject_NextMethod(m->obj, 0, &m->name, &in, &out);
         if (in) IWbemClassObject_Release(in);
         if (out) IWbemClassObject_Release(out);
-        if (hr != WBEM_S_NO_ERROR) break;
-        str_push_wide(L, name, -1);
-        SysFreeString(name);
+        if (m->hr != WBEM_S_NO_ERROR) break;
+        str_push_wide(L, m->name, -1);
+        SysFreeString(m->name);
+        m->name = NULL;
         lua_rawseti(L, -2, ++n);
     }
-    IWbemClassObject_EndMethodEnumeration(obj);
-    return FAILED(hr) ? hresult_fail(L, hr) : 1;
+    return 1;
+}
+
+static int object_methods(lua_State *L)
+{
+    struct object_methods m;
+    int status;
+
+    m.obj = object_check(L, 1);
+    m.name = NULL;
+    lua_pushcfunction(L, object_methods_body);
+    lua_pushlightuserdata(L, &m);
+    if (FAILED(m.hr = IWbemClassObject_BeginMethodEnumeration(m.obj, 0))) return hresult_fail(L, m.hr);
+    status = lua_pcall(L, 1, 1, 0);
+    IWbemClassObject_EndMethodEnumeration(m.obj);
+    SysFreeString(m.name);
+    if (status != LUA_OK) return lua_error(L);
+    return FAILED(m.hr) ? hresult_fail(L, m.hr) : 1;
 }
 
 /* --- identity ------------------------------------------------------------------- */
@@ -419,6 +459,7 @@ static int object_inparams(lua_State *L)
         return hresult_fail_msg(L, WBEM_E_NOT_FOUND, lua_tostring(L, -1));
     }
     object_fill(o, inst);
+    o->params = TRUE;
     return 1;
 }
 

@@ -77,6 +77,11 @@ static void pool_drop_result(struct job *job)
     job->identity = NULL;
 }
 
+struct queue *pool_queue(struct job *job)
+{
+    return job->queue;
+}
+
 void pool_release(struct job *job)
 {
     if (InterlockedDecrement(&job->refs)) return;
@@ -89,7 +94,7 @@ void pool_release(struct job *job)
 }
 
 /* Any thread: queues the job's own node, at most once. */
-static void pool_queue(struct job *job)
+static void pool_post(struct job *job)
 {
     struct node *node = InterlockedExchangePointer((void **)&job->node, NULL);
     if (!node) return;
@@ -97,6 +102,7 @@ static void pool_queue(struct job *job)
     node->job = job;
     node->hr = S_OK;
     pool_addref(job);
+    InterlockedIncrement(&wmi_stats.queued);    /* as queue_new_node counts a sink's */
     queue_push(job->queue, node);
 }
 
@@ -124,7 +130,7 @@ static void CALLBACK pool_connect_work(PTP_CALLBACK_INSTANCE instance, void *con
     job->identity = id;
     job->hr = hr;
     if (job->abandoned) pool_drop_result(job);
-    else pool_queue(job);
+    else pool_post(job);
     pool_release(job);      /* before CoUninitialize: the last reference may release COM objects */
     if (SUCCEEDED(init)) CoUninitialize();
 }
@@ -133,7 +139,7 @@ static void CALLBACK pool_timer_fire(PTP_CALLBACK_INSTANCE instance, void *conte
 {
     (void)instance;
     (void)timer;
-    pool_queue(context);
+    pool_post(context);
 }
 
 /* --- the Lua objects ------------------------------------------------------------- */
@@ -210,6 +216,7 @@ static int pool_cancel(lua_State *L)
     node->job = job;
     node->hr = WBEM_E_CALL_CANCELLED;
     pool_addref(job);
+    InterlockedIncrement(&wmi_stats.queued);
     queue_push(job->queue, node);
     return 0;
 }
@@ -316,44 +323,48 @@ static void pool_push_result(lua_State *L, struct job *job, int ud, int svc_box)
     lua_pushinteger(L, 0);
 }
 
-/* Takes NODE; returns 1 when a handler ran. */
+/* Takes NODE (queue_drop); returns 1 when a handler ran. What allocates (and so
+ * may raise, or run a finalizer) comes before the node is dropped and the state
+ * changes: a raise leaves the node in hand for the next dispatch. */
 int pool_deliver(lua_State *L, struct node *node)
 {
     struct job *job = node->job;
     BOOL cancellation = node->hr == (HRESULT)WBEM_E_CALL_CANCELLED;
-    int base = lua_gettop(L), ud, msgh, nargs;
+    BOOL result = job->kind == POOL_KIND_CONNECT && !cancellation;
+    int base = lua_gettop(L), ud, msgh, nargs = job->kind == POOL_KIND_TIMER ? 0 : 3;
 
     /* After cancel only the cancellation status gets through: the pool's result is
      * released unseen (when the job goes). */
     if (job->state != (cancellation ? POOL_CANCELLING : POOL_RUNNING))
     {
-        queue_free_node(node);
+        queue_drop(node);
         return 0;
     }
-    pool_addref(job);       /* a finalizer run by an allocation below may close it */
-    queue_free_node(node);
     lua_rawgeti(L, LUA_REGISTRYINDEX, job->anchor);
     ud = lua_gettop(L);
-    if (job->kind == POOL_KIND_CONNECT && !cancellation) services_push_closed(L);
-    pool_set_state(L, job, POOL_DONE);
+    if (result) services_push_closed(L);
     lua_pushcfunction(L, pool_traceback);
     msgh = lua_gettop(L);
+    if (cancellation) hresult_push_message(L, job->status);
+    if (!*(struct job **)lua_touserdata(L, ud))    /* a finalizer closed it meanwhile */
+    {
+        lua_settop(L, base);
+        queue_drop(node);
+        return 0;
+    }
+    pool_addref(job);
+    queue_drop(node);
+    pool_set_state(L, job, POOL_DONE);
     lua_getiuservalue(L, ud, POOL_UV_HANDLER);
-    if (job->kind == POOL_KIND_TIMER) nargs = 0;
-    else if (cancellation)
+    if (cancellation)
     {
         lua_pushnil(L);
-        hresult_push_message(L, job->status);
+        lua_pushvalue(L, msgh + 1);
         lua_pushinteger(L, (lua_Integer)(DWORD)job->status);
-        nargs = 3;
     }
-    else
-    {
-        pool_push_result(L, job, ud, ud + 1);
-        nargs = 3;
-    }
+    else if (result) pool_push_result(L, job, ud, ud + 1);
     lua_pushvalue(L, ud);
-    if (!*(struct job **)lua_touserdata(L, ud))    /* closed meanwhile */
+    if (!*(struct job **)lua_touserdata(L, ud))
     {
         lua_settop(L, base);
         pool_release(job);
@@ -420,7 +431,7 @@ int pool_connect_async(lua_State *L)
     if (!(job = pool_new(L, POOL_CONNECT, 2, POOL_KIND_CONNECT))) return luaL_error(L, "not enough memory");
     /* Raises on misuse; the userdata (at 3) then frees the job when collected. */
     connect_args_read(L, 1, "connect_async", &job->args);
-    job->sta = core_is_sta();
+    job->sta = queue_is_sta(job->queue);
     if (core_opt_field(L, 1, "apartment") != LUA_TNIL) lua_setiuservalue(L, 3, POOL_UV_APARTMENT);
     else lua_pop(L, 1);
     pool_addref(job);       /* the pool thread's */

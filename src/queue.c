@@ -10,8 +10,11 @@ struct queue
     CRITICAL_SECTION lock;
     HANDLE event;               /* auto-reset: set when a node is appended */
     struct node *head, *tail;
+    LONG count;                 /* nodes in the list */
     BOOL dead;
+    BOOL sta;                   /* the Lua thread is an STA the host made: waits pump messages */
     int pending;                /* Lua thread: calls in flight (anchored) */
+    struct node *hand;          /* Lua thread: the node being delivered (a raise leaves it here) */
 };
 
 static const char queue_key = 'q';   /* registry key of this state's queue userdata */
@@ -24,6 +27,7 @@ void queue_addref(struct queue *q)
 void queue_release(struct queue *q)
 {
     if (InterlockedDecrement(&q->refs)) return;
+    if (q->hand) queue_free_node(q->hand);
     while (q->head)
     {
         struct node *node = q->head;
@@ -33,6 +37,17 @@ void queue_release(struct queue *q)
     DeleteCriticalSection(&q->lock);
     CloseHandle(q->event);
     free(q);
+}
+
+struct node *queue_new_node(struct sink *sink, enum node_kind kind)
+{
+    struct node *node = calloc(1, sizeof(*node));
+    if (!node) return NULL;
+    node->kind = kind;
+    node->sink = sink;
+    sink_addref(sink);
+    InterlockedIncrement(&wmi_stats.queued);
+    return node;
 }
 
 void queue_free_node(struct node *node)
@@ -51,7 +66,6 @@ void queue_free_node(struct node *node)
 void queue_push(struct queue *q, struct node *node)
 {
     BOOL dead, was_empty = FALSE;
-    InterlockedIncrement(&wmi_stats.queued);
     node->next = NULL;
     EnterCriticalSection(&q->lock);
     if (!(dead = q->dead))
@@ -60,19 +74,43 @@ void queue_push(struct queue *q, struct node *node)
         if (q->tail) q->tail->next = node;
         else q->head = node;
         q->tail = node;
+        q->count++;
     }
     LeaveCriticalSection(&q->lock);
     if (dead) queue_free_node(node);
     else if (was_empty) SetEvent(q->event);
 }
 
+/* The next node to deliver, held in q->hand until queue_drop: a node whose
+ * delivery raised (out of memory) is delivered again, never leaked. */
 static struct node *queue_pop(struct queue *q)
 {
     struct node *node;
+    if (q->hand) return q->hand;
     EnterCriticalSection(&q->lock);
-    if ((node = q->head) && !(q->head = node->next)) q->tail = NULL;
+    if ((node = q->head))
+    {
+        if (!(q->head = node->next)) q->tail = NULL;
+        q->count--;
+    }
     LeaveCriticalSection(&q->lock);
-    return node;
+    return q->hand = node;
+}
+
+void queue_drop(struct node *node)
+{
+    struct queue *q = node->sink ? node->sink->queue : pool_queue(node->job);
+    if (q->hand == node) q->hand = NULL;
+    queue_free_node(node);
+}
+
+static LONG queue_count(struct queue *q)
+{
+    LONG n;
+    EnterCriticalSection(&q->lock);
+    n = q->count;
+    LeaveCriticalSection(&q->lock);
+    return n;
 }
 
 static void queue_purge_where(struct queue *q, const struct sink *sink, const struct job *job)
@@ -85,6 +123,7 @@ static void queue_purge_where(struct queue *q, const struct sink *sink, const st
         if (node->sink == sink && node->job == job)
         {
             *link = node->next;
+            q->count--;
             node->next = dropped;
             dropped = node;
         }
@@ -137,7 +176,10 @@ static int queue_gc(lua_State *L)
     q->dead = TRUE;
     list = q->head;
     q->head = q->tail = NULL;
+    q->count = 0;
     LeaveCriticalSection(&q->lock);
+    if (q->hand) queue_free_node(q->hand);
+    q->hand = NULL;
     while (list)
     {
         struct node *node = list;
@@ -148,7 +190,7 @@ static int queue_gc(lua_State *L)
     return 0;
 }
 
-void queue_open(lua_State *L)
+void queue_open(lua_State *L, BOOL sta)
 {
     struct queue **box = lua_newuserdatauv(L, sizeof(*box), 0);
     struct queue *q = calloc(1, sizeof(*q));
@@ -160,6 +202,7 @@ void queue_open(lua_State *L)
         luaL_error(L, "cannot create the dispatch queue");
     }
     q->refs = 1;
+    q->sta = sta;
     InitializeCriticalSection(&q->lock);
     *box = q;
     lua_createtable(L, 0, 1);
@@ -169,42 +212,57 @@ void queue_open(lua_State *L)
     lua_rawsetp(L, LUA_REGISTRYINDEX, &queue_key);
 }
 
+BOOL queue_is_sta(struct queue *q)
+{
+    return q->sta;
+}
+
 /* Waits up to MS for the queue's event; in an STA, pumps messages meanwhile so
- * that COM can deliver calls to this thread. */
+ * that COM can deliver calls to this thread. The clock is read once a round: a
+ * tick between two reads would wrap what is left to 49 days. */
 static void queue_wait_event(struct queue *q, DWORD ms)
 {
-    DWORD start = GetTickCount(), left = ms;
-    if (!core_is_sta())
+    DWORD start = GetTickCount(), spent;
+    if (!q->sta)
     {
         WaitForSingleObject(q->event, ms);
         return;
     }
-    for (;;)
+    for (spent = 0; ms == INFINITE || spent < ms; spent = GetTickCount() - start)
     {
         MSG msg;
-        DWORD r = MsgWaitForMultipleObjectsEx(1, &q->event, left, QS_ALLINPUT, MWMO_INPUTAVAILABLE);
+        DWORD r = MsgWaitForMultipleObjectsEx(1, &q->event, ms == INFINITE ? INFINITE : ms - spent,
+                                              QS_ALLINPUT, MWMO_INPUTAVAILABLE);
         if (r != WAIT_OBJECT_0 + 1) return;
         while (PeekMessageW(&msg, NULL, 0, 0, PM_REMOVE))
         {
             TranslateMessage(&msg);
             DispatchMessageW(&msg);
         }
-        if (ms == INFINITE) continue;
-        if (GetTickCount() - start >= ms) return;
-        left = ms - (GetTickCount() - start);
     }
 }
 
-/* Delivers everything queued now. Returns the number of callbacks delivered. A
- * handler's error propagates: the node in hand was already released, and the
- * rest of the queue stays for the next dispatch. */
-static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void *arg)
+static DWORD queue_left(DWORD start, DWORD ms)
 {
+    DWORD spent;
+    if (ms == INFINITE) return INFINITE;
+    spent = GetTickCount() - start;
+    return spent >= ms ? 0 : ms - spent;
+}
+
+/* Delivers what is queued now (not what arrives meanwhile), until DONE(ARG) or
+ * the limit MS from START has passed: a limit holds however fast objects come,
+ * within one handler's run. Returns the number of callbacks delivered. A
+ * handler's error propagates; the rest of the queue stays for the next dispatch. */
+static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void *arg, DWORD start, DWORD ms)
+{
+    LONG budget = queue_count(q) + (q->hand != NULL);
     struct node *node;
     int delivered = 0;
-    while ((!done || !done(arg)) && (node = queue_pop(q)))
+    while (budget-- > 0 && (!done || !done(arg)) && (node = queue_pop(q)))
     {
         delivered += node->job ? pool_deliver(L, node) : call_deliver(L, node);
+        if (!queue_left(start, ms)) break;
     }
     return delivered;
 }
@@ -219,13 +277,6 @@ DWORD queue_check_ms(lua_State *L, int arg, DWORD def)
     return (DWORD)ms;
 }
 
-static DWORD queue_left(DWORD start, DWORD ms)
-{
-    DWORD spent = GetTickCount() - start;
-    if (ms == INFINITE) return INFINITE;
-    return spent >= ms ? 0 : ms - spent;
-}
-
 BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms)
 {
     struct queue *q = queue_get(L);
@@ -233,30 +284,31 @@ BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms)
     if (!q) return done(arg);
     for (;;)
     {
-        queue_drain(L, q, done, arg);
+        queue_drain(L, q, done, arg, start, ms);
         if (done(arg)) return TRUE;
         if (!queue_left(start, ms)) return FALSE;
-        queue_wait_event(q, queue_left(start, ms));
+        /* The event is set only when a node finds the queue empty. */
+        if (!q->hand && !queue_count(q)) queue_wait_event(q, queue_left(start, ms));
     }
 }
 
-/* wmi.dispatch([ms]) --> number of callbacks delivered (waits up to ms for the first) */
+/* wmi.dispatch([ms]) --> number of callbacks delivered (waits up to ms for the
+ * first). Without a limit it delivers what was queued when it was called. */
 int queue_dispatch(lua_State *L)
 {
     struct queue *q = queue_get(L);
-    DWORD ms = queue_check_ms(L, 1, 0), start = GetTickCount();
+    DWORD ms = queue_check_ms(L, 1, 0), start = GetTickCount(), limit = ms ? ms : INFINITE;
     int n;
     if (!q) return luaL_error(L, "the module is closing");
-    n = queue_drain(L, q, NULL, NULL);
+    n = queue_drain(L, q, NULL, NULL, start, limit);
     while (!n && queue_left(start, ms))
     {
         queue_wait_event(q, queue_left(start, ms));
-        n = queue_drain(L, q, NULL, NULL);
+        n = queue_drain(L, q, NULL, NULL, start, limit);
     }
     lua_pushinteger(L, n);
     return 1;
 }
-
 static BOOL queue_idle(void *arg)
 {
     return !((struct queue *)arg)->pending;

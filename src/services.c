@@ -12,7 +12,6 @@ struct services
 {
     IWbemServices *svc;
     struct identity *identity;
-    IWbemObjectSink *parked;    /* stub of the last finished async call, see services_park */
     struct call_list calls;     /* async calls in flight, cancelled on close */
     char *resource;             /* "root\cimv2" or "\\host\ns", for tostring */
 };
@@ -46,27 +45,6 @@ struct call_list *services_calls(struct services *s)
     return &s->calls;
 }
 
-/* A finished call's stub may still hold the provider's async slot: Wine keeps one
- * per IWbemServices and frees it only on CancelAsyncCall. Keeping the stub lets
- * the next call (or close) cancel it only when needed, instead of every call
- * paying a CancelAsyncCall round trip on Windows. */
-void services_park(struct services *s, IWbemObjectSink *stub)
-{
-    IWbemObjectSink_AddRef(stub);
-    if (s->parked) IWbemObjectSink_Release(s->parked);
-    s->parked = stub;
-}
-
-BOOL services_unpark(struct services *s)
-{
-    IWbemObjectSink *stub = s->parked;
-    if (!stub) return FALSE;
-    s->parked = NULL;
-    IWbemServices_CancelAsyncCall(s->svc, stub);
-    IWbemObjectSink_Release(stub);
-    return TRUE;
-}
-
 int services_push_apartment(lua_State *L, int arg)
 {
     if (lua_getiuservalue(L, arg, 1) != LUA_TNIL) return 1;
@@ -90,7 +68,6 @@ static int services_close(lua_State *L)
     if (s)
     {
         call_cancel_list(L, &s->calls);
-        services_unpark(s);
         IWbemServices_Release(s->svc);
         identity_release(s->identity);
         free(s->resource);
@@ -235,7 +212,7 @@ static int services_drain_body(lua_State *L)
     return 1;
 }
 
-/* Pushes a wmi.List of what E gives (with ID's blanket); releases E. */
+/* Pushes a wmi.List of what E gives (with ID's blanket); releases E and ID. */
 static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity *id)
 {
     struct services_drain d;
@@ -243,11 +220,12 @@ static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity
 
     d.e = e;
     d.got = d.next = 0;
-    d.hr = identity_blanket(id, (IUnknown *)e);
-    identity_release(id);   /* the caller's: the blanket holds what it needs */
-    if (FAILED(d.hr))
+    /* ID lives until the enumerator is released: its blanket points into it, and
+     * a finalizer run by the drain may close the Services meanwhile. */
+    if (FAILED(d.hr = identity_blanket(id, (IUnknown *)e)))
     {
         IEnumWbemClassObject_Release(e);
+        identity_release(id);
         return hresult_fail(L, d.hr);
     }
     lua_pushcfunction(L, services_drain_body);
@@ -255,6 +233,7 @@ static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity
     status = lua_pcall(L, 1, 1, 0);
     for (; d.next < d.got; d.next++) IWbemClassObject_Release(d.batch[d.next]);
     IEnumWbemClassObject_Release(e);
+    identity_release(id);
     if (status != LUA_OK) return lua_error(L);
     if (FAILED(d.hr)) return hresult_fail(L, d.hr);
     return 1;
@@ -513,7 +492,7 @@ static HRESULT services_table_inparams(lua_State *L, int arg, IWbemServices *svc
             *misuse = TRUE;
             goto done;
         }
-        if ((why = variant_from_lua(L, -1, type, &v)))
+        if ((why = variant_from_lua(L, -1, type | VARIANT_PARAM, &v)))
         {
             SysFreeString(name);
             lua_pop(L, 1);

@@ -39,18 +39,6 @@ static ULONG WINAPI sink_Release(IWbemObjectSink *iface)
     return refs;
 }
 
-static struct node *sink_new_node(struct sink *sink, enum node_kind kind)
-{
-    struct node *node = calloc(1, sizeof(*node));
-    if (node)
-    {
-        node->kind = kind;
-        node->sink = sink;
-        sink_addref(sink);
-    }
-    return node;
-}
-
 /* LIMIT objects wait undispatched: stop taking more, so that a subscription or a
  * huge query nobody dispatches cannot grow without bound. The call ends with this
  * status; the Lua thread then cancels it with the provider. */
@@ -62,7 +50,7 @@ static void sink_overflow(struct sink *sink)
     if (InterlockedExchange(&sink->closed, 1)) return;
     InterlockedExchange(&sink->overflowed, 1);
     InterlockedIncrement(&wmi_stats.overflows);
-    if (!(node = sink_new_node(sink, NODE_STATUS))) return;
+    if (!(node = queue_new_node(sink, NODE_STATUS))) return;
     node->hr = WBEM_E_QUEUE_OVERFLOW;
     swprintf(text, ARRAYSIZE(text), L"%ld objects waited for dispatch; the call was cancelled", sink->limit);
     node->text = SysAllocString(text);
@@ -84,7 +72,7 @@ static HRESULT WINAPI sink_Indicate(IWbemObjectSink *iface, LONG count, IWbemCla
             sink_overflow(sink);
             break;
         }
-        if (!(node = sink_new_node(sink, NODE_INDICATE)))
+        if (!(node = queue_new_node(sink, NODE_INDICATE)))
         {
             InterlockedDecrement(&sink->queued);
             return WBEM_E_OUT_OF_MEMORY;
@@ -112,7 +100,7 @@ static HRESULT WINAPI sink_SetStatus(IWbemObjectSink *iface, LONG flags, HRESULT
     else return WBEM_S_NO_ERROR; /* e.g. WBEM_STATUS_REQUIREMENTS: nothing for Lua */
     if (sink->closed) return WBEM_S_NO_ERROR;
 
-    if (!(node = sink_new_node(sink, kind))) return WBEM_E_OUT_OF_MEMORY;
+    if (!(node = queue_new_node(sink, kind))) return WBEM_E_OUT_OF_MEMORY;
     node->hr = hr;  /* for progress, the counts */
     if (text && !(node->text = SysAllocStringLen(text, SysStringLen(text))))
     {

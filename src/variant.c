@@ -36,10 +36,7 @@ static const struct variant_cim variant_cims[] =
     VARIANT_CIM(CIM_UINT8, VT_UI1, 0, 255, "uint8"),
     VARIANT_CIM(CIM_SINT16, VT_I2, -32768, 32767, "sint16"),
     VARIANT_CIM(CIM_UINT16, VT_I4, 0, 65535, "uint16"),
-    /* sint32 also takes 2^31..2^32-1 as a bit pattern: Wine declares StdRegProv's
-     * hDefKey sint32 where Windows has uint32, and HKEY_CURRENT_USER written as
-     * 0x80000001 must arrive intact on both. */
-    VARIANT_CIM(CIM_SINT32, VT_I4, -2147483647 - 1, 4294967295LL, "sint32"),
+    VARIANT_CIM(CIM_SINT32, VT_I4, -2147483647 - 1, 2147483647, "sint32"),
     VARIANT_CIM(CIM_UINT32, VT_I4, 0, 4294967295LL, "uint32"),
     VARIANT_CIM(CIM_SINT64, VT_BSTR, LUA_MININTEGER, LUA_MAXINTEGER, "sint64"),
     VARIANT_CIM(CIM_UINT64, VT_BSTR, LUA_MININTEGER, LUA_MAXINTEGER, "uint64"),
@@ -52,6 +49,13 @@ static const struct variant_cim variant_cims[] =
     VARIANT_CIM(CIM_CHAR16, VT_I2, 0, 65535, "char16"),
     VARIANT_CIM(CIM_OBJECT, VT_UNKNOWN, 0, 0, "object"),
 };
+
+/* A method's sint32 parameter also takes 2^31..2^32-1 as a bit pattern: Wine
+ * declares StdRegProv's hDefKey sint32 where Windows has uint32, and
+ * HKEY_CURRENT_USER written as 0x80000001 must arrive intact on both. A
+ * property of an instance keeps its range. */
+static const struct variant_cim variant_sint32_param =
+    VARIANT_CIM(CIM_SINT32, VT_I4, -2147483647 - 1, 4294967295LL, "sint32");
 
 static const char *const variant_any_got[9] = VARIANT_GOT("number, string, boolean, table or wmi.Object");
 static const char *const variant_table_got[9] = VARIANT_GOT("table");
@@ -66,6 +70,8 @@ static const char variant_closed[] = "attempt to use a closed wmi.Object";
 static const struct variant_cim *variant_find(CIMTYPE type)
 {
     size_t i;
+    if (type == (CIM_SINT32 | VARIANT_PARAM)) return &variant_sint32_param;
+    type &= ~VARIANT_PARAM;
     for (i = 0; i < ARRAYSIZE(variant_cims); i++)
         if (variant_cims[i].type == type) return &variant_cims[i];
     return NULL;
@@ -566,6 +572,7 @@ const char *variant_from_lua(lua_State *L, int idx, CIMTYPE type, VARIANT *out)
         return NULL;
     }
     if (type & CIM_FLAG_ARRAY) return variant_array(L, idx, type & ~CIM_FLAG_ARRAY, out);
+    if (type == VARIANT_PARAM) type = CIM_EMPTY;
     if (!(c = variant_find(type)))
     {
         /* CIM_EMPTY, or a type this module does not know: go by the Lua value. */

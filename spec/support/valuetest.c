@@ -32,6 +32,15 @@
  *   valuetest.cimtype(name) --> CIMTYPE, variant_cimtype_name(CIMTYPE)
  *   valuetest.stats() --> { objects = the copy's live wmi.Objects,
  *       fakes = live fake objects, probes = live foreign IUnknowns }
+ *   valuetest.method_enums() --> method enumerations of fakes begun and not ended
+ *   valuetest.state(code [, apartment]) --> true, results... | false, message
+ *       runs the Lua chunk CODE in a new Lua state (standard libraries, the
+ *       caller's package.path and cpath: `require "wmi"` loads the real module),
+ *       closed at the end; results come back as strings (tostring). Its allocator
+ *       fails on demand: in the state, oom(n) makes every allocation that grows
+ *       memory fail after n more succeed, oom(false) stops that, and oom() returns
+ *       how many failed. APARTMENT "sta" or "mta": the state runs on a new thread
+ *       whose COM apartment is that one (else on the caller's thread).
  *
  * CIM type names: "sint8", "uint8", ..., "object" as in MOF, "[]" appended for an
  * array (CIM_FLAG_ARRAY), "" for none (CIM_EMPTY, 0).
@@ -40,6 +49,7 @@
 #include <string.h>
 
 #include "valuetest.h"
+#include <lualib.h>
 
 #define VALUETEST_BOX "valuetest.VARIANT"
 #define VALUETEST_FAKE_CLASS L"ValuetestFake"
@@ -505,6 +515,7 @@ struct fake
     LONG refs;
     VARIANT values[2 * ARRAYSIZE(valuetest_cims)];  /* each type, then each type's array */
     WCHAR names[2 * ARRAYSIZE(valuetest_cims)][16];
+    int method;                 /* position of the method enumeration, -1 when none runs */
 };
 
 static struct fake *fake_from(IWbemClassObject *iface)
@@ -697,13 +708,36 @@ static HRESULT STDMETHODCALLTYPE fake_PutMethod(IWbemClassObject *iface, LPCWSTR
 { return WBEM_E_NOT_SUPPORTED; }
 static HRESULT STDMETHODCALLTYPE fake_DeleteMethod(IWbemClassObject *iface, LPCWSTR name)
 { return WBEM_E_NOT_SUPPORTED; }
+/* Methods "First" and "Second"; valuetest.stats().method_enums counts the
+ * enumerations begun and not ended. */
+static LONG valuetest_method_enums;
 static HRESULT STDMETHODCALLTYPE fake_BeginMethodEnumeration(IWbemClassObject *iface, LONG flags)
-{ return WBEM_E_NOT_SUPPORTED; }
+{
+    struct fake *f = fake_from(iface);
+    if (f->method < 0) InterlockedIncrement(&valuetest_method_enums);
+    f->method = 0;
+    return S_OK;
+}
 static HRESULT STDMETHODCALLTYPE fake_NextMethod(IWbemClassObject *iface, LONG flags, BSTR *name,
                                                  IWbemClassObject **in, IWbemClassObject **out)
-{ return WBEM_E_NOT_SUPPORTED; }
+{
+    static const WCHAR *const names[] = { L"First", L"Second" };
+    struct fake *f = fake_from(iface);
+    if (f->method < 0) return WBEM_E_UNEXPECTED;
+    if (in) *in = NULL;
+    if (out) *out = NULL;
+    if (f->method >= (int)ARRAYSIZE(names)) return WBEM_S_NO_MORE_DATA;
+    if (!(*name = SysAllocString(names[f->method++]))) return E_OUTOFMEMORY;
+    return S_OK;
+}
 static HRESULT STDMETHODCALLTYPE fake_EndMethodEnumeration(IWbemClassObject *iface)
-{ return WBEM_E_NOT_SUPPORTED; }
+{
+    struct fake *f = fake_from(iface);
+    if (f->method < 0) return WBEM_E_UNEXPECTED;
+    f->method = -1;
+    InterlockedDecrement(&valuetest_method_enums);
+    return S_OK;
+}
 static HRESULT STDMETHODCALLTYPE fake_GetMethodQualifierSet(IWbemClassObject *iface, LPCWSTR name,
                                                             IWbemQualifierSet **out)
 { return WBEM_E_NOT_SUPPORTED; }
@@ -797,6 +831,7 @@ static int valuetest_fake(lua_State *L)
     if (!f) return luaL_error(L, "not enough memory");
     f->IWbemClassObject_iface.lpVtbl = &fake_vtbl;
     f->refs = 1;
+    f->method = -1;
     InterlockedIncrement(&valuetest_fakes);
     for (i = 0; i < 2 * VALUETEST_NCIMS; i++)
     {
@@ -819,6 +854,12 @@ static int valuetest_cimtype(lua_State *L)
     return 2;
 }
 
+static int valuetest_method_enums_l(lua_State *L)
+{
+    lua_pushinteger(L, InterlockedCompareExchange(&valuetest_method_enums, 0, 0));
+    return 1;
+}
+
 static int valuetest_stats(lua_State *L)
 {
     lua_createtable(L, 0, 3);
@@ -831,6 +872,127 @@ static int valuetest_stats(lua_State *L)
     return 1;
 }
 
+/* --- other Lua states ------------------------------------------------------------ */
+
+struct valuetest_state
+{
+    const char *code, *path, *cpath;
+    DWORD apartment;                /* COINIT_*, or ~0: the caller's thread */
+    BOOL armed;
+    LONGLONG left, failed;
+    int ok, n;
+    char *results[16];              /* malloc'd copies; results[0] is the error */
+};
+
+/* Lua promises never to ask a shrink that may fail: only growth fails. */
+static void *valuetest_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+    struct valuetest_state *st = ud;
+    if (!nsize)
+    {
+        free(ptr);
+        return NULL;
+    }
+    if (st->armed && (!ptr || nsize > osize) && st->left-- <= 0)
+    {
+        st->failed++;
+        return NULL;
+    }
+    return realloc(ptr, nsize);
+}
+
+static int valuetest_oom(lua_State *L)
+{
+    struct valuetest_state *st;
+    lua_getallocf(L, (void **)&st);
+    if (lua_isnone(L, 1))
+    {
+        lua_pushinteger(L, st->failed);
+        return 1;
+    }
+    st->armed = lua_toboolean(L, 1);
+    st->left = st->armed ? luaL_checkinteger(L, 1) : 0;
+    st->failed = 0;
+    return 0;
+}
+
+static int valuetest_state_body(lua_State *L)
+{
+    struct valuetest_state *st = lua_touserdata(L, 1);
+    int base;
+    luaL_openlibs(L);
+    lua_getglobal(L, "package");
+    lua_pushstring(L, st->path);
+    lua_setfield(L, -2, "path");
+    lua_pushstring(L, st->cpath);
+    lua_setfield(L, -2, "cpath");
+    lua_pop(L, 1);
+    lua_register(L, "oom", valuetest_oom);
+    base = lua_gettop(L);
+    if (luaL_loadstring(L, st->code) != LUA_OK) return lua_error(L);
+    lua_call(L, 0, LUA_MULTRET);
+    return lua_gettop(L) - base;
+}
+
+static void valuetest_state_run(struct valuetest_state *st)
+{
+    lua_State *L = lua_newstate(valuetest_alloc, st);
+    int i, n;
+    if (!L)
+    {
+        st->results[0] = _strdup("cannot make a Lua state");
+        return;
+    }
+    lua_pushcfunction(L, valuetest_state_body);
+    lua_pushlightuserdata(L, st);
+    st->ok = lua_pcall(L, 1, LUA_MULTRET, 0) == LUA_OK;
+    st->armed = FALSE;
+    n = lua_gettop(L);
+    for (i = 1; i <= n && st->n < (int)ARRAYSIZE(st->results); i++)
+        st->results[st->n++] = _strdup(luaL_tolstring(L, i, NULL));
+    lua_close(L);
+}
+
+static DWORD WINAPI valuetest_state_thread(void *arg)
+{
+    struct valuetest_state *st = arg;
+    CoInitializeEx(NULL, st->apartment);
+    valuetest_state_run(st);
+    return 0;
+}
+
+static int valuetest_state(lua_State *L)
+{
+    static const char *const apartments[] = { "caller", "sta", "mta", NULL };
+    static const DWORD inits[] = { ~0u, COINIT_APARTMENTTHREADED, COINIT_MULTITHREADED };
+    struct valuetest_state st;
+    int i;
+
+    memset(&st, 0, sizeof(st));
+    st.code = luaL_checkstring(L, 1);
+    st.apartment = inits[luaL_checkoption(L, 2, "caller", apartments)];
+    lua_getglobal(L, "package");
+    lua_getfield(L, -1, "path");
+    lua_getfield(L, -2, "cpath");
+    st.path = lua_tostring(L, -2);
+    st.cpath = lua_tostring(L, -1);
+    if (st.apartment == ~0u) valuetest_state_run(&st);
+    else
+    {
+        HANDLE thread = CreateThread(NULL, 0, valuetest_state_thread, &st, 0, NULL);
+        if (!thread) return luaL_error(L, "cannot start a thread");
+        WaitForSingleObject(thread, INFINITE);
+        CloseHandle(thread);
+    }
+    lua_pushboolean(L, st.ok);
+    for (i = 0; i < st.n; i++)
+    {
+        lua_pushstring(L, st.results[i] ? st.results[i] : "(out of memory)");
+        free(st.results[i]);
+    }
+    return st.n + 1;
+}
+
 __declspec(dllexport) int luaopen_valuetest(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
@@ -840,6 +1002,8 @@ __declspec(dllexport) int luaopen_valuetest(lua_State *L)
         { "fake", valuetest_fake },
         { "cimtype", valuetest_cimtype },
         { "stats", valuetest_stats },
+        { "state", valuetest_state },
+        { "method_enums", valuetest_method_enums_l },
         { NULL, NULL }
     };
     static const luaL_Reg box_meta[] = {
