@@ -22,6 +22,8 @@
  *   was sent, and does not wait for the client: an Indicate already running goes on
  *   and may reach the sink after CancelAsyncCall returned (configure{ late_indicate
  *   = true } holds a call's first Indicate until then, to show that race).
+ * - ExecMethodAsync delivers the out-parameters object by Indicate, then the status
+ *   (IWbemServices::ExecMethodAsync page; [MS-WMI] 3.1.4.3.23).
  * - ExecNotificationQueryAsync never completes on its own: an event object every
  *   configure{ event_interval = ms }, numbered by its Sequence property, until
  *   cancelled (IWbemServices::ExecNotificationQueryAsync page).
