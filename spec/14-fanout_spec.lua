@@ -375,11 +375,11 @@ describe("wmi.fanout against simulated hosts", function()
     assert.is_true(ok <= 40 and cancelled >= 160, ("%d ok, %d cancelled"):format(ok, cancelled))
     rec.run:cancel()                          -- again: nothing more
     assert.equal(200, #rec.order)
-    -- Only calls in flight were cancelled (a finished call's stub may still be
-    -- cancelled once when its Services closes: the module frees Wine's slot so).
+    -- Only the calls in flight (at most the throttle) were cancelled, each once. One
+    -- the server had just finished may miss its table (its status not yet here).
     local st = testwmi.stats()
-    assert.is_true(st.cancels_matched <= 20, "cancels_matched " .. st.cancels_matched)
-    assert.is_true(st.cancels_unmatched <= ok + 20, "cancels_unmatched " .. st.cancels_unmatched)
+    assert.is_true(st.cancels_matched + st.cancels_unmatched <= 20,
+      ("cancels: %d matched, %d unmatched"):format(st.cancels_matched, st.cancels_unmatched))
   end)
 
   it("run:cancel() from a done handler stops the rest", function()
@@ -407,7 +407,7 @@ describe("wmi.fanout against simulated hosts", function()
     assert.is_true(rec.done["lat0.2"].ok)
     local st = testwmi.stats()
     assert.equal(1, st.cancels_matched)
-    assert.is_true(st.cancels_unmatched <= 1)        -- lat0.2's finished call, at most
+    assert.equal(0, st.cancels_unmatched)
   end)
 
   it("takes any async request as a function of the services and handlers", function()
