@@ -382,6 +382,17 @@ describe("wmi.fanout against simulated hosts", function()
       ("cancels: %d matched, %d unmatched"):format(st.cancels_matched, st.cancels_unmatched))
   end)
 
+  it("runs under wmi.run() alone, dropped: the timeout of a hang host fires there", function()
+    local order = {}
+    wmi.fanout({ "lat5.1", "hang.2", "down.3" }, BIOS, { locator = testwmi.clsid, timeout = 500,
+      done = function(name, _, _, hr) order[#order + 1] = ("%s %08X"):format(name, hr) end })
+    collectgarbage()
+    collectgarbage()
+    assert.is_true(wmi.run(60000))
+    table.sort(order)
+    assert.same({ "down.3 800706BA", "hang.2 80041069", "lat5.1 00000000" }, order)
+  end)
+
   it("run:cancel() from a done handler stops the rest", function()
     local hosts = {}
     for i = 1, 50 do hosts[i] = host("lat10", i) end
