@@ -382,6 +382,32 @@ describe("wmi.fanout against simulated hosts", function()
       ("cancels: %d matched, %d unmatched"):format(st.cancels_matched, st.cancels_unmatched))
   end)
 
+  it("connects on a pool thread with the credentials and blanket of wmi.connect", function()
+    local svc
+    local c = wmi.connect_async({ locator = testwmi.clsid, host = "lat5.1", user = "DOM\\u", password = "secret",
+      authority = "ntlmdomain:DOM", authentication = "integrity" }, function(s) svc = s end)
+    assert.is_true(c:wait(10000))
+    c:close()
+    local log = testwmi.connects()
+    assert.same({ "lat5.1", "DOM\\u", "ntlmdomain:DOM", true, 0 },
+      { log[1].host, log[1].user, log[1].authority, log[1].password, log[1].hresult })
+    local b
+    for _, x in ipairs(testwmi.blankets()) do if x.kind == "services" then b = x end end
+    assert.same({ 5, 3, true, "u", "DOM", true },      -- RPC_C_AUTHN_LEVEL_PKT_INTEGRITY, IMPERSONATE
+      { b.authn_level, b.imp_level, b.identity, b.user, b.domain, b.password })
+    assert.equal(1, #assert(svc:query(BIOS)))          -- the identity the proxy holds is intact
+    local st = testwmi.stats()
+    assert.is_true(st.identity_checks >= 1)
+    assert.equal(0, st.identity_lost)
+    svc:close()
+    -- A fan-out hands the same options to every host.
+    local run = wmi.fanout({ "lat1.1", "lat1.2", "lat1.3" }, BIOS, { locator = testwmi.clsid, user = "v",
+      password = "p" })
+    assert.is_true(run:wait(30000))
+    log = testwmi.connects()
+    assert.same({ "v", "v", "v" }, { log[2].user, log[3].user, log[4].user })
+  end)
+
   it("runs under wmi.run() alone, dropped: the timeout of a hang host fires there", function()
     local order = {}
     wmi.fanout({ "lat5.1", "hang.2", "down.3" }, BIOS, { locator = testwmi.clsid, timeout = 500,
