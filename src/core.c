@@ -142,7 +142,8 @@ static int core_stats(lua_State *L)
         { "objects", &wmi_stats.objects }, { "services", &wmi_stats.services },
         { "enumerators", &wmi_stats.enumerators }, { "stubs", &wmi_stats.stubs },
         { "calls", &wmi_stats.calls }, { "queued", &wmi_stats.queued },
-        { "overflows", &wmi_stats.overflows },
+        { "overflows", &wmi_stats.overflows }, { "connects", &wmi_stats.connects },
+        { "timers", &wmi_stats.timers },
     };
     PROCESS_MEMORY_COUNTERS mem;
     size_t i;
@@ -189,6 +190,8 @@ int luaopen_wmi_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         { "connect", services_connect },
+        { "connect_async", pool_connect_async },
+        { "timer", pool_timer },
         { "init_security", services_init_security },
         { "apartment", apartment_new },
         { "dispatch", queue_dispatch },
@@ -205,6 +208,7 @@ int luaopen_wmi_core(lua_State *L)
     apartment_register(L);
     stub_register(L);
     lua_pop(L, 4);
+    pool_register(L);
     call_register(L);       /* after services: it adds the *_async methods */
     luaL_newlib(L, funcs);
     core_push_method_tables(L);

@@ -27,6 +27,8 @@ struct wmi_stats {
     LONG calls;     /* async calls alive on the C side */
     LONG queued;    /* callbacks waiting in dispatch queues */
     LONG overflows; /* calls cancelled because their queue limit was reached */
+    LONG connects;  /* wmi.connect_async jobs alive (a pool thread may still run one) */
+    LONG timers;    /* timers of the Lua layer alive */
 };
 extern struct wmi_stats wmi_stats;
 
@@ -182,6 +184,7 @@ struct node
 {
     struct node *next;
     struct sink *sink;          /* holds a reference: identifies the call */
+    struct job *job;            /* a pool job's node (kind NODE_STATUS), instead of a sink: holds a reference */
     enum node_kind kind;
     IWbemClassObject *obj;      /* indicated object, or the status' extended error */
     HRESULT hr;                 /* status; progress: low word current, high word total */
@@ -204,6 +207,7 @@ void queue_free_node(struct node *node);
 /* Lua thread: frees NODE, which call_deliver was given (see queue_pop). */
 void queue_drop(struct node *node);
 void queue_purge(struct queue *q, struct sink *sink);  /* drops SINK's nodes */
+void queue_purge_job(struct queue *q, struct job *job);  /* drops JOB's nodes */
 void queue_add_pending(struct queue *q, int delta);    /* calls in flight */
 /* Delivers callbacks until DONE(ARG) or MS elapse; TRUE when DONE. */
 BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms);
@@ -264,5 +268,14 @@ void call_register(lua_State *L);
 int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void call_cancel_list(lua_State *L, struct call_list *list);
 void call_detach_stub(lua_State *L, struct call *c);
+
+/* pool.c: work on the Windows thread pool (wmi.connect_async, timers) */
+struct job;
+void pool_register(lua_State *L);
+int pool_connect_async(lua_State *L);       /* wmi.connect_async */
+int pool_timer(lua_State *L);               /* core.timer, for the Lua layer */
+int pool_deliver(lua_State *L, struct node *node);  /* takes NODE */
+void pool_release(struct job *job);
+struct queue *pool_queue(struct job *job);  /* the queue its nodes go to */
 
 #endif

@@ -55,7 +55,8 @@ void queue_free_node(struct node *node)
     if (node->kind == NODE_INDICATE) InterlockedDecrement(&node->sink->queued);
     if (node->obj) IWbemClassObject_Release(node->obj);
     SysFreeString(node->text);
-    sink_release(node->sink);
+    if (node->sink) sink_release(node->sink);
+    if (node->job) pool_release(node->job);
     free(node);
     InterlockedDecrement(&wmi_stats.queued);
 }
@@ -98,7 +99,7 @@ static struct node *queue_pop(struct queue *q)
 
 void queue_drop(struct node *node)
 {
-    struct queue *q = node->sink->queue;
+    struct queue *q = node->sink ? node->sink->queue : pool_queue(node->job);
     if (q->hand == node) q->hand = NULL;
     queue_free_node(node);
 }
@@ -112,14 +113,14 @@ static LONG queue_count(struct queue *q)
     return n;
 }
 
-void queue_purge(struct queue *q, struct sink *sink)
+static void queue_purge_where(struct queue *q, const struct sink *sink, const struct job *job)
 {
     struct node **link, *node, *dropped = NULL;
     EnterCriticalSection(&q->lock);
     q->tail = NULL;
     for (link = &q->head; (node = *link);)
     {
-        if (node->sink == sink)
+        if (node->sink == sink && node->job == job)
         {
             *link = node->next;
             q->count--;
@@ -138,6 +139,16 @@ void queue_purge(struct queue *q, struct sink *sink)
         dropped = node->next;
         queue_free_node(node);
     }
+}
+
+void queue_purge(struct queue *q, struct sink *sink)
+{
+    queue_purge_where(q, sink, NULL);
+}
+
+void queue_purge_job(struct queue *q, struct job *job)
+{
+    queue_purge_where(q, NULL, job);
 }
 
 struct queue *queue_get(lua_State *L)
@@ -250,7 +261,7 @@ static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void
     int delivered = 0;
     while (budget-- > 0 && (!done || !done(arg)) && (node = queue_pop(q)))
     {
-        delivered += call_deliver(L, node);
+        delivered += node->job ? pool_deliver(L, node) : call_deliver(L, node);
         if (!queue_left(start, ms)) break;
     }
     return delivered;
