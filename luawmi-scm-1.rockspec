@@ -22,6 +22,11 @@ build = {
   type = "builtin",
   modules = {
     ["wmi"] = "lua/wmi/init.lua",
+    ["wmi.stream"] = "lua/wmi/stream.lua",
+    ["wmi.cli"] = "lua/wmi/cli.lua",
+  },
+  install = {
+    bin = { wmiq = "bin/wmiq" },
   },
   platforms = {
     windows = {
@@ -30,7 +35,7 @@ build = {
           sources = {
             "src/core.c", "src/hresult.c", "src/strings.c", "src/variant.c",
             "src/object.c", "src/services.c", "src/queue.c", "src/sink.c",
-            "src/apartment.c", "src/stub.c", "src/call.c",
+            "src/apartment.c", "src/stub.c", "src/call.c", "src/console.c",
           },
           defines = { "COBJMACROS", "UNICODE", "_UNICODE", "_WIN32_WINNT=0x0601" },
           libraries = { "ole32", "oleaut32", "uuid", "wbemuuid" },
