@@ -5,7 +5,7 @@ LUAROCKS := LUAWMI_TOP=$(TOP) LUAROCKS_CONFIG=$(TOP)/scripts/luarocks-config.lua
 SOURCES := $(wildcard src/*.c src/*.h lua/wmi/*.lua) bin/wmiq luawmi-scm-1.rockspec
 STAMP := build/rocks/.built
 
-.PHONY: all setup check demo bench stress lint clean
+.PHONY: all setup check demo bench stress lint clean fresh
 
 all: $(STAMP)
 
@@ -24,6 +24,10 @@ check: setup lint all testapt valuetest
 
 demo: setup all
 	scripts/lua examples/async_query.lua
+
+# The README's two commands in a pristine Debian 12 root (needs root; see the script).
+fresh:
+	scripts/fresh-check
 
 # Benchmarks (bench/run.sh; bench-only C built here into build/bench).
 BENCH_CC     := x86_64-w64-mingw32-gcc

@@ -142,12 +142,21 @@ describe("wmi.Object", function()
     assert.equal("Win32_OperatingSystem", tostring(os_object(svc)))
     assert.equal("StdRegProv", tostring(assert(svc:get("StdRegProv"))))
     local q = assert(svc:query("SELECT Name FROM Win32_Process WHERE Name = 'services.exe'"))[1]
-    assert.equal("instance of Win32_Process", tostring(q))
+    -- A projected instance has no path: its class and selected values tell it apart.
+    assert.equal('Win32_Process {Name = "services.exe"}', tostring(q))
+    local projected = assert(svc:query("SELECT Name, ProcessId FROM Win32_Process WHERE Name = 'services.exe'"))
+    assert.equal(('1 object:\n  Win32_Process {Name = "services.exe", ProcessID = %d}'):format(projected[1].ProcessId),
+      tostring(projected))
+    assert.equal("{Name, ProcessID}", tostring(projected[1]:properties()))  -- Wine's spelling
+    assert.equal("{Create, GetOwner}", tostring(projected[1]:methods()))
     -- Wine: the "class" is the class's first instance (__GENUS is always 2).
     assert.matches('^Win32_Process%.Handle="%d+"$', tostring(assert(svc:get("Win32_Process"))))
     -- Wine: method parameters have no __CLASS.
     local inp = assert(assert(svc:get("StdRegProv")):inparams("CreateKey"))
-    assert.equal("instance of an unknown class", tostring(inp))
+    assert.equal('instance of an unknown class {hDefKey = 0, sSubKeyName = ""}', tostring(inp))
+    inp.sSubKeyName = "Software\\" .. ("\u{e9}"):rep(40)   -- cut at 40 bytes, on a character boundary
+    assert.equal(('instance of an unknown class {hDefKey = 0, sSubKeyName = "Software\\%s..."}')
+      :format(("\u{e9}"):rep(15)), tostring(inp))
     inp:close()
     assert.equal("wmi.Object (closed)", tostring(inp))
   end)
@@ -177,7 +186,8 @@ describe("wmi.Object", function()
 
   it("spawns instances of a class", function()
     local s = assert(assert(svc:get("Win32_Process")):spawn())
-    assert.equal("instance of an unknown class", tostring(s))
+    -- Wine: no __CLASS, and the string fields cannot be read (below): the numbers show.
+    assert.equal("instance of an unknown class {ParentProcessID = 0, ProcessID = 0, ThreadCount = 0}", tostring(s))
     assert.same(PROCESS_PROPERTIES, s:properties())
     assert.equal(0, s.ProcessID)
     -- Wine cannot read the string fields of a spawned instance of a built-in class.

@@ -10,6 +10,9 @@
 #include "luawmi.h"
 
 #define OBJECT_LIST_SHOWN 20    /* objects a wmi.List's tostring names */
+#define OBJECT_VALUES_SHOWN 4   /* values a path-less instance's tostring shows */
+#define OBJECT_TEXT_SHOWN 40    /* bytes of a string value it shows */
+#define OBJECT_NAMES "wmi.Names"
 
 /* The userdata block itself: one pointer, NULL once closed. */
 struct object
@@ -269,7 +272,26 @@ static HRESULT object_push_names(lua_State *L, IWbemClassObject *obj)
         lua_pop(L, 1);
         lua_newtable(L);
     }
+    luaL_setmetatable(L, OBJECT_NAMES);
     return S_OK;
+}
+
+/* A list of names (properties(), methods()) prints as "{Caption, Handle}". */
+static int object_names_tostring(lua_State *L)
+{
+    lua_Integer i, n = (lua_Integer)lua_rawlen(L, 1);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    luaL_addchar(&b, '{');
+    for (i = 1; i <= n; i++)
+    {
+        if (i > 1) luaL_addstring(&b, ", ");
+        lua_rawgeti(L, 1, i);
+        luaL_addvalue(&b);
+    }
+    luaL_addchar(&b, '}');
+    luaL_pushresult(&b);
+    return 1;
 }
 
 static int object_properties(lua_State *L)
@@ -287,6 +309,7 @@ static int object_methods(lua_State *L)
     HRESULT hr;
 
     lua_newtable(L);
+    luaL_setmetatable(L, OBJECT_NAMES);
     if (FAILED(hr = IWbemClassObject_BeginMethodEnumeration(obj, 0))) return hresult_fail(L, hr);
     for (;;)
     {
@@ -346,8 +369,84 @@ static LONG object_genus(IWbemClassObject *obj)
     return genus;
 }
 
-/* "class Win32_Process", "Win32_Process.Handle=\"42\"", or "instance of
- * __PARAMETERS" for an instance without a path. */
+/* Pushes a short representation of the value at IDX: strings quoted and cut. */
+static void object_push_repr(lua_State *L, int idx)
+{
+    size_t len, cut;
+    const char *text;
+    switch (lua_type(L, idx))
+    {
+    case LUA_TSTRING:
+        text = lua_tolstring(L, idx, &len);
+        cut = len;
+        if (len > OBJECT_TEXT_SHOWN)
+            for (cut = OBJECT_TEXT_SHOWN; cut > 0 && (text[cut] & 0xC0) == 0x80; cut--);  /* whole characters */
+        lua_pushliteral(L, "\"");
+        lua_pushlstring(L, text, cut);
+        lua_pushstring(L, cut < len ? "...\"" : "\"");
+        lua_concat(L, 3);
+        break;
+    case LUA_TTABLE:
+        lua_pushfstring(L, "{%I values}", (lua_Integer)lua_rawlen(L, idx));
+        break;
+    default:
+        luaL_tolstring(L, idx, NULL);
+    }
+}
+
+/* Pushes " {Name = "Spooler", State = "Running", ...}": what tells apart the
+ * instances that have no path (a projected query's, method parameters). */
+static void object_push_values(lua_State *L, IWbemClassObject *obj)
+{
+    lua_Integer i, n;
+    int names, shown = 0;
+    if (FAILED(object_push_names(L, obj)))
+    {
+        lua_pushliteral(L, " {}");
+        return;
+    }
+    names = lua_gettop(L);
+    n = (lua_Integer)lua_rawlen(L, names);
+    lua_pushliteral(L, " {");
+    for (i = 1; i <= n; i++)
+    {
+        const char *name;
+        size_t len;
+        lua_rawgeti(L, names, i);
+        name = lua_tolstring(L, -1, &len);
+        if (FAILED(object_get(L, obj, name, len)))
+        {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (lua_isnil(L, -1))
+        {
+            lua_pop(L, 2);
+            continue;
+        }
+        if (shown++ == OBJECT_VALUES_SHOWN)
+        {
+            lua_pop(L, 2);
+            lua_pushliteral(L, ", ...");
+            lua_concat(L, 2);
+            break;
+        }
+        object_push_repr(L, -1);        /* text, name, value, repr */
+        lua_remove(L, -2);
+        lua_pushliteral(L, " = ");
+        lua_insert(L, -2);
+        if (shown > 1) lua_pushliteral(L, ", ");
+        else lua_pushliteral(L, "");
+        lua_insert(L, -4);              /* text, sep, name, " = ", repr */
+        lua_concat(L, 5);
+    }
+    lua_pushliteral(L, "}");
+    lua_concat(L, 2);
+    lua_remove(L, names);
+}
+
+/* "class Win32_Process", "Win32_Process.Handle=\"42\"", or, for an instance
+ * without a path, its class and values: "Win32_Service {Name = \"Spooler\"}". */
 static int object_tostring(lua_State *L)
 {
     struct object *o = luaL_checkudata(L, 1, WMI_OBJECT);
@@ -362,8 +461,8 @@ static int object_tostring(lua_State *L)
     }
     else if (!object_push_system(L, o->obj, L"__RELPATH"))
     {
-        lua_pushliteral(L, "instance of ");
-        object_push_class(L, o->obj);
+        if (!object_push_system(L, o->obj, L"__CLASS")) lua_pushliteral(L, "instance of an unknown class");
+        object_push_values(L, o->obj);
         lua_concat(L, 2);
     }
     return 1;
@@ -520,6 +619,10 @@ void object_register(lua_State *L)
         { NULL, NULL }
     };
 
+    luaL_newmetatable(L, OBJECT_NAMES);
+    lua_pushcfunction(L, object_names_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
     core_new_class(L, WMI_OBJECT, methods, meta);
     /* Replace the plain methods table with a function that also reads properties. */
     lua_getfield(L, -1, "__index");

@@ -1,0 +1,53 @@
+-- The REPL as a user meets it: `scripts/lua -i` in a real terminal (tmux), what
+-- the user types echoed back, and what luawmi's values look like there.
+local terminal = dofile("spec/host/terminal.lua")
+
+describe("scripts/lua -i in a terminal", function()
+  local term
+
+  -- Types LINE and returns what appeared between its echo and the next prompt.
+  local function enter(line)
+    term:type(line)
+    return term:wait_for(function(screen)
+      local echoed, from = nil, 1
+      repeat   -- the last echo of LINE
+        local at = screen:find("> " .. line, from, true)
+        if at then echoed, from = at, at + 1 end
+      until not at
+      if not echoed then return nil end
+      local after = screen:sub(echoed + 2 + #line)
+      -- The output ends at the next prompt, the last line of the screen (trimmed).
+      if after == "" or not after:find("\n>$") then return nil end
+      return (after:gsub("^\n", ""):gsub("\n?>$", ""))
+    end)
+  end
+
+  setup(function()
+    term = terminal.open("cd " .. terminal.quote(os.getenv("PWD")) .. " && scripts/lua -i")
+    term:wait_for("\n>$")
+  end)
+
+  teardown(function()
+    term:close()
+  end)
+
+  it("echoes input and prints lists, projected objects, MOF text and WBEM errors readably", function()
+    assert.equal("", enter('wmi = require "wmi"; svc = assert(wmi.connect())'))
+    assert.equal("wmi.Services (root\\cimv2)", enter("svc"))
+    -- A projected query's objects show their selected values; the list says how many.
+    assert.equal('1 object:\n  Win32_Service {Name = "Spooler", State = "Stopped"}',
+      enter([[svc:query("SELECT Name, State FROM Win32_Service WHERE Name = 'Spooler'")]]))
+    -- The count a user sees is the synchronous query's (Wine's prefix has 23 services).
+    local count = enter([[#svc:query("SELECT Name FROM Win32_Service")]])
+    assert.equal(enter([[select("#", table.unpack(svc:query("SELECT * FROM Win32_Service")))]]), count)
+    assert.equal("23", count)
+    assert.equal("{Create, GetOwner}", enter([[svc:get("Win32_Process"):methods()]]))
+    local mof = enter([[print(svc:query("SELECT * FROM Win32_OperatingSystem")[1]:text())]])
+    -- MOF text as WMI writes it (it starts with a line break; the terminal shows tabs as spaces).
+    assert.matches("^\ninstance of Win32_OperatingSystem\n{\n", mof)
+    assert.matches('\n%s+Caption = "Microsoft Windows [^"]*";\n', mof)
+    assert.matches("\n};$", mof)
+    assert.matches("^nil%s+WBEM_E_INVALID_QUERY %(0x80041017%): Invalid query%s+2147749911$",
+      enter([[svc:query("SELEC nonsense")]]))
+  end)
+end)
