@@ -23,8 +23,10 @@ Options:
   -p, --password PW    password; - reads it from the console without echo
   -f, --format FMT     table (default), list, csv, json, jsonl or mof
       --throttle N     hosts in flight at once (default 32)
-      --timeout MS     milliseconds per host, connection included (default 30000);
-                       watch: how long to watch (default: until Ctrl+C)
+      --timeout MS     milliseconds per host, connection included, with several
+                       hosts (default 30000); watch: how long to watch (default:
+                       until Ctrl+C)
+      --locator CLSID  another IWbemLocator to connect with ({...}; default WMI's)
   -h, --help           this help
 
 Formats:
@@ -58,7 +60,7 @@ end
 
 local OPTIONS = {   -- long name -> takes a value
   namespace = true, host = true, user = true, password = true, format = true,
-  throttle = true, timeout = true, help = false,
+  throttle = true, timeout = true, locator = true, help = false,
 }
 local SHORT = { n = "namespace", H = "host", u = "user", p = "password", f = "format", h = "help" }
 
@@ -194,9 +196,9 @@ local function plain(v)
   return v
 end
 
--- A row of OBJ; HOST when rows carry their host.
-local function row_of(obj, host, want_mof)
-  local row = plain(obj)
+-- A row of OBJ; HOST when rows carry their host. `classes` prints class names.
+local function row_of(obj, host, want_mof, class_only)
+  local row = class_only and { names = { "Class" }, values = { Class = obj:class() } } or plain(obj)
   if want_mof then row.mof = obj:text() end
   if host then
     table.insert(row.names, 1, "Host")
@@ -391,7 +393,7 @@ end
 ---------------------------------------------------------------------------------
 
 local function connect_opts(o, host)
-  return { namespace = o.namespace, host = host, user = o.user, password = o.password }
+  return { namespace = o.namespace, host = host, user = o.user, password = o.password, locator = o.locator }
 end
 
 -- One host (or this machine): synchronous connection, the query as a stream.
@@ -438,18 +440,34 @@ local function run_single(o, host, emit)
   error(err, 0)
 end
 
--- Several hosts. The seam for wmi.fanout: until it is there, the hosts are asked
--- one after the other with run_single.
-local function run_hosts(o, emit_for, fail)
-  local ok = true
-  for _, host in ipairs(o.hosts) do
-    local done, msg = run_single(o, host, emit_for(host))
-    if not done then
-      ok = false
-      fail(host, msg)
-    end
+-- Several hosts at once: wmi.fanout (throttle, a timeout per host). Returns true
+-- when every host succeeded; FAIL(host, message) hears of each failure.
+local TIMED_OUT = 0x80041069
+local function run_hosts(o, emit, fail)
+  local request = o.wql
+  if o.command == "get" then
+    request = function(svc, h) return svc:get_async(o.path, h) end
+  elseif o.command == "call" then
+    request = function(svc, h) return svc:exec_async(o.path, o.method, next(o.params) and o.params or nil, h) end
+  elseif o.command == "classes" then
+    request = function(svc, h) return svc:classes_async(o.super, h) end
+  elseif o.command == "watch" then
+    request = function(svc, h) return svc:subscribe(o.wql, h) end
   end
-  return ok
+  local all = true
+  local opts = connect_opts(o)
+  opts.throttle, opts.timeout = o.throttle, o.timeout
+  -- watch ends with its --timeout (a normal end), or with Ctrl+C.
+  if o.command == "watch" then opts.timeout = o.timeout or 2^31 - 1 end
+  opts.indicate = function(obj, host) emit(obj, host) end
+  opts.done = function(host, ok, message, code)
+    if ok or (o.command == "watch" and code == TIMED_OUT) then return end
+    all = false
+    fail(host, message)
+  end
+  local run = wmi.fanout(o.hosts, request, opts)
+  while not run:wait(200) do end    -- in slices: Ctrl+C interrupts Lua code only
+  return all
 end
 
 -- Reads the password given as "-": without echo from a console, else a line of stdin.
@@ -484,7 +502,7 @@ function cli.main(args, out, err, env)
   local width = env.width
   if width == nil then width = tonumber(os.getenv("COLUMNS")) or console.width() end
   local fmt = formats[o.format](out, nl, width or nil)
-  local mof = o.format == "mof"
+  local mof, class_only = o.format == "mof", o.command == "classes"
   local status = 0
   local function fail(host, msg)
     status = 1
@@ -492,12 +510,10 @@ function cli.main(args, out, err, env)
   end
 
   if o.hosts and #o.hosts > 1 then
-    run_hosts(o, function(host)
-      return function(obj) fmt.row(row_of(obj, host, mof)) end
-    end, fail)
+    run_hosts(o, function(obj, host) fmt.row(row_of(obj, host, mof, class_only)) end, fail)
   else
     local host = o.hosts and o.hosts[1]
-    local done, msg = run_single(o, host, function(obj) fmt.row(row_of(obj, nil, mof)) end)
+    local done, msg = run_single(o, host, function(obj) fmt.row(row_of(obj, nil, mof, class_only)) end)
     if not done then fail(host, msg) end
   end
   fmt.finish()
