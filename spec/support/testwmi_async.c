@@ -47,6 +47,7 @@ struct op
     IWbemObjectSink *sink;
     LONG sink_refs;             /* the final status's, plus one per sink call under way */
     BOOL cancelled, final_sent; /* CallCancelled, SetStatusWithFinalResultCalled: under testwmi_cs */
+    BOOL status_queued;         /* under testwmi_cs */
     HANDLE cancelled_event;     /* set with cancelled */
     HANDLE cancel_returned;     /* set as CancelAsyncCall returns */
     DWORD indicate_thread;      /* the thread that called Indicate last */
@@ -139,9 +140,16 @@ static DWORD WINAPI async_status_thread( void *arg )
 /* Queues OP's final status (OP's final_sent was set under the lock by the caller). */
 static void async_queue_status( struct op *op )
 {
+    EnterCriticalSection( &testwmi_cs );
+    if (op->status_queued)
+    {
+        testwmi_count( STAT_DOUBLE_STATUS, 1 );
+        LeaveCriticalSection( &testwmi_cs );
+        return;
+    }
+    op->status_queued = TRUE;
     testwmi_in_flight( -1 );
     InterlockedIncrement( &op->refs );
-    EnterCriticalSection( &testwmi_cs );
     op->queued = NULL;
     if (status.tail) status.tail->queued = op;
     else status.head = op;
@@ -224,7 +232,9 @@ static BOOL async_deliver( struct op *op, struct objects *list )
     if (op->config.gate)
     {
         HANDLE handles[2] = { testwmi_gate, op->cancelled_event };
+        testwmi_count( STAT_GATED, 1 );
         WaitForMultipleObjects( 2, handles, FALSE, INFINITE );
+        testwmi_count( STAT_GATED, -1 );
     }
     if (!async_progress( op, 0, list->count )) return FALSE;
     while (sent < list->count)
@@ -284,7 +294,7 @@ static IWbemClassObject *async_event( const WCHAR *cls, ULONG sequence )
     FILETIME ft;
 
     GetSystemTimeAsFileTime( &ft );
-    swprintf( time, ARRAYSIZE(time), L"%llu", ((ULONGLONG)ft.dwHighDateTime << 32) | ft.dwLowDateTime );
+    _ui64tow( ((ULONGLONG)ft.dwHighDateTime << 32) | ft.dwLowDateTime, time, 10 );
     props[0].name = L"Sequence";
     props[0].type = CIM_UINT32;
     V_VT( &props[0].value ) = VT_I4;

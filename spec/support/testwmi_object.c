@@ -136,7 +136,18 @@ static HRESULT WINAPI wrapper_Get( IWbemClassObject *iface, LPCWSTR name, LONG f
             hr = VariantCopy( val, &v->v );
         }
     }
-    else hr = IWbemClassObject_Get( w->inner, name, flags, val, type, flavor );
+    else
+    {
+        hr = IWbemClassObject_Get( w->inner, name, flags, val, type, flavor );
+        /* Wine cannot read the unset string fields of a spawned instance: on Windows
+         * a property nobody wrote reads as NULL. */
+        if (hr == (HRESULT)WBEM_E_INVALID_PARAMETER && w->spawned && val
+            && SUCCEEDED(IWbemClassObject_Get( w->inner, name, flags, NULL, type, flavor )))
+        {
+            V_VT( val ) = VT_NULL;
+            hr = S_OK;
+        }
+    }
     LeaveCriticalSection( &testwmi_wine_cs );
     return hr;
 }
