@@ -105,7 +105,9 @@ describe("call:objects against Wine's WMI", function()
 
   it("iterates a call started with handlers that have no indicate, which still hear the status", function()
     local statuses = {}
-    local call = assert(svc:query_async(SERVICES, { status = function(ok, _, hr) statuses[#statuses + 1] = { ok, hr } end }))
+    local call = assert(svc:query_async(SERVICES, {
+      status = function(ok, _, hr) statuses[#statuses + 1] = { ok, hr } end,
+    }))
     local names = {}
     for s in call:objects() do names[#names + 1] = s.Name end
     assert.same(helpers.keys(svc:query(SERVICES), "Name"), helpers.sorted(names))
@@ -115,7 +117,7 @@ describe("call:objects against Wine's WMI", function()
     call:close()
   end)
 
-  it("iterates a call whose objects were already dispatched (buffered), and one from a stub without indicate", function()
+  it("iterates a call whose objects were dispatched before, and one from a stub without indicate", function()
     local call = assert(svc:query_async(SERVICES, {}))
     assert.is_true(call:wait(10000))
     local n = 0
@@ -184,24 +186,9 @@ describe("streams against the test WMI server", function()
   it("call:objects cancels and closes a running call on break", function()
     testwmi.configure { batch = 1, batch_delay = 50 }
     local call = assert(svc:query_async(SERVICES, { status = function() end }))
-    for _ in call:objects() do break end
+    for _ in call:objects() do break end   -- luacheck: ignore 512
     assert.equal(0, wmi.pending())
     assert.equal("wmi.Call (closed)", tostring(call))
-    assert.is_true(testwmi.idle(5000))
-    assert.same({ 1, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
-  end)
-
-  it("streams events with subscribe = true and stops them on break", function()
-    testwmi.configure { event_interval = 20 }
-    local seq = {}
-    for ev in svc:stream(EVENTS, { subscribe = true }) do
-      seq[#seq + 1] = ev.Sequence
-      if #seq == 3 then break end
-    end
-    assert.same({ 1, 2, 3 }, seq)
-    assert.equal(0, wmi.pending())
-    assert.same({ 0, 0 }, { wmi.stats().calls, wmi.stats().queued })
-    -- The server's event call was cancelled by the stub that started it.
     assert.is_true(testwmi.idle(5000))
     assert.same({ 1, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
   end)
@@ -220,5 +207,35 @@ describe("streams against the test WMI server", function()
     -- The two objects seen, and at most those already dispatched with them.
     assert.is_true(n >= 2 and n < 23, tostring(n))
     assert.is_true(testwmi.idle(5000))
+  end)
+end)
+
+describe("wmiq's logic in-process (wmi.cli)", function()
+  local cli = require "wmi.cli"
+
+  -- An output that keeps what is written.
+  local function sink()
+    local parts = {}
+    return { write = function(self, ...)
+      for _, s in ipairs { ... } do parts[#parts + 1] = s end
+      return self
+    end, text = function() return table.concat(parts) end }
+  end
+
+  it("runs a query through a stream and releases everything; usage errors return 2", function()
+    local out, err = sink(), sink()
+    assert.equal(0, cli.main({ "-f", "csv", "SELECT Name FROM Win32_Service" }, out, err, { width = false }))
+    assert.equal("", err:text())
+    local n = select(2, out:text():gsub("\n", "\n"))
+    assert.equal(24, n)                        -- the header and the 23 services of a default prefix
+    out, err = sink(), sink()
+    assert.equal(2, cli.main({ "-f", "xml", "SELECT Name FROM Win32_Service" }, out, err))
+    assert.same({ "", "wmiq: unknown format 'xml' (table, list, csv, json, jsonl or mof)\nTry 'wmiq --help'.\n" },
+      { out:text(), err:text() })
+    out, err = sink(), sink()
+    assert.equal(1, cli.main({ "SELECT * FROM" }, out, err))
+    assert.equal("wmiq: WBEM_E_INVALID_QUERY (0x80041017): Invalid query\n", err:text())
+    assert.equal(0, wmi.pending())
+    helpers.assert_all_released()
   end)
 end)

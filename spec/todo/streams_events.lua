@@ -1,0 +1,35 @@
+-- Specs of issue 12 that need a fix in the test WMI server (not picked up by busted:
+-- not a *_spec.lua file). Cancelling its ExecNotificationQueryAsync sometimes
+-- releases the server's operation twice (testwmi.stats().calls reaches -1, then
+-- the Services it holds is over-released and the process crashes; see
+-- spec/todo/windows_semantics.lua). Both pass when the crash does not happen.
+-- The lead enables them once the server is fixed: the first into
+-- spec/12-stream_spec.lua ("streams against the test WMI server"), the second into
+-- spec/host/13-wmiq_host_spec.lua (describe "wmiq").
+
+-- spec/12-stream_spec.lua
+--     it("streams events with subscribe = true and stops them on break", function()
+--       testwmi.configure { event_interval = 20 }
+--       local seq = {}
+--       for ev in svc:stream(EVENTS, { subscribe = true }) do
+--         seq[#seq + 1] = ev.Sequence
+--         if #seq == 3 then break end
+--       end
+--       assert.same({ 1, 2, 3 }, seq)
+--       assert.equal(0, wmi.pending())
+--       assert.same({ 0, 0 }, { wmi.stats().calls, wmi.stats().queued })
+--       -- The server's event call was cancelled by the stub that started it.
+--       assert.is_true(testwmi.idle(5000))
+--       assert.same({ 1, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
+--     end)
+--
+--
+-- spec/host/13-wmiq_host_spec.lua
+--     it("watches events until --timeout, one JSON object a line", function()
+--       local out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5", "--timeout", "1500", "-f", "jsonl",
+--         "watch", EVENTS }
+--       assert.same({ "", 0 }, { err, status })
+--       local events = python(JSON_LINES, out)
+--       assert.is_true(#events >= 3, out)
+--       for i, ev in ipairs(events) do assert.equal(i, ev.Sequence) end
+--     end)
