@@ -373,7 +373,7 @@ end
 
 function formats.jsonl(out, nl)
   return {
-    row = function(row) out:write(json(row), nl); if out.flush then out:flush() end end,
+    row = function(row) out:write(json(row), nl) end,
     finish = function() end,
   }
 end
@@ -509,14 +509,23 @@ function cli.main(args, out, err, env)
     err:write("wmiq: ", host and (host .. ": ") or "", msg, "\n")
   end
 
-  if o.hosts and #o.hosts > 1 then
-    run_hosts(o, function(obj, host) fmt.row(row_of(obj, host, mof, class_only)) end, fail)
-  else
-    local host = o.hosts and o.hosts[1]
-    local done, msg = run_single(o, host, function(obj) fmt.row(row_of(obj, nil, mof, class_only)) end)
-    if not done then fail(host, msg) end
+  -- Each row is written (and flushed) as it comes, but a table's, which waits for all.
+  local function emit(obj, host)
+    fmt.row(row_of(obj, host, mof, class_only))
+    if out.flush then out:flush() end
   end
+  local ran, problem = pcall(function()
+    if o.hosts and #o.hosts > 1 then
+      run_hosts(o, emit, fail)
+    else
+      local host = o.hosts and o.hosts[1]
+      local done, msg = run_single(o, host, function(obj) emit(obj) end)
+      if not done then fail(host, msg) end
+    end
+  end)
+  -- Whatever ended the run (Ctrl+C too: "interrupted!"), what arrived is printed.
   fmt.finish()
+  if not ran then error(problem, 0) end
   return status
 end
 
