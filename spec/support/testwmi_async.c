@@ -465,9 +465,11 @@ HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
         op->cancelled = TRUE;
         op->final_sent = TRUE;
         op->hr = WBEM_E_CALL_CANCELLED;
+        /* This cancel's reference first: once the event is set, the call's own
+         * thread may end and drop its reference at once. */
+        InterlockedIncrement( &op->refs );
         SetEvent( op->cancelled_event );
         async_unlink( op );
-        InterlockedIncrement( &op->refs );
         op->cancelling = list;
         list = op;
         matched++;
