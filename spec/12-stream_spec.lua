@@ -193,6 +193,21 @@ describe("streams against the test WMI server", function()
     assert.same({ 1, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
   end)
 
+  it("streams events with subscribe = true and stops them on break", function()
+    testwmi.configure { event_interval = 20 }
+    local seq = {}
+    for ev in svc:stream(EVENTS, { subscribe = true }) do
+      seq[#seq + 1] = ev.Sequence
+      if #seq == 3 then break end
+    end
+    assert.same({ 1, 2, 3 }, seq)
+    assert.equal(0, wmi.pending())
+    assert.same({ 0, 0 }, { wmi.stats().calls, wmi.stats().queued })
+    -- The server's event call was cancelled by the stub that started it.
+    assert.is_true(testwmi.idle(5000))
+    assert.same({ 1, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
+  end)
+
   it("raises after the objects that did arrive when the services closes under the stream", function()
     testwmi.configure { batch = 1, batch_delay = 20 }
     local n = 0

@@ -293,6 +293,26 @@ describe("wmiq", function()
     end)
   end)
 
+  it("watches events until --timeout, one JSON object a line", function()
+    local out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5", "--timeout", "1500", "-f", "jsonl",
+      "watch", EVENTS }
+    assert.same({ "", 0 }, { err, status })
+    local events = python(JSON_LINES, out)
+    assert.is_true(#events >= 3, out)
+    for i, ev in ipairs(events) do assert.equal(i, ev.Sequence) end
+    -- Two hosts: each one's events in order, every line with its host; --timeout
+    -- ends the watch normally.
+    out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5,lat20", "--timeout", "1500", "-f", "jsonl",
+      "watch", EVENTS }
+    assert.same({ "", 0 }, { err, status })
+    local seen = { lat5 = 0, lat20 = 0 }
+    for _, ev in ipairs(python(JSON_LINES, out)) do
+      seen[ev.Host] = seen[ev.Host] + 1
+      assert.equal(seen[ev.Host], ev.Sequence)
+    end
+    assert.is_true(seen.lat5 >= 3 and seen.lat20 >= 3, out)
+  end)
+
   it("reads a password given as - without echo in a terminal, and from a pipe", function()
     local term = terminal.open(
       ("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5 -u %s -p - %s; echo EXIT=$?")
