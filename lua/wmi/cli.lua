@@ -20,7 +20,8 @@ Options:
                        line (# starts a comment); several hosts are asked at once and
                        every row then starts with its Host
   -u, --user USER      user name (DOMAIN\user) for remote hosts
-  -p, --password PW    password; - reads it from the console without echo
+  -p, --password PW    password; - reads it from the console without echo (or a
+                       line of standard input when that is not a console)
   -f, --format FMT     table (default), list, csv, json, jsonl or mof
       --throttle N     hosts in flight at once (default 32)
       --timeout MS     milliseconds per host, connection included, with several
@@ -30,7 +31,8 @@ Options:
   -h, --help           this help
 
 Formats:
-  table   aligned columns under a header, as wide as the console (values cut with ~)
+  table   aligned columns under a header, as wide as the console or COLUMNS
+          (values cut with ~; no limit into a pipe or file)
   list    NAME=VALUE lines, a blank line after each object
   csv     RFC 4180: a header line, CRLF line ends, values with quotes, commas or
           line breaks in double quotes
@@ -42,7 +44,8 @@ Formats:
   such as 2147483649 or 0x80000001 for integers); true and false are booleans.
 
 Exit status: 0 when every host and call succeeded, 1 when one failed (each error
-on stderr with its WBEM name and HRESULT), 2 for a usage error.
+on stderr with its WBEM name and HRESULT), 2 for a usage error, 130 after Ctrl+C
+(what arrived until then is printed).
 ]]
 
 local FORMATS = { table = true, list = true, csv = true, json = true, jsonl = true, mof = true }

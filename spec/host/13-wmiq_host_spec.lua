@@ -112,7 +112,7 @@ describe("wmiq", function()
       "-n, --namespace", "-H, --host", "@FILE", "-u, --user", "-p, --password", "without echo",
       "-f, --format", "--throttle", "--timeout", "--locator", "-h, --help",
       "table", "list", "csv", "RFC 4180", "json", "jsonl", "mof",
-      "0 when every host and call succeeded", "1 when one failed", "2 for a usage error",
+      "0 when every host and call succeeded", "1 when one failed", "2 for a usage error", "130 after Ctrl+C",
     } do
       assert.truthy(text:find(needed, 1, true), "--help does not mention " .. needed)
     end
@@ -311,6 +311,26 @@ describe("wmiq", function()
       assert.equal(seen[ev.Host], ev.Sequence)
     end
     assert.is_true(seen.lat5 >= 3 and seen.lat20 >= 3, out)
+  end)
+
+  it("ends a watch on Ctrl+C with status 130, after printing the table of what arrived", function()
+    local term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5 watch %s; echo EXIT=$?")
+      :format(q(os.getenv("PWD")), q(TESTWMI), q(EVENTS)))
+    local ok, err = pcall(function()
+      -- The table is written at the end: nothing shows before Ctrl+C.
+      os.execute("sleep 2")
+      assert.falsy(term:screen():find("Sequence", 1, true))
+      term:tmux("send-keys -t 0 C-c")
+      local screen = term:wait_for("EXIT=%d+")
+      assert.matches("EXIT=130$", screen)
+      local rows = {}
+      for seq in screen:gmatch("\n(%d+) +%d+") do rows[#rows + 1] = tonumber(seq) end
+      assert.is_true(#rows >= 3, screen)
+      for i, seq in ipairs(rows) do assert.equal(i, seq) end
+      assert.matches("Sequence  TIME_CREATED\n1 ", screen)
+    end)
+    term:close()
+    assert(ok, err)
   end)
 
   it("reads a password given as - without echo in a terminal, and from a pipe", function()
