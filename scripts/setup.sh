@@ -3,7 +3,7 @@
 # Debian packages, a Windows Lua 5.4 (from Debian's lua5.4 source), busted's C
 # dependencies cross-compiled for Windows, and the Wine prefix.
 # Everything built lands in build/ (ignored). Safe to run again: done steps are skipped.
-set -euo pipefail
+set -Eeuo pipefail  # -E: the ERR trap below also fires inside functions
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build
@@ -14,7 +14,7 @@ CC=x86_64-w64-mingw32-gcc
 sudo_if_needed() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 step="starting"
 say() { step=$*; printf '[setup] %s\n' "$*"; }
-trap 'echo "[setup] FAILED while: $step (line $LINENO)" >&2' ERR
+trap 'echo "[setup] FAILED while: $step" >&2' ERR
 
 packages=(wine64 wine gcc-mingw-w64-x86-64 make patch xz-utils dpkg-dev
           lua5.4 lua-busted luarocks lua-check
@@ -60,7 +60,16 @@ enable_sources() {
   apt-cache showsrc lua5.4 2>/dev/null | grep -q '^Package:' && return
   say "enabling source packages"
   stanzas=$(debian_src_stanzas)
-  lines=$(debian_src_lines)
+  # A source that both layouts name is taken once, from its deb822 stanza: apt
+  # refuses the same source twice with different Signed-By values.
+  lines=$(debian_src_lines | awk -v stanzas="$stanzas" '
+    BEGIN { n = split(stanzas, l, "\n")
+            for (i = 1; i <= n; i++) {
+              if (l[i] ~ /^URIs:/) nu = split(substr(l[i], 6), u, /[ \t]+/)
+              if (l[i] ~ /^Suites:/) { ns = split(substr(l[i], 8), s, /[ \t]+/)
+                for (a = 1; a <= nu; a++) for (b = 1; b <= ns; b++) { x = u[a]; sub(/\/$/, "", x); seen[x " " s[b]] = 1 } } } }
+    { rest = $0; sub(/^deb-src[ \t]+(\[[^]]*\][ \t]+)?/, "", rest); split(rest, f, /[ \t]+/)
+      sub(/\/$/, "", f[1]); if (!((f[1] " " f[2]) in seen)) print }')
   if [ -z "$stanzas$lines" ]; then
     echo "[setup] no Debian archive found in /etc/apt/sources.list or /etc/apt/sources.list.d/;" >&2
     echo "[setup] add your Debian 12 mirror, e.g. a line 'deb <mirror>/debian bookworm main'" >&2
