@@ -6,6 +6,8 @@ local helpers = require "spec.helpers"
 local th = require "spec.support.testwmi_helpers"
 
 local SERVICES = "SELECT Name FROM Win32_Service"
+local EVENTS = "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_Process'"
+local WBEM_E_CALL_CANCELLED = 0x80041032
 
 describe("the test WMI server under load", function()
   local svc
@@ -60,6 +62,49 @@ describe("the test WMI server under load", function()
       if interleaved then break end
     end
     assert.is_true(interleaved)
+  end)
+
+  it("subscribe: an event every 10 ms, in order, until cancelled; nothing after", function()
+    testwmi.configure { event_interval = 10 }
+    local seqs, statuses = {}, {}
+    local call = assert(svc:subscribe(EVENTS, {
+      indicate = function(ev) seqs[#seqs + 1] = { ev.Sequence, ev:class(), type(ev.TIME_CREATED) } end,
+      status = function(ok, _, hr) statuses[#statuses + 1] = { ok, hr } end,
+    }))
+    assert.is_true(th.until_true(function() return #seqs >= 100 end, 30000))
+    call:cancel()
+    local n = #seqs
+    for i = 1, n do assert.same({ i, "__InstanceCreationEvent", "number" }, seqs[i]) end
+    assert.is_true(call:wait(10000))
+    assert.is_true(testwmi.idle(5000))
+    wmi.dispatch(100)
+    assert.equal(n, #seqs)
+    assert.same({ { false, WBEM_E_CALL_CANCELLED } }, statuses)
+    local s = testwmi.stats()
+    assert.same({ 1, 0 }, { s.cancels_matched, s.cancels_unmatched })
+    assert.is_true(s.events >= n)
+  end)
+
+  it("subscribe: nobody dispatching, the call ends at its queue limit with WBEM_E_QUEUE_OVERFLOW", function()
+    testwmi.configure { event_interval = 1 }
+    local seen, statuses = 0, {}
+    local call = assert(svc:subscribe(EVENTS, {
+      indicate = function() seen = seen + 1 end,
+      status = function(ok, _, hr) statuses[#statuses + 1] = { ok, hr } end,
+    }, { queue_limit = 50 }))
+    -- Without dispatching: testwmi.idle(10) only sleeps while the subscription runs.
+    for _ = 1, 3000 do
+      if testwmi.stats().events > 60 then break end
+      testwmi.idle(10)
+    end
+    assert.is_true(testwmi.stats().events > 60)
+    assert.is_true(call:wait(10000))
+    assert.equal(50, seen)
+    assert.same({ false, "WBEM_E_QUEUE_OVERFLOW" }, { statuses[1][1], (wmi.hresult(statuses[1][2])) })
+    assert.equal(1, #statuses)
+    -- The module then cancelled it by its stub.
+    assert.is_true(testwmi.idle(5000))
+    assert.same({ 1, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
   end)
 
   it("rejects an event query without a class in SetStatus", function()

@@ -11,6 +11,15 @@
  *   other   this machine, no latency
  * The same DLL is the Lua module "testwmi" that configures the server and reads
  * its counts: require and COM load one file, so they share these globals.
+ *
+ * What it does not model of Windows: DCOM itself (no proxies, marshalling or RPC
+ * security: the blanket is recorded, never enforced; sink calls are direct calls
+ * on the server's threads); semisynchronous streaming (an enumerator holds Wine's
+ * whole answer); WMI's own providers (the data is Wine's: an unknown class in a
+ * query gives no objects instead of WBEM_E_INVALID_CLASS, GetObject(class) gives
+ * the class's first instance, instances read their class's table, which the next
+ * query of that class refills); real event providers (events are made up, with no
+ * TargetInstance); MaxRequestLimit and the ObjectArray encoding of [MS-WMI] 2.2.14.
  */
 #include "testwmi.h"
 
@@ -511,6 +520,156 @@ static int testwmi_connects( lua_State *L )
     return 1;
 }
 
+/* One connection made on a thread of its own (testwmi.background_connect), so a
+ * spec can watch a "hang" host block and testwmi.release() end it. */
+static struct
+{
+    HANDLE thread;
+    WCHAR resource[128];
+    HRESULT hr;
+} background;
+
+static DWORD WINAPI background_thread( void *arg )
+{
+    IWbemLocator *locator = NULL;
+    IWbemServices *svc = NULL;
+    BSTR resource = SysAllocString( background.resource );
+    CLSID clsid;
+    HRESULT hr;
+
+    (void)arg;
+    CoInitializeEx( NULL, COINIT_MULTITHREADED );
+    hr = resource ? CLSIDFromString( WIDEN(TESTWMI_CLSID), &clsid ) : E_OUTOFMEMORY;
+    if (SUCCEEDED(hr))
+        hr = CoCreateInstance( &clsid, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator, (void **)&locator );
+    if (SUCCEEDED(hr)) hr = IWbemLocator_ConnectServer( locator, resource, NULL, NULL, NULL, 0, NULL, NULL, &svc );
+    if (svc) IWbemServices_Release( svc );
+    if (locator) IWbemLocator_Release( locator );
+    SysFreeString( resource );
+    background.hr = hr;
+    CoUninitialize();
+    return 0;
+}
+
+/* testwmi.background_connect(resource): ConnectServer through the test locator on a new thread. */
+static int testwmi_background_connect( lua_State *L )
+{
+    const char *resource = luaL_checkstring( L, 1 );
+
+    if (background.thread) return luaL_error( L, "a background connection is under way" );
+    if (!MultiByteToWideChar( CP_UTF8, 0, resource, -1, background.resource, ARRAYSIZE(background.resource) ))
+        return luaL_argerror( L, 1, "too long" );
+    if (!(background.thread = CreateThread( NULL, 0, background_thread, NULL, 0, NULL )))
+        return luaL_error( L, "cannot create a thread" );
+    return 0;
+}
+
+/* testwmi.background_result([ms]) --> its HRESULT once it returned, or nil after ms (default 0). */
+static int testwmi_background_result( lua_State *L )
+{
+    DWORD ms = (DWORD)luaL_optinteger( L, 1, 0 );
+
+    if (!background.thread) return luaL_error( L, "no background connection" );
+    if (WaitForSingleObject( background.thread, ms ) != WAIT_OBJECT_0)
+    {
+        lua_pushnil( L );
+        return 1;
+    }
+    CloseHandle( background.thread );
+    background.thread = NULL;
+    lua_pushinteger( L, (lua_Integer)(DWORD)background.hr );
+    return 1;
+}
+
+/* Unmarshals the stream ARG in a new STA and reports whether the pointer is the
+ * object itself (what the free-threaded marshaler gives). */
+struct marshal_probe
+{
+    IStream *stream;
+    IUnknown *original;
+    HRESULT hr;
+    BOOL same;
+};
+
+static DWORD WINAPI marshal_thread( void *arg )
+{
+    struct marshal_probe *p = arg;
+    IUnknown *unk = NULL;
+
+    CoInitializeEx( NULL, COINIT_APARTMENTTHREADED );
+    p->hr = CoGetInterfaceAndReleaseStream( p->stream, &IID_IUnknown, (void **)&unk );
+    if (SUCCEEDED(p->hr))
+    {
+        p->same = unk == p->original;
+        IUnknown_Release( unk );
+    }
+    CoUninitialize();
+    return 0;
+}
+
+static HRESULT marshal_probe( IUnknown *obj, REFIID iid, BOOL *same )
+{
+    struct marshal_probe p = { NULL, NULL, S_OK, FALSE };
+    HANDLE thread;
+    HRESULT hr;
+
+    *same = FALSE;
+    if (FAILED(hr = IUnknown_QueryInterface( obj, &IID_IUnknown, (void **)&p.original ))) return hr;
+    hr = CoMarshalInterThreadInterfaceInStream( iid, obj, &p.stream );
+    if (SUCCEEDED(hr))
+    {
+        if (!(thread = CreateThread( NULL, 0, marshal_thread, &p, 0, NULL ))) hr = E_OUTOFMEMORY;
+        else
+        {
+            WaitForSingleObject( thread, INFINITE );
+            CloseHandle( thread );
+            hr = p.hr;
+            *same = p.same;
+        }
+    }
+    IUnknown_Release( p.original );
+    return hr;
+}
+
+/* testwmi.marshal_check() --> { services = bool, enumerator = bool, call_result = bool }:
+ * each kind of object, marshalled from this thread and unmarshalled in a new STA,
+ * arrives as the object itself (it aggregates the free-threaded marshaler). */
+static int testwmi_marshal_check( lua_State *L )
+{
+    static const struct host local = { HOST_LOCAL, 0, FALSE };
+    IWbemServices *wine = NULL, *svc = NULL;
+    IEnumWbemClassObject *e = NULL;
+    IWbemCallResult *result = NULL;
+    struct objects none = { NULL, 0, 0 };
+    BOOL same[3] = { FALSE, FALSE, FALSE };
+    HRESULT hr;
+
+    hr = connect_local( L"root\\cimv2", &wine );
+    if (SUCCEEDED(hr) && FAILED(hr = services_create( wine, &local, &svc )))
+    {
+        EnterCriticalSection( &testwmi_wine_cs );
+        IWbemServices_Release( wine );
+        LeaveCriticalSection( &testwmi_wine_cs );
+    }
+    if (SUCCEEDED(hr)) hr = marshal_probe( (IUnknown *)svc, &IID_IWbemServices, &same[0] );
+    if (SUCCEEDED(hr)) hr = enum_create( &none, &e );
+    if (SUCCEEDED(hr)) hr = marshal_probe( (IUnknown *)e, &IID_IEnumWbemClassObject, &same[1] );
+    if (SUCCEEDED(hr)) hr = call_result_create( S_OK, NULL, NULL, &result );
+    if (SUCCEEDED(hr)) hr = marshal_probe( (IUnknown *)result, &IID_IWbemCallResult, &same[2] );
+    if (result) IWbemCallResult_Release( result );
+    if (e) IEnumWbemClassObject_Release( e );
+    if (svc) IWbemServices_Release( svc );
+    if (FAILED(hr)) return luaL_error( L, "marshal_check: 0x%08x", (unsigned int)hr );
+    lua_createtable( L, 0, 3 );
+    lua_pushboolean( L, same[0] );
+    lua_setfield( L, -2, "services" );
+    lua_pushboolean( L, same[1] );
+    lua_setfield( L, -2, "enumerator" );
+    lua_pushboolean( L, same[2] );
+    lua_setfield( L, -2, "call_result" );
+    return 1;
+}
+
 __declspec(dllexport) int luaopen_testwmi( lua_State *L )
 {
     static const luaL_Reg funcs[] =
@@ -523,6 +682,9 @@ __declspec(dllexport) int luaopen_testwmi( lua_State *L )
         { "idle", testwmi_idle },
         { "blankets", security_push_log },
         { "connects", testwmi_connects },
+        { "marshal_check", testwmi_marshal_check },
+        { "background_connect", testwmi_background_connect },
+        { "background_result", testwmi_background_result },
         { NULL, NULL }
     };
     char path[MAX_PATH];

@@ -22,6 +22,8 @@
  *   was sent, and does not wait for the client: an Indicate already running goes on
  *   and may reach the sink after CancelAsyncCall returned (configure{ late_indicate
  *   = true } holds a call's first Indicate until then, to show that race).
+ * - ExecMethodAsync delivers the out-parameters object by Indicate, then the status
+ *   (IWbemServices::ExecMethodAsync page; [MS-WMI] 3.1.4.3.23).
  * - ExecNotificationQueryAsync never completes on its own: an event object every
  *   configure{ event_interval = ms }, numbered by its Sequence property, until
  *   cancelled (IWbemServices::ExecNotificationQueryAsync page).
@@ -461,15 +463,15 @@ HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
     {
         next = op->next;
         if (op->sink != sink) continue;
+        /* First a reference: once cancelled_event is set, the operation's thread
+         * may end and drop its own. */
+        InterlockedIncrement( &op->refs );
         /* In the table, so final_sent is FALSE: this cancel sends the final status. */
         op->cancelled = TRUE;
         op->final_sent = TRUE;
         op->hr = WBEM_E_CALL_CANCELLED;
-        /* This cancel's reference first: once the event is set, the call's own
-         * thread may end and drop its reference at once. */
-        InterlockedIncrement( &op->refs );
-        SetEvent( op->cancelled_event );
         async_unlink( op );
+        SetEvent( op->cancelled_event );
         op->cancelling = list;
         list = op;
         matched++;
