@@ -12,7 +12,8 @@
 # Knobs (environment): LUAWMI_BENCH_RUNS (7), LUAWMI_BENCH_SLEEPERS (200),
 # LUAWMI_BENCH_FILES (3000), LUAWMI_BENCH_OBJECTS (200000), LUAWMI_BENCH_DISPATCH_RUNS (7),
 # LUAWMI_BENCH_QUEUED (100000), LUAWMI_BENCH_E2E_CPU (0; empty: not pinned),
-# LUAWMI_BENCH_ONLY (e2e|dispatch|memory: one script).
+# LUAWMI_BENCH_FANOUT_RUNS (5), LUAWMI_BENCH_FANOUT_HOSTS (500), LUAWMI_BENCH_FANOUT_THROTTLE (50),
+# LUAWMI_BENCH_FANOUT_HELD (1000), LUAWMI_BENCH_ONLY (e2e|dispatch|memory|fanout: one script).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build
@@ -22,7 +23,8 @@ files=${LUAWMI_BENCH_FILES:-3000}
 export LUAWMI_BENCH_FILES=$files
 
 for f in "$build/lua/bin/lua.exe" "$build/lua/bin/lua54.dll" "$build/rocks/lib/lua/5.4/wmi/core.dll" \
-         "$build/rocks/share/lua/5.4/wmi/init.lua" "$build/test/testapt.dll" "$out/bench_raw.dll" "$out/sleeper.exe"; do
+         "$build/rocks/share/lua/5.4/wmi/init.lua" "$build/test/testapt.dll" "$out/bench_raw.dll" "$out/sleeper.exe" \
+         "$build/test/testwmi.dll"; do
   [ -f "$f" ] || { echo "bench/run.sh: $f is missing (run make bench)" >&2; exit 1; }
 done
 
@@ -61,8 +63,8 @@ rm -rf "$pay"
 mkdir -p "$pay/lib/wmi" "$pay/lua/wmi" "$pay/bench"
 cp "$build/lua/bin/lua.exe" "$build/lua/bin/lua54.dll" "$out/sleeper.exe" "$pay/"
 cp "$build/rocks/lib/lua/5.4/wmi/core.dll" "$pay/lib/wmi/core.dll"
-cp "$build/rocks/share/lua/5.4/wmi/init.lua" "$pay/lua/wmi/init.lua"
-cp "$build/test/testapt.dll" "$out/bench_raw.dll" "$pay/lib/"
+cp "$build/rocks/share/lua/5.4/wmi/"*.lua "$pay/lua/wmi/"
+cp "$build/test/testapt.dll" "$build/test/testwmi.dll" "$out/bench_raw.dll" "$pay/lib/"
 cp "$top"/bench/*.lua "$pay/bench/"
 
 # C:\bench\files: the large query's files (empty: Wine reads no version from them).
@@ -83,6 +85,11 @@ export LUA_CPATH_5_4='C:\luawmi-bench\lib\?.dll'
 clsid=$(sed -n 's/^#define TESTAPT_CLSID "\({[0-9A-Fa-f-]*}\)"$/\1/p' "$top/spec/support/testapt.c")
 key="HKLM\\Software\\Classes\\CLSID\\$clsid\\InprocServer32"
 quiet wine reg add "$key" /ve /d 'C:\luawmi-bench\lib\testapt.dll' /f
+quiet wine reg add "$key" /v ThreadingModel /d Both /f
+# The test WMI server (the fan-out's simulated hosts), the same way.
+clsid=$(sed -n 's/^#define TESTWMI_CLSID "\({[0-9A-Fa-f-]*}\)"$/\1/p' "$top/spec/support/testwmi.h")
+key="HKLM\\Software\\Classes\\CLSID\\$clsid\\InprocServer32"
+quiet wine reg add "$key" /ve /d 'C:\luawmi-bench\lib\testwmi.dll' /f
 quiet wine reg add "$key" /v ThreadingModel /d Both /f
 quiet wineserver -k || true
 quiet wineserver -w || true
@@ -124,6 +131,7 @@ else
   run e2e "$e2e_cpu"
   run dispatch
   run memory      # a process of its own: its heap starts clean
+  run fanout      # the same: its private bytes are measured
 fi
 
 cat <<EOF
@@ -137,10 +145,14 @@ the raw C client is bench/bench_raw.c. Dispatch: spec/support/testapt.c's flood,
 | query | objects | variant | median ms | min - max ms | luawmi / raw C |
 | --- | --- | --- | --- | --- | --- |
 EOF
-sed -n 's/^table: //p' "$log" | grep -v '^| dispatch\|^| memory' || true
+sed -n 's/^table: //p' "$log" | grep -v '^| dispatch\|^| memory\|^| fanout' || true
 echo
 echo "| dispatch measurement | value |"
 echo "| --- | --- |"
 sed -n 's/^table: | \(dispatch\|memory\) | /| /p' "$log" || true
+echo
+echo "| fan-out measurement (test WMI server's simulated hosts) | value |"
+echo "| --- | --- |"
+sed -n 's/^table: | fanout | /| /p' "$log" || true
 echo
 grep '^bench: ' "$log"

@@ -18,7 +18,7 @@ function helpers.assert_all_released()
   collectgarbage()
   collectgarbage()
   local stats = wmi.stats()
-  for _, what in ipairs { "objects", "services", "stubs", "calls", "queued", "enumerators" } do
+  for _, what in ipairs { "objects", "services", "stubs", "calls", "queued", "enumerators", "connects", "timers" } do
     assert(stats[what] == 0, ("wmi.stats().%s is %d, expected 0"):format(what, stats[what]))
   end
 end

@@ -95,6 +95,8 @@ end
 
 local function on_connected(s, h, svc, message, hresult)
   if h.state ~= "connecting" then return end
+  h.conn:close()                        -- done: its copies of the options (a password) go now
+  h.conn = nil
   if not svc then return finish(s, h, false, message, hresult) end
   h.svc, h.state = svc, "calling"
   local handlers = {

@@ -9,6 +9,7 @@
  *   denied  E_ACCESSDENIED (0x80070005)
  *   hang    ConnectServer blocks until testwmi.release() (then 0x800706BA)
  *   other   this machine, no latency
+ * Only the first label counts: "down.7" is another machine that is down.
  * The same DLL is the Lua module "testwmi" that configures the server and reads
  * its counts: require and COM load one file, so they share these globals.
  *
@@ -106,6 +107,12 @@ static void connect_log( const struct connect_record *r )
     LeaveCriticalSection( &testwmi_cs );
 }
 
+static BOOL connect_is( const WCHAR *host, const WCHAR *kind )
+{
+    size_t n = wcslen( kind );
+    return !_wcsnicmp( host, kind, n ) && (!host[n] || host[n] == '.');
+}
+
 /* "\\host\root\cimv2" or "//host/root/cimv2" -> host and "root\cimv2". */
 static void connect_parse( const WCHAR *resource, struct connect_record *r, struct host *host )
 {
@@ -125,9 +132,10 @@ static void connect_parse( const WCHAR *resource, struct connect_record *r, stru
         host->kind = HOST_LATENCY;
         host->latency = wcstoul( r->host + 3, NULL, 10 );
     }
-    else if (!_wcsicmp( r->host, L"down" )) host->kind = HOST_DOWN;
-    else if (!_wcsicmp( r->host, L"denied" )) host->kind = HOST_DENIED;
-    else if (!_wcsicmp( r->host, L"hang" )) host->kind = HOST_HANG;
+    /* The first label names the kind: "down.7" is one more machine that is down. */
+    else if (connect_is( r->host, L"down" )) host->kind = HOST_DOWN;
+    else if (connect_is( r->host, L"denied" )) host->kind = HOST_DENIED;
+    else if (connect_is( r->host, L"hang" )) host->kind = HOST_HANG;
     else host->kind = HOST_LOCAL;
 }
 

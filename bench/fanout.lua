@@ -1,0 +1,154 @@
+-- Fan-out against the test WMI server's simulated hosts (spec/support/testwmi*):
+--   fanout_vs_ideal       N hosts of 50 ms latency on connect and on the call, throttle
+--                         T: wall time over the ideal ceil(N/T) x 100 ms (goal <= 1.25);
+--   fanout_vs_sequential  50 such hosts: fan-out time over a plain loop of
+--                         wmi.connect + svc:query (expected near 1/throttle);
+--   fanout_bytes_per_host growth of private bytes with 1,000 hosts connected and a
+--                         subscription each still running, over 1,000 (goal <= 32 KiB);
+--   fanout_vs_ideal_lat200  as the first with 200 ms latencies (the scheduling's own cost).
+-- The per-host work (what a host costs beside its latency) is measured with hosts
+-- of no latency. The test server runs in this process and serialises its own use of
+-- Wine's WMI, so its work is counted in every figure here.
+local wmi = require "wmi"
+local testwmi = require "testwmi"
+local raw = require "bench_raw"
+local common = require "bench.common"
+
+io.stdout:setvbuf("line")
+local say, emit, row = common.say, common.emit, common.row
+local RUNS = common.env_int("LUAWMI_BENCH_FANOUT_RUNS", 5)
+local N = common.env_int("LUAWMI_BENCH_FANOUT_HOSTS", 500)
+local T = common.env_int("LUAWMI_BENCH_FANOUT_THROTTLE", 50)
+local HELD = common.env_int("LUAWMI_BENCH_FANOUT_HELD", 1000)
+local REQUEST = "SELECT Name FROM Win32_BIOS"
+local LATENCY = 50
+
+local function hosts(kind, n)
+  local list = {}
+  for i = 1, n do list[i] = ("%s.%d"):format(kind, i) end
+  return list
+end
+
+-- Seconds for one fan-out; every host must succeed.
+local function fanout_time(list, throttle, request)
+  local failed = 0
+  local t0 = common.now()
+  local run = wmi.fanout(list, request or REQUEST, { locator = testwmi.clsid, throttle = throttle, timeout = 60000,
+    indicate = function() end, done = function(_, ok) if not ok then failed = failed + 1 end end })
+  assert(run:wait(600000), "the fan-out did not finish")
+  local t = common.now() - t0
+  assert(failed == 0, failed .. " hosts failed")
+  return t
+end
+
+local function sequential_time(list)
+  local t0 = common.now()
+  for _, host in ipairs(list) do
+    local svc = assert(wmi.connect { locator = testwmi.clsid, host = host })
+    assert(#assert(svc:query(REQUEST)) == 1)
+    svc:close()
+  end
+  return common.now() - t0
+end
+
+testwmi.reset()
+fanout_time(hosts("lat0", 20), 20)            -- warm-up: pool threads, Wine's WMI, the server
+
+-- Per-host work: hosts of no latency, the same throttle.
+local work = {}
+for r = 1, RUNS do work[r] = fanout_time(hosts("lat0", N), T) / N end
+local work_med, work_min, work_max = common.stats(work)
+say("fan-out: per-host work (%d hosts of no latency, throttle %d): %.3f ms (%.3f - %.3f)",
+    N, T, work_med * 1e3, work_min * 1e3, work_max * 1e3)
+
+-- Against the ideal.
+local ideal = math.ceil(N / T) * 2 * LATENCY / 1000
+local ratios, times = {}, {}
+for r = 1, RUNS do
+  times[r] = fanout_time(hosts("lat" .. LATENCY, N), T)
+  ratios[r] = times[r] / ideal
+end
+local t_med, t_min, t_max = common.stats(times)
+local r_med = common.stats(ratios)
+say("fan-out: %d hosts of %d ms (connect and call), throttle %d: %.0f ms (%.0f - %.0f), ideal %.0f ms, ratio %.3f",
+    N, LATENCY, T, t_med * 1e3, t_min * 1e3, t_max * 1e3, ideal * 1e3, r_med)
+
+-- The same with 200 ms latencies: the per-host work above then weighs a quarter as
+-- much beside the latency, which shows what the scheduling itself costs.
+local ideal200 = math.ceil(N / T) * 2 * 200 / 1000
+local ratios200 = {}
+for r = 1, math.max(2, RUNS // 2) do ratios200[r] = fanout_time(hosts("lat200", N), T) / ideal200 end
+local r200 = common.stats(ratios200)
+say("fan-out: %d hosts of 200 ms (connect and call), throttle %d: ratio to the ideal %.0f ms: %.3f",
+    N, T, ideal200 * 1e3, r200)
+
+-- Against a plain sequential loop, 50 hosts.
+local seq_hosts = hosts("lat" .. LATENCY, 50)
+local seq, fan = {}, {}
+for r = 1, math.max(3, RUNS // 2) do
+  if r % 2 == 1 then
+    seq[#seq + 1] = sequential_time(seq_hosts)
+    fan[#fan + 1] = fanout_time(seq_hosts, 50)
+  else
+    fan[#fan + 1] = fanout_time(seq_hosts, 50)
+    seq[#seq + 1] = sequential_time(seq_hosts)
+  end
+end
+local seq_med, fan_med = common.stats(seq), common.stats(fan)
+say("fan-out: 50 hosts, throttle 50: %.0f ms; sequential connect + query: %.0f ms; ratio %.4f",
+    fan_med * 1e3, seq_med * 1e3, fan_med / seq_med)
+
+-- Memory per host: HELD hosts connected, each with a subscription that sends nothing
+-- (events every hour), all in flight at once.
+testwmi.configure { event_interval = 600000 }
+local function held_run(n)
+  local started = 0
+  local run = wmi.fanout(hosts("lat0", n), function(svc, handlers)
+    local call, msg, hr = svc:subscribe("SELECT * FROM __InstanceCreationEvent WITHIN 1", handlers)
+    if call then started = started + 1 end
+    return call, msg, hr
+  end, { locator = testwmi.clsid, throttle = n, timeout = 3600000, indicate = function() end })
+  local t0 = common.now()
+  while started < n do
+    assert(common.now() - t0 < 120, ("only %d of %d subscriptions started"):format(started, n))
+    wmi.dispatch(100)
+  end
+  return run
+end
+held_run(50):cancel()                           -- warm-up
+collectgarbage()
+collectgarbage()
+raw.sleep(6000)                                 -- idle pool threads exit (Wine: after 5 s)
+local before = raw.memory()
+local run = held_run(HELD)
+collectgarbage()
+collectgarbage()
+raw.sleep(6000)                                 -- the connects' pool threads exit
+local held = raw.memory()
+local st = wmi.stats()
+assert(st.services == HELD and st.calls == HELD and st.connects == 0,
+  ("not all hosts held: %d services, %d calls, %d connects"):format(st.services, st.calls, st.connects))
+run:cancel()
+collectgarbage()
+collectgarbage()
+local after = raw.memory()
+local per_host = (held.private - before.private) / HELD
+say("fan-out: %d hosts connected, a subscription each: private bytes %.1f MiB -> %.1f MiB"
+    .. " (+%.0f bytes per host); after cancel %.1f MiB", HELD, before.private / 2^20, held.private / 2^20,
+    per_host, after.private / 2^20)
+
+row("fanout", ("per-host work, %d hosts of no latency, throttle %d (ms)"):format(N, T),
+    ("%.3f"):format(work_med * 1e3))
+row("fanout", ("%d hosts x %d ms + %d ms, throttle %d: time / ideal %.0f ms"):format(N, LATENCY, LATENCY, T,
+    ideal * 1e3), ("%.3f (%.0f ms)"):format(r_med, t_med * 1e3))
+row("fanout", ("%d hosts x 200 ms + 200 ms, throttle %d: time / ideal %.0f ms"):format(N, T, ideal200 * 1e3),
+    ("%.3f"):format(r200))
+row("fanout", "50 hosts: fan-out / sequential connect + query", ("%.4f (%.0f / %.0f ms)"):format(fan_med / seq_med,
+    fan_med * 1e3, seq_med * 1e3))
+row("fanout", ("private bytes per host, %d hosts connected with a call running"):format(HELD),
+    ("%.0f"):format(per_host))
+emit("fanout_vs_ideal", r_med)
+emit("fanout_vs_sequential", fan_med / seq_med)
+emit("fanout_vs_ideal_lat200", r200)
+emit("fanout_bytes_per_host", per_host)
+emit("fanout_work_ms_per_host", work_med * 1e3)
