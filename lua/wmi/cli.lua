@@ -461,15 +461,23 @@ local function run_hosts(o, emit, fail)
   local opts = connect_opts(o)
   opts.throttle, opts.timeout = o.throttle, o.timeout
   -- watch ends with its --timeout (a normal end), or with Ctrl+C.
-  if o.command == "watch" then opts.timeout = o.timeout or 2^31 - 1 end
+  if o.command == "watch" then opts.timeout = o.timeout or (1 << 31) - 1 end
   opts.indicate = function(obj, host) emit(obj, host) end
+  local interrupted = false
   opts.done = function(host, ok, message, code)
-    if ok or (o.command == "watch" and code == TIMED_OUT) then return end
+    if ok or interrupted or (o.command == "watch" and code == TIMED_OUT) then return end
     all = false
     fail(host, message)
   end
   local run = wmi.fanout(o.hosts, request, opts)
-  while not run:wait(200) do end    -- in slices: Ctrl+C interrupts Lua code only
+  -- In slices: Ctrl+C interrupts Lua code only. Whatever ends the wait early (Ctrl+C,
+  -- an error in the output) cancels every host still running.
+  local ok, err = pcall(function() while not run:wait(200) do end end)
+  if not ok then
+    interrupted = true      -- the hosts' cancellation is no news
+    run:cancel()
+    error(err, 0)
+  end
   return all
 end
 

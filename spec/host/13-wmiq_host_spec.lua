@@ -331,6 +331,21 @@ describe("wmiq", function()
     end)
     term:close()
     assert(ok, err)
+    -- Several hosts: the lines written so far stay, and the hosts' cancellation
+    -- is not reported as their failure.
+    local errfile = os.tmpname()
+    term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5,lat20 -f jsonl watch %s 2>%s;"
+      .. " echo EXIT=$?"):format(q(os.getenv("PWD")), q(TESTWMI), q(EVENTS), q(errfile)))
+    ok, err = pcall(function()
+      term:wait_for('"Host":"lat20","Sequence":3,', true)
+      term:tmux("send-keys -t 0 C-c")
+      assert.matches("EXIT=130$", term:wait_for("EXIT=%d+"))
+    end)
+    term:close()
+    local stderr = slurp(errfile)
+    os.remove(errfile)
+    assert(ok, err)
+    assert.equal("", stderr)
   end)
 
   it("reads a password given as - without echo in a terminal, and from a pipe", function()
