@@ -254,6 +254,22 @@ os.exit(0, true)
   end)
 end)
 
+describe("a process ending with connects and timers in flight", function()
+  it("exits cleanly: late results land in a dead queue", function()
+    local out, ok, how, status = run_child([[
+local wmi = require "wmi"
+local testwmi = require "testwmi"
+wmi.connect_async({ locator = testwmi.clsid, host = "hang" }, function() end)  -- blocked in the pool
+wmi.connect_async(nil, function() end)                                         -- finishes after lua_close
+local run = wmi.fanout({ "lat300.1", "lat300.2" }, "SELECT Name FROM Win32_BIOS", { locator = testwmi.clsid })
+io.write("pending ", wmi.pending(), " ", tostring(run.done), "\n")
+os.exit(0, true)
+]])
+    assert.same({ true, "exit", 0 }, { ok, how, status })
+    assert.equal("pending 6 false\n", out)     -- 4 connects, 2 timers
+  end)
+end)
+
 describe("wmi.fanout against simulated hosts", function()
   before_each(function()
     testwmi.reset()
