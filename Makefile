@@ -2,7 +2,7 @@
 TOP := $(CURDIR)
 LUAROCKS := LUAWMI_TOP=$(TOP) LUAROCKS_CONFIG=$(TOP)/scripts/luarocks-config.lua \
             LUAROCKS_CROSS_COMPILING=1 luarocks
-SOURCES := $(wildcard src/*.c src/*.h lua/wmi/*.lua) luawmi-scm-1.rockspec
+SOURCES := $(wildcard src/*.c src/*.h lua/wmi/*.lua) bin/wmiq luawmi-scm-1.rockspec
 STAMP := build/rocks/.built
 
 .PHONY: all setup check demo bench stress lint clean fresh
@@ -53,7 +53,7 @@ include spec/support/valuetest.mk
 include spec/support/testwmi.mk
 
 lint:
-	luacheck lua spec examples bench scripts/*.lua .busted luawmi-scm-1.rockspec
+	luacheck lua spec examples bench bin/wmiq scripts/*.lua .busted luawmi-scm-1.rockspec
 
 clean:
 	rm -rf build/rocks build/test src/*.o wmi

@@ -7,6 +7,10 @@ platforms = { "windows", "win32", "mingw32" }
 lua_version = "5.4"
 rocks_trees = { { name = "build", root = top .. "/build/rocks" } }
 local_cache = top .. "/build/luarocks-cache"
+-- A Windows script wrapper (wmiq.bat) needs the Windows Lua's path on the target;
+-- the checkout runs bin/wmiq with scripts/wmiq instead.
+wrap_bin_scripts = false
+wrapper_suffix = ""
 variables = {
   CC = mingw .. "gcc",
   LD = mingw .. "gcc",

@@ -213,5 +213,7 @@ int luaopen_wmi_core(lua_State *L)
     luaL_newlib(L, funcs);
     core_push_method_tables(L);
     lua_setfield(L, -2, "methods");
+    console_push(L);
+    lua_setfield(L, -2, "console");
     return 1;
 }

@@ -262,6 +262,9 @@ int stub_push(lua_State *L, int apt, int arg);
 struct stub *stub_test(lua_State *L, int arg);  /* NULL when not a wmi.Stub */
 void stub_release(lua_State *L, struct stub *stub);
 
+/* console.c: core.console, for wmiq (secret input, width, binary stdout) */
+void console_push(lua_State *L);
+
 /* call.c: wmi.Call and the *_async methods of wmi.Services */
 #define CALL_QUEUE_LIMIT 100000     /* default objects a call may queue undispatched */
 void call_register(lua_State *L);

@@ -1,0 +1,369 @@
+-- wmiq as a user runs it: `scripts/wmiq ARGS` from a shell, its output read back by
+-- parsers we did not write (Python's csv and json modules, Debian's dkjson), its
+-- exit status and stderr checked; the password prompt in a real terminal (tmux).
+-- Against Wine's real WMI, and the test WMI server's simulated hosts (--locator).
+local json = require "dkjson"
+local terminal = dofile("spec/host/terminal.lua")
+local q = terminal.quote
+
+local TESTWMI = io.open("spec/support/testwmi.h"):read("a"):match('#define TESTWMI_CLSID "({[%x-]+})"')
+local SERVICES = "SELECT Name, DisplayName, State FROM Win32_Service"
+local EVENTS = "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_Process'"
+local SPOOLER = "SELECT Name FROM Win32_Service WHERE Name = 'Spooler'"
+local KEY = [[Software\luawmi-wmiq-spec]]
+-- A value with a quote, commas and a CRLF line break: CSV must quote it.
+local TRICKY = 'He said "hi", then left\r\nsecond, line'
+
+local function slurp(path)
+  local f = assert(io.open(path, "rb"))
+  local s = f:read("a")
+  f:close()
+  return s
+end
+
+-- Runs scripts/wmiq with ARGS (a list, quoted for the shell); returns stdout,
+-- stderr and the exit status. ENV: a shell prefix (e.g. "COLUMNS=40").
+local function wmiq(args, env, stdin)
+  local quoted = {}
+  for i, a in ipairs(args) do quoted[i] = q(a) end
+  local errfile = os.tmpname()
+  local cmd = ("%s LUAWMI_WINESERVER=1 scripts/wmiq %s 2>%s"):format(env or "", table.concat(quoted, " "), errfile)
+  if stdin then cmd = ("printf '%%s\\n' %s | %s"):format(q(stdin), cmd) end
+  local f = assert(io.popen(cmd))
+  local out = f:read("a")
+  local _, _, status = f:close()
+  -- stderr is text: CRLF on Windows; compared as lines here.
+  local err = slurp(errfile):gsub("\r\n", "\n")
+  os.remove(errfile)
+  return out, err, status
+end
+
+-- Runs Python CODE on TEXT (given as the file sys.argv[1]); CODE prints JSON.
+local function python(code, text)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "wb"))
+  f:write(text)
+  f:close()
+  local p = assert(io.popen(("/usr/bin/python3 -c %s %s 2>&1"):format(q(code), q(path))))
+  local out = p:read("a")
+  local ok = p:close()
+  os.remove(path)
+  assert(ok, "python failed: " .. out)
+  local value, _, err = json.decode(out)
+  assert(err == nil, err)
+  return value
+end
+
+local CSV_ROWS = "import csv, json, sys\nprint(json.dumps(list(csv.reader(open(sys.argv[1], newline='')))))"
+local JSON_DOC = "import json, sys\nprint(json.dumps(json.load(open(sys.argv[1], encoding='utf-8'))))"
+local JSON_LINES = [=[
+import json, sys
+data = open(sys.argv[1], 'rb').read().decode('utf-8')
+lines = data.split('\r\n')
+assert lines[-1] == '', 'the last line is not ended'
+print(json.dumps([json.loads(line) for line in lines[:-1]]))]=]
+
+-- The number of objects the synchronous query returns (svc:query in the Windows Lua).
+local function sync_count(wql, namespace)
+  local path = os.tmpname() .. ".lua"
+  local f = assert(io.open(path, "w"))
+  f:write(("local wmi = require 'wmi'\nlocal svc = assert(wmi.connect(%q))\nprint(#assert(svc:query(%q)))\n")
+    :format(namespace or "root\\cimv2", wql))
+  f:close()
+  local p = assert(io.popen("LUAWMI_WINESERVER=1 scripts/lua " .. q(path)))
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  return assert(math.tointeger(tonumber(out:match("^(%d+)%s*$"))), out)
+end
+
+-- CRLF-ended lines of TEXT (wmiq writes Windows line ends).
+local function lines(text)
+  assert.equal("\r\n", text:sub(-2))
+  local t = {}
+  for line in text:gmatch("(.-)\r\n") do t[#t + 1] = line end
+  return t
+end
+
+describe("wmiq", function()
+  local started_wineserver
+
+  setup(function()
+    -- One wineserver for every run below (each scripts/wmiq would otherwise start its own).
+    started_wineserver = os.execute("bash -c '. scripts/wine-env.sh && wineserver -p' </dev/null >/dev/null 2>&1")
+    local _, err, status = wmiq { "-n", "root\\default", "call", "StdRegProv", "CreateKey",
+      "hDefKey=2147483649", "sSubKeyName=" .. KEY }
+    assert(status == 0, err)
+  end)
+
+  teardown(function()
+    wmiq { "-n", "root\\default", "call", "StdRegProv", "DeleteKey", "hDefKey=2147483649", "sSubKeyName=" .. KEY }
+    if started_wineserver then
+      os.execute("bash -c '. scripts/wine-env.sh && wineserver -k' </dev/null >/dev/null 2>&1")
+    end
+  end)
+
+  it("documents every command, option, format and exit status in --help", function()
+    local out, err, status = wmiq { "--help" }
+    assert.same({ "", 0 }, { err, status })
+    local text = table.concat(lines(out), "\n")
+    for _, needed in ipairs {
+      '"SELECT ..."', "get PATH", "call PATH METHOD [NAME=VALUE ...]", "classes [SUPERCLASS]", "watch",
+      "-n, --namespace", "-H, --host", "@FILE", "-u, --user", "-p, --password", "without echo",
+      "-f, --format", "--throttle", "--timeout", "--locator", "-h, --help",
+      "table", "list", "csv", "RFC 4180", "json", "jsonl", "mof",
+      "0 when every host and call succeeded", "1 when one failed", "2 for a usage error", "130 after Ctrl+C",
+    } do
+      assert.truthy(text:find(needed, 1, true), "--help does not mention " .. needed)
+    end
+    assert.equal(out, (wmiq { "-h" }))
+  end)
+
+  it("writes CSV that Python's csv module reads back: quotes, commas and line breaks in values", function()
+    local _, err, status = wmiq { "-n", "root\\default", "call", "StdRegProv", "SetStringValue",
+      "hDefKey=2147483649", "sSubKeyName=" .. KEY, "sValueName=tricky", "sValue=" .. TRICKY }
+    assert.same({ "", 0 }, { err, status })
+    local out
+    out, err, status = wmiq { "-n", "root\\default", "-f", "csv", "call", "StdRegProv", "GetStringValue",
+      "hDefKey=2147483649", "sSubKeyName=" .. KEY, "sValueName=tricky" }
+    assert.same({ "", 0 }, { err, status })
+    assert.same({ { "ReturnValue", "sValue" }, { "0", TRICKY } }, python(CSV_ROWS, out))
+    -- The same value through json, parsed by Python and by dkjson.
+    out = wmiq { "-n", "root\\default", "-f", "json", "call", "StdRegProv", "GetStringValue",
+      "hDefKey=2147483649", "sSubKeyName=" .. KEY, "sValueName=tricky" }
+    assert.same({ { ReturnValue = 0, sValue = TRICKY } }, python(JSON_DOC, out))
+    assert.same({ { ReturnValue = 0, sValue = TRICKY } }, (json.decode(out)))
+  end)
+
+  it("gives as many rows as the synchronous query in csv, json, jsonl, list and table", function()
+    local n = sync_count(SERVICES)
+    assert.equal(23, n)                         -- a default prefix
+    local out, err, status = wmiq { "-f", "csv", SERVICES }
+    assert.same({ "", 0 }, { err, status })
+    local rows = python(CSV_ROWS, out)
+    assert.equal(n + 1, #rows)
+    assert.same({ "DisplayName", "Name", "State" }, { rows[1][1], rows[1][2], rows[1][3] })
+
+    out = wmiq { "-f", "json", SERVICES }
+    local doc = python(JSON_DOC, out)
+    assert.equal(n, #doc)
+    local names = {}
+    for i, obj in ipairs(doc) do names[i] = obj.Name end
+    table.sort(names)
+    local from_csv = {}
+    for i = 2, #rows do from_csv[i - 1] = rows[i][2] end
+    table.sort(from_csv)
+    assert.same(from_csv, names)
+
+    out = wmiq { "-f", "jsonl", SERVICES }
+    local objs = python(JSON_LINES, out)
+    assert.equal(n, #objs)
+    for _, obj in ipairs(objs) do assert.equal("string", type(obj.Name)) end
+
+    out = wmiq { "-f", "list", SERVICES }
+    local count = 0
+    for _ in out:gmatch("\r\nName=") do count = count + 1 end
+    if out:sub(1, 5) == "Name=" then count = count + 1 end
+    assert.equal(n, count)
+
+    out = wmiq { SERVICES }
+    assert.equal(n + 1, #lines(out))
+  end)
+
+  it("aligns the table's columns, and fits them to COLUMNS", function()
+    local function check(out, width)
+      local t = lines(out)
+      local header = t[1]
+      local starts = {}
+      for pos in header:gmatch("()%S+") do starts[#starts + 1] = pos end
+      assert.equal(3, #starts)
+      for _, line in ipairs(t) do
+        if width then assert.is_true(#line <= width, line) end
+        for i = 2, #starts do
+          -- Two spaces before each column, and a value starting right at it.
+          assert.equal("  ", line:sub(starts[i] - 2, starts[i] - 1), line)
+          assert.matches("^%S", line:sub(starts[i]), line)
+        end
+      end
+      return t
+    end
+    local wide = check((wmiq { SERVICES }))
+    assert.equal("DisplayName", wide[1]:match("^%S+"))
+    local narrow = check(wmiq({ SERVICES }, "COLUMNS=40"), 40)
+    assert.equal(#wide, #narrow)
+    -- Cut values end with ~.
+    assert.truthy(table.concat(narrow, "\n"):find("~", 1, true))
+  end)
+
+  it("exits 1 with the WBEM name and HRESULT on stderr when a call fails", function()
+    local out, err, status = wmiq { "SELECT * FROM" }
+    assert.same({ "", "wmiq: WBEM_E_INVALID_QUERY (0x80041017): Invalid query\n", 1 }, { out, err, status })
+    out, err, status = wmiq { "-n", "root\\nowhere", "SELECT Name FROM Win32_Service" }
+    assert.same({ "", "wmiq: WBEM_E_INVALID_NAMESPACE (0x8004100E): Invalid namespace\n", 1 },
+      { out, err, status })
+    -- Wine's limitations, as they are: no class enumeration, no event provider.
+    out, err, status = wmiq { "classes" }
+    assert.same({ "", "wmiq: WBEM_E_FAILED (0x80041001): Unspecified WMI failure\n", 1 }, { out, err, status })
+    out, err, status = wmiq { "watch", EVENTS }
+    assert.same({ "", "wmiq: WBEM_E_INVALID_QUERY (0x80041017): Invalid query\n", 1 }, { out, err, status })
+  end)
+
+  it("exits 2 on usage errors, saying what was wrong", function()
+    for _, case in ipairs {
+      { {}, "missing the query or command" },
+      { { "--bogus", "SELECT * FROM Win32_BIOS" }, "unknown option '--bogus'" },
+      { { "-x" }, "unknown option '-x'" },
+      { { "-f" }, "option '-f' needs a value" },
+      { { "-f", "xml", "SELECT * FROM Win32_BIOS" }, "unknown format 'xml' (table, list, csv, json, jsonl or mof)" },
+      { { "--throttle", "many", "SELECT * FROM Win32_BIOS" },
+        "option '--throttle' needs a positive integer, got 'many'" },
+      { { "--timeout=0", "SELECT * FROM Win32_BIOS" }, "option '--timeout' needs a positive integer, got '0'" },
+      { { "Win32_BIOS" }, "unknown command 'Win32_BIOS' (a WQL query, get, call, classes or watch expected)" },
+      { { "get" }, "'get' needs one PATH, got 0 arguments" },
+      { { "call", "StdRegProv" }, "'call' needs PATH and METHOD" },
+      { { "call", "StdRegProv", "EnumKey", "hDefKey" }, "bad parameter 'hDefKey' (NAME=VALUE expected)" },
+      { { "-p", "x", "SELECT * FROM Win32_BIOS" }, "option '--password' needs '--user'" },
+      { { "-H", "@/nonexistent/hosts", "SELECT * FROM Win32_BIOS" }, "cannot read the host list" },
+      { { "--help=yes" }, "option '--help' takes no value" },
+    } do
+      local out, err, status = wmiq(case[1])
+      assert.equal(2, status, table.concat(case[1], " "))
+      assert.equal("", out)
+      assert.equal("wmiq: " .. case[2], err:match("^(.-)\n"):sub(1, 6 + #case[2]))
+      assert.matches("\nTry 'wmiq %-%-help'%.\n$", err)
+    end
+  end)
+
+  it("gets one object and calls a method", function()
+    local out, err, status = wmiq { "-f", "json", "get", "Win32_Service.Name='Spooler'" }
+    assert.same({ "", 0 }, { err, status })
+    local doc = python(JSON_DOC, out)
+    assert.same({ 1, "Spooler", "Print Spooler" }, { #doc, doc[1].Name, doc[1].DisplayName })
+    local _
+    _, err, status = wmiq { "-n", "root\\default", "call", "StdRegProv", "SetStringValue",
+      "hDefKey=0x80000001", "sSubKeyName=" .. KEY, "sValueName=tricky", "sValue=x" }
+    assert.same({ "", 0 }, { err, status })
+    out, err, status = wmiq { "-f", "csv", "-n", "root\\default", "call", "StdRegProv", "EnumValues",
+      "hDefKey=2147483649", "sSubKeyName=" .. KEY }
+    assert.same({ "", 0 }, { err, status })
+    local rows = python(CSV_ROWS, out)
+    assert.same({ "ReturnValue", "sNames", "Types" }, rows[1])
+    assert.same({ "0", "{tricky}", "{1}" }, rows[2])
+  end)
+
+  describe("with several hosts (the test WMI server's simulated machines)", function()
+    it("prefixes every row with its host, reports a down host on stderr and exits 1", function()
+      local n = sync_count(SERVICES)
+      local out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat50,lat10,down,LAT10", "-f", "csv", SERVICES }
+      assert.equal(1, status)
+      assert.equal("wmiq: down: RPC_S_SERVER_UNAVAILABLE (0x800706BA): RPC server unavailable\n", err)
+      local rows = python(CSV_ROWS, out)
+      assert.same({ "Host", "DisplayName", "Name", "State" }, rows[1])
+      local per_host = {}
+      for i = 2, #rows do per_host[rows[i][1]] = (per_host[rows[i][1]] or 0) + 1 end
+      assert.same({ lat50 = n, lat10 = n }, per_host)   -- LAT10 is lat10: one host
+    end)
+
+    it("reads hosts from @file, streams jsonl, and exits 0 when all succeed", function()
+      local path = os.tmpname()
+      local f = assert(io.open(path, "w"))
+      f:write("# two simulated machines\nlat20\n\nlat5  # the fast one\n")
+      f:close()
+      local out, err, status = wmiq { "--locator", TESTWMI, "-H", "@" .. path, "-f", "jsonl",
+        "SELECT Name FROM Win32_Service WHERE Name = 'Spooler'" }
+      os.remove(path)
+      assert.same({ "", 0 }, { err, status })
+      local objs = python(JSON_LINES, out)
+      table.sort(objs, function(a, b) return a.Host < b.Host end)
+      assert.same({ { Host = "lat20", Name = "Spooler" }, { Host = "lat5", Name = "Spooler" } }, objs)
+    end)
+
+    it("ends a host at --timeout: WBEM_E_TIMED_OUT on stderr, the others' rows on stdout", function()
+      local out, err, status = wmiq { "--locator", TESTWMI, "-H", "hang,lat5,denied", "--timeout", "1500",
+        "-f", "csv", "SELECT Name FROM Win32_Service WHERE Name = 'Spooler'" }
+      assert.equal(1, status)
+      local errs = {}
+      for line in err:gmatch("[^\n]+") do errs[#errs + 1] = line end
+      table.sort(errs)
+      assert.same({
+        "wmiq: denied: E_ACCESSDENIED (0x80070005): Access denied",
+        "wmiq: hang: WBEM_E_TIMED_OUT (0x80041069): Operation timed out (no result within 1500 ms)",
+      }, errs)
+      assert.same({ { "Host", "Name" }, { "lat5", "Spooler" } }, python(CSV_ROWS, out))
+    end)
+  end)
+
+  it("watches events until --timeout, one JSON object a line", function()
+    local out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5", "--timeout", "1500", "-f", "jsonl",
+      "watch", EVENTS }
+    assert.same({ "", 0 }, { err, status })
+    local events = python(JSON_LINES, out)
+    assert.is_true(#events >= 3, out)
+    for i, ev in ipairs(events) do assert.equal(i, ev.Sequence) end
+    -- Two hosts: each one's events in order, every line with its host; --timeout
+    -- ends the watch normally.
+    out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5,lat20", "--timeout", "1500", "-f", "jsonl",
+      "watch", EVENTS }
+    assert.same({ "", 0 }, { err, status })
+    local seen = { lat5 = 0, lat20 = 0 }
+    for _, ev in ipairs(python(JSON_LINES, out)) do
+      seen[ev.Host] = seen[ev.Host] + 1
+      assert.equal(seen[ev.Host], ev.Sequence)
+    end
+    assert.is_true(seen.lat5 >= 3 and seen.lat20 >= 3, out)
+  end)
+
+  it("ends a watch on Ctrl+C with status 130, after printing the table of what arrived", function()
+    local term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5 watch %s; echo EXIT=$?")
+      :format(q(os.getenv("PWD")), q(TESTWMI), q(EVENTS)))
+    local ok, err = pcall(function()
+      -- The table is written at the end: nothing shows before Ctrl+C.
+      os.execute("sleep 2")
+      assert.falsy(term:screen():find("Sequence", 1, true))
+      term:tmux("send-keys -t 0 C-c")
+      local screen = term:wait_for("EXIT=%d+")
+      assert.matches("EXIT=130$", screen)
+      local rows = {}
+      for seq in screen:gmatch("\n(%d+) +%d+") do rows[#rows + 1] = tonumber(seq) end
+      assert.is_true(#rows >= 3, screen)
+      for i, seq in ipairs(rows) do assert.equal(i, seq) end
+      assert.matches("Sequence  TIME_CREATED\n1 ", screen)
+    end)
+    term:close()
+    assert(ok, err)
+    -- Several hosts: the lines written so far stay, and the hosts' cancellation
+    -- is not reported as their failure.
+    local errfile = os.tmpname()
+    term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5,lat20 -f jsonl watch %s 2>%s;"
+      .. " echo EXIT=$?"):format(q(os.getenv("PWD")), q(TESTWMI), q(EVENTS), q(errfile)))
+    ok, err = pcall(function()
+      term:wait_for('"Host":"lat20","Sequence":3,', true)
+      term:tmux("send-keys -t 0 C-c")
+      assert.matches("EXIT=130$", term:wait_for("EXIT=%d+"))
+    end)
+    term:close()
+    local stderr = slurp(errfile)
+    os.remove(errfile)
+    assert(ok, err)
+    assert.equal("", stderr)
+  end)
+
+  it("reads a password given as - without echo in a terminal, and from a pipe", function()
+    local term = terminal.open(
+      ("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5 -u %s -p - %s; echo EXIT=$?")
+        :format(q(os.getenv("PWD")), q(TESTWMI), q("DOM\\someone"), q(SPOOLER)))
+    local ok, err = pcall(function()
+      term:wait_for("Password:", true)
+      term:type("s3cr3t-typed")
+      local screen = term:wait_for("EXIT=%d")
+      assert.falsy(screen:find("s3cr3t", 1, true))
+      assert.matches("Name%s*\nSpooler%s*\nEXIT=0", screen)
+    end)
+    term:close()
+    assert(ok, err)
+    local out, err2, status = wmiq({ "--locator", TESTWMI, "-H", "lat5", "-u", "DOM\\someone", "-p", "-",
+      "-f", "csv", SPOOLER }, nil, "piped-secret")
+    assert.same({ "Password: \n", 0 }, { err2, status })
+    assert.same({ { "Name" }, { "Spooler" } }, python(CSV_ROWS, out))
+  end)
+end)
