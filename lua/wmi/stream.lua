@@ -96,14 +96,24 @@ local async_methods = {
 for name, arg in pairs(async_methods) do
   local start = Services[name]
   original[name] = start
+  -- Nothing is allocated between the start of the call and its return but the
+  -- buffer's entry: if that fails (out of memory), the call is closed before the
+  -- error goes on, so no call runs that the caller never got.
   Services[name] = function(...)
     local args = pack(...)
     local buffered
     args[arg], buffered = buffering_handlers(args[arg])
-    local r = pack(pcall(start, unpack(args, 1, args.n)))
-    if not r[1] then rethrow(r[2], name) end
-    if buffered and r[2] then new_buffer(r[2], args[arg + 1], false) end
-    return unpack(r, 2, r.n)
+    local ok, call, message, hr = pcall(start, unpack(args, 1, args.n))
+    if not ok then rethrow(call, name) end
+    if not call then return call, message, hr end
+    if buffered then
+      local noted, err = pcall(new_buffer, call, args[arg + 1], false)
+      if not noted then
+        call:close()
+        error(err, 0)
+      end
+    end
+    return call
   end
 end
 
