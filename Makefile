@@ -19,7 +19,7 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 	$(LUAROCKS) make --deps-mode=none luawmi-scm-1.rockspec
 	touch $@
 
-check: setup lint all testapt valuetest
+check: setup lint all testapt valuetest testwmi
 	bash scripts/check
 
 demo: setup all
@@ -29,7 +29,7 @@ demo: setup all
 BENCH_CC     := x86_64-w64-mingw32-gcc
 BENCH_CFLAGS := -std=c99 -O2 -Wall -Wextra -Werror -Ibuild/lua/include
 
-bench: setup all build/test/testapt.dll build/bench/bench_raw.dll build/bench/sleeper.exe
+bench: setup all testwmi build/test/testapt.dll build/bench/bench_raw.dll build/bench/sleeper.exe
 	bash bench/run.sh
 
 build/bench/bench_raw.dll: bench/bench_raw.c build/lua/bin/lua.exe
@@ -47,6 +47,7 @@ stress: setup all testapt valuetest
 
 include spec/support/testapt.mk
 include spec/support/valuetest.mk
+include spec/support/testwmi.mk
 
 lint:
 	luacheck lua spec examples bench scripts/*.lua .busted luawmi-scm-1.rockspec

@@ -22,6 +22,7 @@ build = {
   type = "builtin",
   modules = {
     ["wmi"] = "lua/wmi/init.lua",
+    ["wmi.fanout"] = "lua/wmi/fanout.lua",
   },
   platforms = {
     windows = {
@@ -30,7 +31,8 @@ build = {
           sources = {
             "src/core.c", "src/hresult.c", "src/strings.c", "src/variant.c",
             "src/object.c", "src/services.c", "src/queue.c", "src/sink.c",
-            "src/apartment.c", "src/stub.c", "src/call.c",
+            "src/apartment.c", "src/stub.c", "src/call.c", "src/connect.c",
+            "src/pool.c",
           },
           defines = { "COBJMACROS", "UNICODE", "_UNICODE", "_WIN32_WINNT=0x0601" },
           libraries = { "ole32", "oleaut32", "uuid", "wbemuuid" },

@@ -11,6 +11,7 @@ struct call
 {
     struct stub *stub;              /* NULL once finished */
     IWbemServices *svc;             /* own reference, for CancelAsyncCall */
+    struct identity *identity;      /* own reference: what the proxy's blanket refers to */
     struct services *owner;         /* NULL once finished or when the services closed */
     struct call_link links[2];      /* in the services' and the apartment's lists */
     struct call_list *lists[2];
@@ -177,6 +178,7 @@ static int call_close(lua_State *L)
     call_end(L, c, FALSE);
     luaL_unref(L, LUA_REGISTRYINDEX, c->message);
     IWbemServices_Release(c->svc);
+    identity_release(c->identity);
     free(c);
     InterlockedDecrement(&wmi_stats.calls);
     return 0;
@@ -490,6 +492,8 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
     }
     c->svc = services_iface(s);
     IWbemServices_AddRef(c->svc);
+    c->identity = services_identity(s);
+    identity_addref(c->identity);
     c->anchor = c->message = LUA_NOREF;
     c->stub = stub;
     c->owner = s;
@@ -582,14 +586,14 @@ static int call_exec_async(lua_State *L)
     if (!(stub = call_prepare(L, 5))) return 3;
     s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     box = lua_gettop(L);
-    x.a = str_to_bstr(lua_tostring(L, 2), lua_rawlen(L, 2));
-    x.b = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3));
-    if (!x.a || !x.b)
+    if (FAILED(hr = str_to_bstr(lua_tostring(L, 2), lua_rawlen(L, 2), &x.a))
+        || FAILED(hr = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3), &x.b)))
     {
         call_free_args(&x);
-        return luaL_argerror(L, x.a ? 3 : 2, "invalid UTF-8 or out of memory");
+        if (hr == E_OUTOFMEMORY) return luaL_error(L, "not enough memory");
+        return luaL_argerror(L, x.a ? 3 : 2, "invalid UTF-8");
     }
-    hr = services_inparams(L, 4, s, x.a, x.b, &x.obj, &misuse);
+    hr = services_inparams(L, 4, services_iface(s), x.a, x.b, &x.obj, &misuse);
     if (FAILED(hr))
     {
         call_free_args(&x);

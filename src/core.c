@@ -30,13 +30,35 @@ int core_closed_error(lua_State *L, const char *name)
     return luaL_error(L, "attempt to use a closed %s", name);
 }
 
+/* Misuse is an argument error; only a failed allocation is a memory error. */
+static void core_raise_bstr(lua_State *L, HRESULT hr, const char *func, const char *field, int arg)
+{
+    if (hr == E_OUTOFMEMORY) luaL_error(L, "not enough memory");
+    if (field) luaL_error(L, "bad option '%s' to '%s' (invalid UTF-8)", field, func);
+    luaL_argerror(L, arg, "invalid UTF-8");
+}
+
 BSTR core_check_bstr(lua_State *L, int arg)
 {
     size_t len;
     const char *s = luaL_checklstring(L, arg, &len);
-    BSTR b = str_to_bstr(s, len);
-    if (!b) luaL_argerror(L, arg, "invalid UTF-8 or out of memory");
+    BSTR b;
+    HRESULT hr = str_to_bstr(s, len, &b);
+    if (FAILED(hr)) core_raise_bstr(L, hr, NULL, NULL, arg);
     return b;
+}
+
+const char *core_opt_string(lua_State *L, int idx, const char *func, const char *field)
+{
+    int t = core_opt_field(L, idx, field);
+    size_t len;
+    const char *s;
+    if (t == LUA_TNIL) return NULL;
+    if (t != LUA_TSTRING)
+        luaL_error(L, "bad option '%s' to '%s' (string expected, got %s)", field, func, luaL_typename(L, -1));
+    s = lua_tolstring(L, -1, &len);
+    if (!str_is_utf8(s, len)) core_raise_bstr(L, E_INVALIDARG, func, field, 0);
+    return s;
 }
 
 int core_opt_field(lua_State *L, int idx, const char *field)
@@ -82,8 +104,9 @@ void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, 
         if (lua_type(L, -1) != LUA_TSTRING)
             luaL_error(L, "bad option '%s' to '%s' (string expected, got %s)", field, func, luaL_typename(L, -1));
         s = lua_tostring(L, -1);
-        w = str_to_bstr(s, lua_rawlen(L, -1));
-        hr = w ? CLSIDFromString(w, out) : E_OUTOFMEMORY;
+        hr = str_to_bstr(s, lua_rawlen(L, -1), &w);
+        if (hr == E_OUTOFMEMORY) luaL_error(L, "not enough memory");
+        if (SUCCEEDED(hr)) hr = CLSIDFromString(w, out);
         SysFreeString(w);
         if (FAILED(hr)) luaL_error(L, "bad option '%s' to '%s' (not a CLSID: %s)", field, func, s);
     }
@@ -124,7 +147,8 @@ static int core_stats(lua_State *L)
         { "objects", &wmi_stats.objects }, { "services", &wmi_stats.services },
         { "enumerators", &wmi_stats.enumerators }, { "stubs", &wmi_stats.stubs },
         { "calls", &wmi_stats.calls }, { "queued", &wmi_stats.queued },
-        { "overflows", &wmi_stats.overflows },
+        { "overflows", &wmi_stats.overflows }, { "connects", &wmi_stats.connects },
+        { "timers", &wmi_stats.timers },
     };
     PROCESS_MEMORY_COUNTERS mem;
     size_t i;
@@ -171,6 +195,8 @@ int luaopen_wmi_core(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         { "connect", services_connect },
+        { "connect_async", pool_connect_async },
+        { "timer", pool_timer },
         { "init_security", services_init_security },
         { "apartment", apartment_new },
         { "dispatch", queue_dispatch },
@@ -188,6 +214,7 @@ int luaopen_wmi_core(lua_State *L)
     apartment_register(L);
     stub_register(L);
     lua_pop(L, 4);
+    pool_register(L);
     call_register(L);       /* after services: it adds the *_async methods */
     luaL_newlib(L, funcs);
     core_push_method_tables(L);

@@ -27,6 +27,8 @@ struct wmi_stats {
     LONG calls;     /* async calls alive on the C side */
     LONG queued;    /* callbacks waiting in dispatch queues */
     LONG overflows; /* calls cancelled because their queue limit was reached */
+    LONG connects;  /* wmi.connect_async jobs alive (a pool thread may still run one) */
+    LONG timers;    /* timers of the Lua layer alive */
 };
 extern struct wmi_stats wmi_stats;
 
@@ -49,16 +51,23 @@ int core_opt_choice(lua_State *L, int idx, const char *func, const char *field, 
 /* Option FIELD of the options table at IDX: a CLSID string ("{...}"), DEF when
  * absent; raises naming the option when it is not one. */
 void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, const CLSID *def, CLSID *out);
-/* A BSTR copy of string argument ARG; raises for a non-string or invalid UTF-8,
- * so call it before acquiring anything. */
+/* A BSTR copy of string argument ARG; raises for a non-string or invalid UTF-8
+ * (an argument error) or out of memory, so call it before acquiring anything. */
 BSTR core_check_bstr(lua_State *L, int arg);
+/* String option FIELD of the options table at IDX (of FUNC, for messages), read
+ * raw: pushes its value and returns it (NULL, nil pushed, when absent); raises
+ * naming the option when it is not a string or not valid UTF-8. */
+const char *core_opt_string(lua_State *L, int idx, const char *func, const char *field);
 /* TRUE when the Lua thread is in an STA the host made (waits must pump messages). */
 BOOL core_is_sta(void);
 
 /* strings.c: UTF-8 <-> UTF-16 */
-/* Returns a new BSTR for the UTF-8 string S of LEN bytes, or NULL when out of
- * memory or S is not valid UTF-8. Free with SysFreeString. Never raises. */
-BSTR str_to_bstr(const char *s, size_t len);
+/* *OUT = a new BSTR for the UTF-8 string S of LEN bytes (free with
+ * SysFreeString). E_INVALIDARG when S is not valid UTF-8 (misuse),
+ * E_OUTOFMEMORY. Never raises. */
+HRESULT str_to_bstr(const char *s, size_t len, BSTR *out);
+/* TRUE when S (LEN bytes) is valid UTF-8 that str_to_bstr takes. */
+BOOL str_is_utf8(const char *s, size_t len);
 /* Copies ASCII text without NULs (LEN bytes) into BUF of CAP characters, NUL
  * terminated; returns 0 when it is not such text or does not fit. */
 int str_to_wide_ascii(const char *s, size_t len, WCHAR *buf, size_t cap);
@@ -67,8 +76,14 @@ void str_push_wide(lua_State *L, const WCHAR *s, int len);
 
 /* object.c: wmi.Object (IWbemClassObject) */
 void object_register(lua_State *L);        /* leaves its metatable on the stack */
-/* Pushes a new wmi.Object holding its own reference to OBJ (it AddRefs). */
+/* Pushes a new wmi.Object holding its own reference to OBJ (it AddRefs). May
+ * raise: a caller holding its own reference to OBJ leaks it then (see object_new). */
 void object_push(lua_State *L, IWbemClassObject *obj);
+/* Pushes a new, closed wmi.Object; make it before acquiring the object, then
+ * object_fill hands it the reference OBJ carries (never raises). */
+struct object;
+struct object *object_new(lua_State *L);
+void object_fill(struct object *o, IWbemClassObject *obj);
 /* The IWbemClassObject of the wmi.Object at ARG; raises an argument error for
  * another type and "attempt to use a closed wmi.Object" after close. */
 IWbemClassObject *object_check(lua_State *L, int arg);
@@ -93,6 +108,48 @@ const char *variant_from_lua(lua_State *L, int idx, CIMTYPE type, VARIANT *out);
 /* Name of a CIM type for messages ("uint32", "string", "object", "uint8[]"). */
 const char *variant_cimtype_name(CIMTYPE type);
 
+/* connect.c: connecting, in three steps so that the middle one can run on any
+ * thread (a Windows thread-pool thread for wmi.connect_async). */
+/* What a remote connection's proxies need, shared by counted references: the
+ * Services, and every call, enumerator and call result made from it, so that
+ * svc:close() leaves a proxy still in use valid. Secrets are zeroed when freed. */
+struct identity
+{
+    LONG refs;
+    BOOL proxy;                 /* the Services took a blanket: so must what it hands out */
+    DWORD authn, imp;           /* RPC_C_AUTHN_LEVEL_*, RPC_C_IMP_LEVEL_* */
+    COAUTHIDENTITY *auth;       /* explicit credentials for another host, else NULL */
+};
+void identity_addref(struct identity *id);          /* NULL is fine for both */
+void identity_release(struct identity *id);
+/* Sets ID's blanket on PROXY (an IEnumWbemClassObject, IWbemCallResult...); S_OK
+ * when it is not a proxy. Any thread. */
+HRESULT identity_blanket(struct identity *id, IUnknown *proxy);
+/* wmi.connect's options as plain C data: UTF-16 copies the struct owns. */
+struct connect_args
+{
+    BSTR resource;              /* "root\cimv2" or "\\host\root\cimv2" */
+    BSTR user, password, authority, locale;     /* NULL when absent */
+    BOOL remote;                /* a host was given */
+    DWORD authn, imp;
+    CLSID locator;              /* the IWbemLocator class (default CLSID_WbemLocator) */
+    char *label;                /* the resource in UTF-8, for tostring */
+};
+/* Lua thread: reads FUNC's options at IDX (nil, a namespace string or a table;
+ * read raw, no user code runs) into A. Misuse (a wrong type, invalid UTF-8, a bad
+ * level or CLSID, an 'apartment' that is no open wmi.Apartment) raises an error
+ * naming the option; on any raise A holds nothing. Free with connect_args_free
+ * (it zeroes the password). The 'apartment' option is only checked, not kept. */
+void connect_args_read(lua_State *L, int idx, const char *func, struct connect_args *a);
+void connect_args_free(struct connect_args *a);
+/* The authentication and impersonation options of FUNC's options at IDX. */
+void connect_opt_levels(lua_State *L, int idx, const char *func, const char *authn_def, DWORD *authn,
+                        const char *imp_def, DWORD *imp);
+/* ConnectServer with A, then the proxy blanket. Touches no Lua: runs on any
+ * thread where COM is initialised as MTA. On success *SVC and *ID each carry one
+ * reference for the caller. */
+HRESULT connect_server(const struct connect_args *a, IWbemServices **svc, struct identity **id);
+
 /* services.c: wmi.Services (IWbemServices) */
 struct services;
 struct call;
@@ -102,15 +159,22 @@ void services_register(lua_State *L);      /* leaves its metatable on the stack 
 int services_connect(lua_State *L);          /* wmi.connect */
 int services_init_security(lua_State *L);    /* wmi.init_security */
 struct services *services_check(lua_State *L, int arg);
+/* Lua thread: pushes a new, closed wmi.Services (may raise: make it first). */
+void services_push_closed(lua_State *L);
+/* Lua thread: opens the closed wmi.Services at IDX with SVC and ID, taking both
+ * references (also on failure), LABEL for tostring, and the apartment at stack
+ * index APT (0: none). Never raises: E_OUTOFMEMORY. */
+HRESULT services_open(lua_State *L, int idx, IWbemServices *svc, struct identity *id, const char *label, int apt);
 IWbemServices *services_iface(struct services *s);
+struct identity *services_identity(struct services *s);
 struct call_list *services_calls(struct services *s);
 /* Pushes the apartment that makes stubs for the services at ARG when a call is
  * given bare handlers: the one passed to connect, else the module's default. */
 int services_push_apartment(lua_State *L, int arg);  /* 1, or 3: nil, message, hresult */
-/* In-parameters of METHOD at PATH from the value at ARG (nil, a table or a
- * wmi.Object). On misuse (a bad parameter), *MISUSE is set and a message pushed
+/* In-parameters of METHOD at PATH from the value at ARG (nil, {}, a table or a
+ * wmi.Object; SVC gives the class). On misuse (a bad parameter), *MISUSE is set and a message pushed
  * for an argument error, raised by the caller once it has released its own. */
-HRESULT services_inparams(lua_State *L, int arg, struct services *s, const WCHAR *path,
+HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR *path,
                           const WCHAR *method, IWbemClassObject **in, BOOL *misuse);
 /* Keeps (AddRef) the stub of a finished call: a provider may hold a slot for it
  * until CancelAsyncCall (Wine does). */
@@ -124,6 +188,7 @@ struct node
 {
     struct node *next;
     struct sink *sink;          /* holds a reference: identifies the call */
+    struct job *job;            /* a pool job's node (kind NODE_STATUS), instead of a sink: holds a reference */
     enum node_kind kind;
     IWbemClassObject *obj;      /* indicated object, or the status' extended error */
     HRESULT hr;                 /* status; progress: low word current, high word total */
@@ -138,6 +203,7 @@ void queue_release(struct queue *q);
 void queue_push(struct queue *q, struct node *node);
 void queue_free_node(struct node *node);
 void queue_purge(struct queue *q, struct sink *sink);  /* drops SINK's nodes */
+void queue_purge_job(struct queue *q, struct job *job);  /* drops JOB's nodes */
 void queue_add_pending(struct queue *q, int delta);    /* calls in flight */
 /* Delivers callbacks until DONE(ARG) or MS elapse; TRUE when DONE. */
 BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms);
@@ -201,5 +267,13 @@ void call_detach_stub(lua_State *L, struct call *c);
 /* Frees the provider slot held by a call of S that the provider has completed
  * but Lua has not yet heard of (Wine: one slot per services). FALSE: none. */
 BOOL call_free_completed_slot(struct services *s);
+
+/* pool.c: work on the Windows thread pool (wmi.connect_async, timers) */
+struct job;
+void pool_register(lua_State *L);
+int pool_connect_async(lua_State *L);       /* wmi.connect_async */
+int pool_timer(lua_State *L);               /* core.timer, for the Lua layer */
+int pool_deliver(lua_State *L, struct node *node);  /* takes NODE */
+void pool_release(struct job *job);
 
 #endif

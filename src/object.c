@@ -19,7 +19,7 @@ struct object
 
 /* Pushes a new, closed wmi.Object: it exists before anything is acquired, so an
  * error while making it (out of memory) leaks nothing (liolib's newprefile). */
-static struct object *object_new(lua_State *L)
+struct object *object_new(lua_State *L)
 {
     struct object *o = lua_newuserdatauv(L, sizeof(*o), 0);
     o->obj = NULL;
@@ -28,7 +28,7 @@ static struct object *object_new(lua_State *L)
 }
 
 /* Hands O the reference OBJ carries. */
-static void object_fill(struct object *o, IWbemClassObject *obj)
+void object_fill(struct object *o, IWbemClassObject *obj)
 {
     o->obj = obj;
     InterlockedIncrement(&wmi_stats.objects);
@@ -75,11 +75,11 @@ static int object_close(lua_State *L)
  * UTF-8 names nothing WMI has. */
 static HRESULT object_name(const char *name, size_t len, BSTR *out)
 {
+    HRESULT hr;
     *out = NULL;
-    if (len > INT_MAX || strlen(name) != len) return WBEM_E_NOT_FOUND;
-    if ((*out = str_to_bstr(name, len))) return S_OK;
-    return MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, (int)len, NULL, 0) > 0
-        ? E_OUTOFMEMORY : WBEM_E_NOT_FOUND;
+    if (strlen(name) != len) return WBEM_E_NOT_FOUND;
+    hr = str_to_bstr(name, len, out);
+    return hr == E_INVALIDARG ? (HRESULT)WBEM_E_NOT_FOUND : hr;
 }
 
 static int object_push_protected(lua_State *L)

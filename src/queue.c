@@ -40,7 +40,8 @@ void queue_free_node(struct node *node)
     if (node->kind == NODE_INDICATE) InterlockedDecrement(&node->sink->queued);
     if (node->obj) IWbemClassObject_Release(node->obj);
     SysFreeString(node->text);
-    sink_release(node->sink);
+    if (node->sink) sink_release(node->sink);
+    if (node->job) pool_release(node->job);
     free(node);
     InterlockedDecrement(&wmi_stats.queued);
 }
@@ -74,14 +75,14 @@ static struct node *queue_pop(struct queue *q)
     return node;
 }
 
-void queue_purge(struct queue *q, struct sink *sink)
+static void queue_purge_where(struct queue *q, const struct sink *sink, const struct job *job)
 {
     struct node **link, *node, *dropped = NULL;
     EnterCriticalSection(&q->lock);
     q->tail = NULL;
     for (link = &q->head; (node = *link);)
     {
-        if (node->sink == sink)
+        if (node->sink == sink && node->job == job)
         {
             *link = node->next;
             node->next = dropped;
@@ -99,6 +100,16 @@ void queue_purge(struct queue *q, struct sink *sink)
         dropped = node->next;
         queue_free_node(node);
     }
+}
+
+void queue_purge(struct queue *q, struct sink *sink)
+{
+    queue_purge_where(q, sink, NULL);
+}
+
+void queue_purge_job(struct queue *q, struct job *job)
+{
+    queue_purge_where(q, NULL, job);
 }
 
 struct queue *queue_get(lua_State *L)
@@ -193,7 +204,7 @@ static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void
     int delivered = 0;
     while ((!done || !done(arg)) && (node = queue_pop(q)))
     {
-        delivered += call_deliver(L, node);
+        delivered += node->job ? pool_deliver(L, node) : call_deliver(L, node);
     }
     return delivered;
 }

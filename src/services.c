@@ -6,12 +6,12 @@
 #define SERVICES_BATCH 64          /* objects per IEnumWbemClassObject::Next */
 #define ENUMERATOR_META "wmi.Enumerator"
 
-/* Keeps what ConnectServer's blanket refers to: for a remote connection with
- * credentials, the COAUTHIDENTITY must live as long as the proxy. */
+/* The identity is shared with every proxy the connection hands out: a call, an
+ * enumerator or a call result may outlive the Services' close. */
 struct services
 {
     IWbemServices *svc;
-    COAUTHIDENTITY *identity;
+    struct identity *identity;
     IWbemObjectSink *parked;    /* stub of the last finished async call, see services_park */
     struct call_list calls;     /* async calls in flight, cancelled on close */
     char *resource;             /* "root\cimv2" or "\\host\ns", for tostring */
@@ -31,19 +31,14 @@ struct services *services_check(lua_State *L, int arg)
     return s;
 }
 
-static void services_free_identity(COAUTHIDENTITY *id)
-{
-    if (!id) return;
-    if (id->Password) SecureZeroMemory(id->Password, id->PasswordLength * sizeof(WCHAR));
-    free(id->User);
-    free(id->Domain);
-    free(id->Password);
-    free(id);
-}
-
 IWbemServices *services_iface(struct services *s)
 {
     return s->svc;
+}
+
+struct identity *services_identity(struct services *s)
+{
+    return s->identity;
 }
 
 struct call_list *services_calls(struct services *s)
@@ -97,7 +92,7 @@ static int services_close(lua_State *L)
         call_cancel_list(L, &s->calls);
         services_unpark(s);
         IWbemServices_Release(s->svc);
-        services_free_identity(s->identity);
+        identity_release(s->identity);
         free(s->resource);
         free(s);
         InterlockedDecrement(&wmi_stats.services);
@@ -114,44 +109,6 @@ static int services_tostring(lua_State *L)
 
 /* --- connecting ------------------------------------------------------------ */
 
-static const char *const services_authn_names[] = {
-    "default", "none", "connect", "call", "packet", "integrity", "privacy", NULL };
-static const DWORD services_authn_levels[] = {
-    RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_AUTHN_LEVEL_NONE, RPC_C_AUTHN_LEVEL_CONNECT,
-    RPC_C_AUTHN_LEVEL_CALL, RPC_C_AUTHN_LEVEL_PKT, RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
-    RPC_C_AUTHN_LEVEL_PKT_PRIVACY };
-static const char *const services_imp_names[] = {
-    "anonymous", "identify", "impersonate", "delegate", NULL };
-static const DWORD services_imp_levels[] = {
-    RPC_C_IMP_LEVEL_ANONYMOUS, RPC_C_IMP_LEVEL_IDENTIFY, RPC_C_IMP_LEVEL_IMPERSONATE,
-    RPC_C_IMP_LEVEL_DELEGATE };
-
-struct connect_args
-{
-    const char *namespace, *host, *user, *password, *authority, *locale;
-    DWORD authn, imp;
-    CLSID locator;          /* the IWbemLocator class (default CLSID_WbemLocator) */
-};
-
-/* Reads string option FIELD of the table at 1 (or keeps *OUT); raises if not a string. */
-static void services_opt_string(lua_State *L, const char *field, const char **out)
-{
-    int t = lua_getfield(L, 1, field);
-    if (t == LUA_TSTRING) *out = lua_tostring(L, -1);
-    else if (t != LUA_TNIL)
-        luaL_error(L, "bad option '%s' to 'connect' (string expected, got %s)", field, luaL_typename(L, -1));
-    lua_pop(L, 1); /* the string stays alive: the options table holds it */
-}
-
-/* The authentication and impersonation options of FUNC's options table at 1. */
-static void services_opt_levels(lua_State *L, const char *func, const char *authn_def, DWORD *authn,
-                                const char *imp_def, DWORD *imp)
-{
-    *authn = services_authn_levels[core_opt_choice(L, 1, func, "authentication", authn_def,
-                                                   services_authn_names)];
-    *imp = services_imp_levels[core_opt_choice(L, 1, func, "impersonation", imp_def, services_imp_names)];
-}
-
 /* wmi.init_security{ authentication = "default", impersonation = "impersonate" }
  * --> true | nil, message, hresult. CoInitializeSecurity belongs to the host
  * process, once: the module never calls it unless the script asks. */
@@ -160,181 +117,72 @@ int services_init_security(lua_State *L)
     DWORD authn, imp;
     HRESULT hr;
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
-    services_opt_levels(L, "init_security", "default", &authn, "impersonate", &imp);
+    connect_opt_levels(L, 1, "init_security", "default", &authn, "impersonate", &imp);
     hr = CoInitializeSecurity(NULL, -1, NULL, NULL, authn, imp, NULL, EOAC_NONE, NULL);
     if (FAILED(hr)) return hresult_fail(L, hr);
     lua_pushboolean(L, 1);
     return 1;
 }
 
-static void services_read_args(lua_State *L, struct connect_args *a)
+void services_push_closed(lua_State *L)
 {
-    memset(a, 0, sizeof(*a));
-    a->namespace = "root\\cimv2";
-    a->authn = RPC_C_AUTHN_LEVEL_PKT_PRIVACY;
-    a->imp = RPC_C_IMP_LEVEL_IMPERSONATE;
-    a->locator = CLSID_WbemLocator;
-    switch (lua_type(L, 1))
+    struct services **box = lua_newuserdatauv(L, sizeof(*box), 1);
+    *box = NULL;
+    luaL_setmetatable(L, WMI_SERVICES);
+}
+
+HRESULT services_open(lua_State *L, int idx, IWbemServices *svc, struct identity *id, const char *label, int apt)
+{
+    struct services **box = lua_touserdata(L, idx), *s = calloc(1, sizeof(*s));
+    char *resource = _strdup(label);
+    if (!s || !resource)
     {
-    case LUA_TNONE:
-    case LUA_TNIL:
-        break;
-    case LUA_TSTRING:
-        a->namespace = lua_tostring(L, 1);
-        break;
-    case LUA_TTABLE:
-        services_opt_string(L, "namespace", &a->namespace);
-        services_opt_string(L, "host", &a->host);
-        services_opt_string(L, "user", &a->user);
-        services_opt_string(L, "password", &a->password);
-        services_opt_string(L, "authority", &a->authority);
-        services_opt_string(L, "locale", &a->locale);
-        services_opt_levels(L, "connect", "privacy", &a->authn, "impersonate", &a->imp);
-        core_opt_clsid(L, 1, "connect", "locator", &CLSID_WbemLocator, &a->locator);
-        break;
-    default:
-        luaL_typeerror(L, 1, "nil, string or table");
+        free(s);
+        free(resource);
+        IWbemServices_Release(svc);
+        identity_release(id);
+        return E_OUTOFMEMORY;
     }
-}
-
-static WCHAR *services_wide(const char *s, ULONG *len)
-{
-    BSTR b = str_to_bstr(s, strlen(s));
-    WCHAR *w;
-    if (!b) return NULL;
-    *len = SysStringLen(b);
-    if ((w = malloc((*len + 1) * sizeof(WCHAR)))) memcpy(w, b, (*len + 1) * sizeof(WCHAR));
-    SysFreeString(b);
-    return w;
-}
-
-/* "DOMAIN\user" splits into domain and user, as WMI's own tools accept it. */
-static COAUTHIDENTITY *services_make_identity(const struct connect_args *a)
-{
-    COAUTHIDENTITY *id = calloc(1, sizeof(*id));
-    const char *slash = strchr(a->user, '\\');
-    if (!id) return NULL;
-    id->Flags = SEC_WINNT_AUTH_IDENTITY_UNICODE;
-    if (slash)
+    s->svc = svc;
+    s->identity = id;
+    s->resource = resource;
+    if (apt)
     {
-        char domain[256];
-        size_t n = slash - a->user;
-        if (n >= sizeof(domain)) goto fail;
-        memcpy(domain, a->user, n);
-        domain[n] = 0;
-        if (!(id->Domain = (USHORT *)services_wide(domain, &id->DomainLength))) goto fail;
-        if (!(id->User = (USHORT *)services_wide(slash + 1, &id->UserLength))) goto fail;
+        lua_pushvalue(L, apt);
+        lua_setiuservalue(L, idx, 1);
     }
-    else if (!(id->User = (USHORT *)services_wide(a->user, &id->UserLength))) goto fail;
-    if (a->password && !(id->Password = (USHORT *)services_wide(a->password, &id->PasswordLength)))
-        goto fail;
-    return id;
-fail:
-    services_free_identity(id);
-    return NULL;
-}
-
-static BSTR services_bstr_or_null(const char *s, HRESULT *hr)
-{
-    BSTR b;
-    if (!s || FAILED(*hr)) return NULL;
-    if (!(b = str_to_bstr(s, strlen(s)))) *hr = E_OUTOFMEMORY;
-    return b;
-}
-
-static void services_free_secret(BSTR b)
-{
-    if (b) SecureZeroMemory(b, SysStringByteLen(b));
-    SysFreeString(b);
+    *box = s;
+    InterlockedIncrement(&wmi_stats.services);
+    return S_OK;
 }
 
 int services_connect(lua_State *L)
 {
     struct connect_args a;
-    struct services **box, *s = NULL;
-    IWbemLocator *locator = NULL;
-    BSTR resource = NULL, user = NULL, password = NULL, locale = NULL, authority = NULL;
-    char *resource_utf8;
-    HRESULT hr = S_OK;
+    IWbemServices *svc;
+    struct identity *id;
+    int box, apt;
+    HRESULT hr;
 
-    services_read_args(L, &a);
-    /* The userdata exists, closed, before anything is acquired: an error while
-     * building it (out of memory) then leaks nothing. */
-    box = lua_newuserdatauv(L, sizeof(*box), 1);
-    *box = NULL;
-    luaL_setmetatable(L, WMI_SERVICES);
-    if (core_opt_field(L, 1, "apartment") != LUA_TNIL)
-    {
-        if (!luaL_testudata(L, -1, WMI_APARTMENT))
-            return luaL_error(L, "bad option 'apartment' to 'connect' (%s expected, got %s)", WMI_APARTMENT,
-                              luaL_typename(L, -1));
-        apartment_check(L, -1);
-        lua_setiuservalue(L, -2, 1);
-    }
-    else lua_pop(L, 1);
-
-    if (a.host)
-        lua_pushfstring(L, "\\\\%s\\%s", a.host, a.namespace);
-    else
-        lua_pushstring(L, a.namespace);
-    resource = services_bstr_or_null(lua_tostring(L, -1), &hr);
-    resource_utf8 = _strdup(lua_tostring(L, -1));
-    lua_pop(L, 1);
-    if (!resource_utf8) hr = E_OUTOFMEMORY;
-    user = services_bstr_or_null(a.user, &hr);
-    password = services_bstr_or_null(a.password, &hr);
-    locale = services_bstr_or_null(a.locale, &hr);
-    authority = services_bstr_or_null(a.authority, &hr);
-    if (FAILED(hr)) goto done;
-    if (!(s = calloc(1, sizeof(*s))))
-    {
-        hr = E_OUTOFMEMORY;
-        goto done;
-    }
-
-    hr = CoCreateInstance(&a.locator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator,
-                          (void **)&locator);
-    if (FAILED(hr)) goto done;
-    hr = IWbemLocator_ConnectServer(locator, resource, user, password, locale,
-                                    WBEM_FLAG_CONNECT_USE_MAX_WAIT, authority, NULL, &s->svc);
-    if (FAILED(hr)) goto done;
-
-    if (a.host && a.user && !(s->identity = services_make_identity(&a)))
-    {
-        hr = E_OUTOFMEMORY;
-        goto done;
-    }
-    hr = CoSetProxyBlanket((IUnknown *)s->svc, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT,
-                           COLE_DEFAULT_PRINCIPAL, a.authn, a.imp, s->identity, EOAC_NONE);
-    /* An in-process services object (a local provider, or Wine's) is no proxy:
-     * there is no blanket to set and nothing is lost. */
-    if (hr == E_NOINTERFACE) hr = S_OK;
-
-done:
-    if (locator) IWbemLocator_Release(locator);
-    SysFreeString(resource);
-    SysFreeString(user);
-    services_free_secret(password);
-    SysFreeString(locale);
-    SysFreeString(authority);
-    if (FAILED(hr))
-    {
-        if (s && s->svc) IWbemServices_Release(s->svc);
-        if (s) services_free_identity(s->identity);
-        free(s);
-        free(resource_utf8);
-        return hresult_fail(L, hr);
-    }
-    s->resource = resource_utf8;
-    *box = s;
-    InterlockedIncrement(&wmi_stats.services);
+    /* The userdata exists, closed, before anything is acquired. */
+    lua_settop(L, 1);
+    services_push_closed(L);
+    box = lua_gettop(L);
+    connect_args_read(L, 1, "connect", &a);
+    apt = core_opt_field(L, 1, "apartment") == LUA_TNIL ? 0 : lua_gettop(L);
+    hr = connect_server(&a, &svc, &id);
+    if (SUCCEEDED(hr)) hr = services_open(L, box, svc, id, a.label, apt);
+    connect_args_free(&a);
+    if (FAILED(hr)) return hresult_fail(L, hr);
+    lua_settop(L, box);
     return 1;
 }
 
 /* --- arguments --------------------------------------------------------------- */
 
-/* Read before the services is checked: reading allocates, and an allocation may
- * run a finalizer that closes it. */
+/* Arguments are read and converted before the services is checked: reading
+ * allocates, and an allocation may run a finalizer that closes it. Between
+ * services_check and the COM call nothing allocates. */
 static LONG services_enum_flags(lua_State *L, int opts)
 {
     LONG flags = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
@@ -345,106 +193,180 @@ static LONG services_enum_flags(lua_State *L, int opts)
     return flags;
 }
 
+/* services_check that frees BSTRs A and B before it raises. */
+static struct services *services_check_free(lua_State *L, BSTR a, BSTR b)
+{
+    struct services *s = *services_box(L, 1);
+    if (s) return s;
+    SysFreeString(a);
+    SysFreeString(b);
+    core_closed_error(L, WMI_SERVICES);
+    return NULL;
+}
+
 /* --- result lists -------------------------------------------------------------- */
 
-/* Drains ENUM into a wmi.List on the stack; releases ENUM. */
-static int services_drain(lua_State *L, IEnumWbemClassObject *e)
+struct services_drain
 {
+    IEnumWbemClassObject *e;
     IWbemClassObject *batch[SERVICES_BATCH];
-    ULONG got, i;
-    lua_Integer n = 0;
+    ULONG got, next;            /* batch[next..got) are still ours */
     HRESULT hr;
+};
+
+/* Protected: an allocation error leaves what it has not handed out to the caller. */
+static int services_drain_body(lua_State *L)
+{
+    struct services_drain *d = lua_touserdata(L, 1);
+    lua_Integer n = 0;
 
     object_new_list(L);
     do
     {
-        got = 0;
-        hr = IEnumWbemClassObject_Next(e, WBEM_INFINITE, SERVICES_BATCH, batch, &got);
-        for (i = 0; i < got; i++)
+        d->got = d->next = 0;
+        d->hr = IEnumWbemClassObject_Next(d->e, WBEM_INFINITE, SERVICES_BATCH, d->batch, &d->got);
+        while (d->next < d->got)
         {
-            object_push(L, batch[i]);
-            IWbemClassObject_Release(batch[i]);
+            object_fill(object_new(L), d->batch[d->next]);
+            d->next++;
             lua_rawseti(L, -2, ++n);
         }
-    } while (hr == WBEM_S_NO_ERROR && got);
-    IEnumWbemClassObject_Release(e);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    } while (d->hr == WBEM_S_NO_ERROR && d->got);
     return 1;
+}
+
+/* Pushes a wmi.List of what E gives (with ID's blanket); releases E. */
+static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity *id)
+{
+    struct services_drain d;
+    int status;
+
+    d.e = e;
+    d.got = d.next = 0;
+    d.hr = identity_blanket(id, (IUnknown *)e);
+    identity_release(id);   /* the caller's: the blanket holds what it needs */
+    if (FAILED(d.hr))
+    {
+        IEnumWbemClassObject_Release(e);
+        return hresult_fail(L, d.hr);
+    }
+    lua_pushcfunction(L, services_drain_body);
+    lua_pushlightuserdata(L, &d);
+    status = lua_pcall(L, 1, 1, 0);
+    for (; d.next < d.got; d.next++) IWbemClassObject_Release(d.batch[d.next]);
+    IEnumWbemClassObject_Release(e);
+    if (status != LUA_OK) return lua_error(L);
+    if (FAILED(d.hr)) return hresult_fail(L, d.hr);
+    return 1;
+}
+
+enum services_enum_kind { SERVICES_QUERY, SERVICES_INSTANCES, SERVICES_CLASSES };
+
+/* Starts an enumeration: ExecQuery of WQL, CreateInstanceEnum or CreateClassEnum
+ * of CLS (which it frees). *ID: a reference to the identity its proxy uses. */
+static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wql, BSTR cls, LONG flags,
+                             IEnumWbemClassObject **e, struct identity **id)
+{
+    struct services *s = services_check_free(L, wql, cls);
+    static const WCHAR lang[] = L"WQL";
+    BSTR wlang = NULL;
+    HRESULT hr;
+
+    *e = NULL;
+    *id = NULL;
+    if (kind == SERVICES_QUERY && !(wlang = SysAllocString(lang))) hr = E_OUTOFMEMORY;
+    else if (kind == SERVICES_QUERY) hr = IWbemServices_ExecQuery(s->svc, wlang, wql, flags, NULL, e);
+    else if (kind == SERVICES_CLASSES) hr = IWbemServices_CreateClassEnum(s->svc, cls, flags, NULL, e);
+    else hr = IWbemServices_CreateInstanceEnum(s->svc, cls, flags, NULL, e);
+    SysFreeString(wlang);
+    SysFreeString(wql);
+    SysFreeString(cls);
+    if (SUCCEEDED(hr))
+    {
+        *id = s->identity;
+        identity_addref(*id);
+    }
+    return hr;
 }
 
 static int services_query(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3);
-    struct services *s = services_check(L, 1);
-    IEnumWbemClassObject *e = NULL;
-    BSTR wql = core_check_bstr(L, 2), lang = SysAllocString(L"WQL");
-    HRESULT hr = lang ? IWbemServices_ExecQuery(s->svc, lang, wql, flags, NULL, &e) : E_OUTOFMEMORY;
-    SysFreeString(wql);
-    SysFreeString(lang);
+    IEnumWbemClassObject *e;
+    struct identity *id;
+    HRESULT hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &e, &id);
     if (FAILED(hr)) return hresult_fail(L, hr);
-    return services_drain(L, e);
+    return services_drain(L, e, id);
 }
 
 static int services_instances(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3);
-    struct services *s = services_check(L, 1);
-    IEnumWbemClassObject *e = NULL;
-    BSTR cls = core_check_bstr(L, 2);
-    HRESULT hr = IWbemServices_CreateInstanceEnum(s->svc, cls, flags, NULL, &e);
-    SysFreeString(cls);
+    IEnumWbemClassObject *e;
+    struct identity *id;
+    HRESULT hr = services_enum(L, SERVICES_INSTANCES, NULL, core_check_bstr(L, 2), flags, &e, &id);
     if (FAILED(hr)) return hresult_fail(L, hr);
-    return services_drain(L, e);
+    return services_drain(L, e, id);
 }
 
 static int services_classes(lua_State *L)
 {
-    struct services *s = services_check(L, 1);
-    IEnumWbemClassObject *e = NULL;
     BSTR super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
-    HRESULT hr = IWbemServices_CreateClassEnum(s->svc, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
-                                               | WBEM_FLAG_FORWARD_ONLY, NULL, &e);
-    SysFreeString(super);
+    IEnumWbemClassObject *e;
+    struct identity *id;
+    HRESULT hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
+                               | WBEM_FLAG_FORWARD_ONLY, &e, &id);
     if (FAILED(hr)) return hresult_fail(L, hr);
-    return services_drain(L, e);
+    return services_drain(L, e, id);
 }
 
 /* --- each: an iterator that closes its enumerator on break ---------------------- */
 
-static IEnumWbemClassObject **services_enum_box(lua_State *L, int idx)
+/* The enumerator userdata: the proxy and the identity its blanket refers to. */
+struct services_iter
+{
+    IEnumWbemClassObject *e;
+    struct identity *id;
+};
+
+static struct services_iter *services_iter_box(lua_State *L, int idx)
 {
     return luaL_checkudata(L, idx, ENUMERATOR_META);
 }
 
-static void services_enum_release(IEnumWbemClassObject **box)
+static void services_iter_release(struct services_iter *it)
 {
-    IEnumWbemClassObject *e = *box;
-    *box = NULL;
+    IEnumWbemClassObject *e = it->e;
+    it->e = NULL;
     if (e)
     {
         IEnumWbemClassObject_Release(e);
+        identity_release(it->id);
+        it->id = NULL;
         InterlockedDecrement(&wmi_stats.enumerators);
     }
 }
 
-static int services_enum_close(lua_State *L)
+static int services_iter_close(lua_State *L)
 {
-    services_enum_release(services_enum_box(L, 1));
+    services_iter_release(services_iter_box(L, 1));
     return 0;
 }
 
-static int services_enum_next(lua_State *L)
+static int services_iter_next(lua_State *L)
 {
-    IEnumWbemClassObject **box = services_enum_box(L, lua_upvalueindex(1));
+    struct services_iter *it = services_iter_box(L, lua_upvalueindex(1));
     IWbemClassObject *obj = NULL;
+    struct object *o;
     ULONG got = 0;
     HRESULT hr;
 
-    if (!*box) return 0; /* finished, or closed: the loop ends */
-    hr = IEnumWbemClassObject_Next(*box, WBEM_INFINITE, 1, &obj, &got);
+    if (!it->e) return 0; /* finished, or closed: the loop ends */
+    o = object_new(L);
+    hr = IEnumWbemClassObject_Next(it->e, WBEM_INFINITE, 1, &obj, &got);
     if (FAILED(hr) || !got)
     {
-        services_enum_release(box);
+        services_iter_release(it);
         if (FAILED(hr))
         {
             hresult_push_message(L, hr);
@@ -452,8 +374,7 @@ static int services_enum_next(lua_State *L)
         }
         return 0;
     }
-    object_push(L, obj);
-    IWbemClassObject_Release(obj);
+    object_fill(o, obj);
     return 1;
 }
 
@@ -463,39 +384,39 @@ static int services_enum_next(lua_State *L)
 static int services_each(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3);
-    struct services *s = services_check(L, 1);
-    IEnumWbemClassObject **box;
-    BSTR wql, lang;
+    struct services_iter *it;
     HRESULT hr;
 
     luaL_checkstring(L, 2);
-    box = lua_newuserdatauv(L, sizeof(*box), 0);
-    *box = NULL;
+    it = lua_newuserdatauv(L, sizeof(*it), 0);
+    it->e = NULL;
+    it->id = NULL;
     if (luaL_newmetatable(L, ENUMERATOR_META))
     {
-        lua_pushcfunction(L, services_enum_close);
+        lua_pushcfunction(L, services_iter_close);
         lua_setfield(L, -2, "__gc");
-        lua_pushcfunction(L, services_enum_close);
+        lua_pushcfunction(L, services_iter_close);
         lua_setfield(L, -2, "__close");
     }
     lua_setmetatable(L, -2);
-
-    wql = core_check_bstr(L, 2);
-    lang = SysAllocString(L"WQL");
-    hr = lang ? IWbemServices_ExecQuery(s->svc, lang, wql, flags, NULL, box) : E_OUTOFMEMORY;
-    SysFreeString(wql);
-    SysFreeString(lang);
-    if (FAILED(hr))
-    {
-        hresult_push_message(L, hr);
-        return lua_error(L);
-    }
-    InterlockedIncrement(&wmi_stats.enumerators);
     lua_pushvalue(L, -1);
-    lua_pushcclosure(L, services_enum_next, 1);
+    lua_pushcclosure(L, services_iter_next, 1);
     lua_pushnil(L);
     lua_pushnil(L);
     lua_rotate(L, -4, -1); /* iterator, nil, nil, enumerator */
+
+    hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &it->e, &it->id);
+    if (SUCCEEDED(hr))
+    {
+        InterlockedIncrement(&wmi_stats.enumerators);
+        hr = identity_blanket(it->id, (IUnknown *)it->e);
+    }
+    if (FAILED(hr))
+    {
+        services_iter_release(it);
+        hresult_push_message(L, hr);
+        return lua_error(L);
+    }
     return 4;
 }
 
@@ -503,28 +424,40 @@ static int services_each(lua_State *L)
 
 static int services_get(lua_State *L)
 {
-    struct services *s = services_check(L, 1);
+    struct services *s;
+    struct object *o;
     IWbemClassObject *obj = NULL;
     BSTR path;
     HRESULT hr;
 
     /* GetObject("") makes an empty class; Wine then crashes on its first Get. */
     luaL_argcheck(L, luaL_checkstring(L, 2)[0], 2, "empty object path");
+    o = object_new(L);
     path = core_check_bstr(L, 2);
+    s = services_check_free(L, path, NULL);
     hr = IWbemServices_GetObject(s->svc, path, 0, NULL, &obj, NULL);
     SysFreeString(path);
     if (FAILED(hr)) return hresult_fail(L, hr);
-    object_push(L, obj);
-    IWbemClassObject_Release(obj);
+    object_fill(o, obj);
     return 1;
 }
 
 /* The class part of an object path: "\\srv\root\cimv2:Win32_Process.Handle=1"
- * -> "Win32_Process". */
+ * -> "Win32_Process". The namespace ends at a ':' before the keys (a key's value
+ * may hold a ':' of its own); a server name may hold a '.'. */
 static BSTR services_path_class(const WCHAR *path)
 {
-    const WCHAR *start = wcschr(path, ':'), *end;
-    start = start ? start + 1 : path;
+    const WCHAR *start = path, *end = path;
+    if ((end[0] == '\\' || end[0] == '/') && (end[1] == '\\' || end[1] == '/'))
+        for (end += 2; *end && *end != '\\' && *end != '/'; end++);
+    for (; *end && *end != '.' && *end != '='; end++)
+    {
+        if (*end == ':')
+        {
+            start = end + 1;
+            break;
+        }
+    }
     for (end = start; *end && *end != '.' && *end != '='; end++);
     return SysAllocStringLen(start, end - start);
 }
@@ -561,10 +494,14 @@ static HRESULT services_table_inparams(lua_State *L, int arg, IWbemServices *svc
             *misuse = TRUE;
             goto done;
         }
-        if (!(name = str_to_bstr(lua_tostring(L, -2), lua_rawlen(L, -2))))
+        if (FAILED(hr = str_to_bstr(lua_tostring(L, -2), lua_rawlen(L, -2), &name)))
         {
             lua_pop(L, 2);
-            hr = E_OUTOFMEMORY;
+            if (hr == E_INVALIDARG)
+            {
+                lua_pushstring(L, "parameter names must be valid UTF-8");
+                *misuse = TRUE;
+            }
             goto done;
         }
         if (FAILED(IWbemClassObject_Get(in, name, 0, NULL, &type, NULL)))
@@ -606,14 +543,21 @@ done:
     return hr;
 }
 
-HRESULT services_inparams(lua_State *L, int arg, struct services *s, const WCHAR *path,
+HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR *path,
                           const WCHAR *method, IWbemClassObject **in, BOOL *misuse)
 {
     int t = lua_type(L, arg);
     *in = NULL;
     *misuse = FALSE;
     if (t == LUA_TNONE || t == LUA_TNIL) return S_OK;
-    if (t == LUA_TTABLE) return services_table_inparams(L, arg, s->svc, path, method, in, misuse);
+    if (t == LUA_TTABLE)
+    {
+        /* {} is no parameters, as nil: WMI would refuse an empty instance. */
+        lua_pushnil(L);
+        if (!lua_next(L, arg)) return S_OK;
+        lua_pop(L, 2);
+        return services_table_inparams(L, arg, svc, path, method, in, misuse);
+    }
     if (luaL_testudata(L, arg, WMI_OBJECT) && !(*in = object_test(L, arg)))
     {
         /* Not raised here: the caller holds strings to free first. */
@@ -635,21 +579,32 @@ HRESULT services_inparams(lua_State *L, int arg, struct services *s, const WCHAR
  * method has none). PARAMS is a Lua table or an in-parameters wmi.Object. */
 static int services_exec(lua_State *L)
 {
-    struct services *s = services_check(L, 1);
     IWbemClassObject *in = NULL, *out = NULL;
+    IWbemServices *svc;
+    struct object *o;
     BSTR path, method;
     BOOL misuse;
     HRESULT hr;
+    int top;
 
     luaL_checkstring(L, 3);
+    lua_settop(L, 4);
+    o = object_new(L);
+    top = lua_gettop(L);
     path = core_check_bstr(L, 2);
-    if (!(method = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3))))
+    if (FAILED(hr = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3), &method)))
     {
         SysFreeString(path);
-        return luaL_argerror(L, 3, "invalid UTF-8 or out of memory");
+        if (hr == E_OUTOFMEMORY) return luaL_error(L, "not enough memory");
+        return luaL_argerror(L, 3, "invalid UTF-8");
     }
-    hr = services_inparams(L, 4, s, path, method, &in, &misuse);
-    if (SUCCEEDED(hr)) hr = IWbemServices_ExecMethod(s->svc, path, method, 0, NULL, in, &out, NULL);
+    /* Reading the parameters allocates: a finalizer may close the services
+     * meanwhile, so the call keeps its own reference. */
+    svc = services_check_free(L, path, method)->svc;
+    IWbemServices_AddRef(svc);
+    hr = services_inparams(L, 4, svc, path, method, &in, &misuse);
+    if (SUCCEEDED(hr)) hr = IWbemServices_ExecMethod(svc, path, method, 0, NULL, in, &out, NULL);
+    IWbemServices_Release(svc);
     if (in) IWbemClassObject_Release(in);
     SysFreeString(path);
     SysFreeString(method);
@@ -660,8 +615,8 @@ static int services_exec(lua_State *L)
         lua_pushboolean(L, 1);
         return 1;
     }
-    object_push(L, out);
-    IWbemClassObject_Release(out);
+    object_fill(o, out);
+    lua_settop(L, top);
     return 1;
 }
 
@@ -674,6 +629,8 @@ static int services_put(lua_State *L)
     BSTR path = NULL;
     HRESULT hr = IWbemServices_PutInstance(s->svc, obj, WBEM_FLAG_CREATE_OR_UPDATE, NULL, &result);
 
+    /* The call result is a proxy of its own: it needs the connection's blanket. */
+    if (SUCCEEDED(hr) && result) hr = identity_blanket(s->identity, (IUnknown *)result);
     if (SUCCEEDED(hr) && result) hr = IWbemCallResult_GetResultString(result, WBEM_INFINITE, &path);
     if (result) IWbemCallResult_Release(result);
     if (FAILED(hr)) return hresult_fail(L, hr);
@@ -684,8 +641,8 @@ static int services_put(lua_State *L)
 
 static int services_delete(lua_State *L)
 {
-    struct services *s = services_check(L, 1);
     BSTR path = core_check_bstr(L, 2);
+    struct services *s = services_check_free(L, path, NULL);
     HRESULT hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
     SysFreeString(path);
     if (FAILED(hr)) return hresult_fail(L, hr);

@@ -5,23 +5,24 @@
 
 #include "luawmi.h"
 
-BSTR str_to_bstr(const char *s, size_t len)
+HRESULT str_to_bstr(const char *s, size_t len, BSTR *out)
 {
-    BSTR b;
     int n;
 
+    *out = NULL;
     /* MultiByteToWideChar reports an empty input as an error. */
-    if (!len) return SysAllocStringLen(L"", 0);
-    if (len > INT_MAX) return NULL;
+    if (!len) return (*out = SysAllocStringLen(L"", 0)) ? S_OK : E_OUTOFMEMORY;
+    if (len > INT_MAX) return E_INVALIDARG;
     n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int)len, NULL, 0);
-    if (n <= 0) return NULL;
-    if (!(b = SysAllocStringLen(NULL, n))) return NULL;
-    if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int)len, b, n) != n)
-    {
-        SysFreeString(b);
-        return NULL;
-    }
-    return b;
+    if (n <= 0) return E_INVALIDARG;
+    if (!(*out = SysAllocStringLen(NULL, n))) return E_OUTOFMEMORY;
+    MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int)len, *out, n);
+    return S_OK;
+}
+
+BOOL str_is_utf8(const char *s, size_t len)
+{
+    return !len || (len <= INT_MAX && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int)len, NULL, 0) > 0);
 }
 
 int str_to_wide_ascii(const char *s, size_t len, WCHAR *buf, size_t cap)

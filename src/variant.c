@@ -355,7 +355,7 @@ static const char *variant_number_bstr(lua_State *L, int idx, VARIANT *out)
     {
         snprintf(buf, sizeof(buf), "%.14g", (double)lua_tonumber(L, idx));
         if (buf[strspn(buf, "-0123456789")] == 0) strcat(buf, ".0");
-        V_BSTR(out) = str_to_bstr(buf, strlen(buf));
+        str_to_bstr(buf, strlen(buf), &V_BSTR(out));
     }
     if (!V_BSTR(out)) return variant_no_memory;
     V_VT(out) = VT_BSTR;
@@ -371,15 +371,13 @@ static const char *variant_string(lua_State *L, int idx, const struct variant_ci
     if (t == LUA_TNUMBER) return out ? variant_number_bstr(L, idx, out) : NULL;
     if (t != LUA_TSTRING) return c->got[t];
     s = lua_tolstring(L, idx, &len);
-    if (!out)
+    if (!out) return str_is_utf8(s, len) ? NULL : variant_bad_utf8;
+    switch (str_to_bstr(s, len, &V_BSTR(out)))
     {
-        if (len > INT_MAX) return variant_no_memory;
-        if (len && MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, (int)len, NULL, 0) <= 0)
-            return variant_bad_utf8;
-        return NULL;
+    case S_OK: break;
+    case E_INVALIDARG: return variant_bad_utf8;
+    default: return variant_no_memory;
     }
-    if (!(V_BSTR(out) = str_to_bstr(s, len)))
-        return variant_string(L, idx, c, NULL) ? variant_bad_utf8 : variant_no_memory;
     V_VT(out) = VT_BSTR;
     return NULL;
 }

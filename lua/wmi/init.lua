@@ -4,7 +4,7 @@ local core = require "wmi.core"
 
 local wmi = {}
 for name, value in pairs(core) do
-  if name ~= "methods" then wmi[name] = value end
+  if name ~= "methods" and name ~= "timer" then wmi[name] = value end
 end
 
 -- wmi.datetime("20231129134530.123456+060") --> { year = 2023, month = 11, day = 29,
@@ -38,5 +38,7 @@ function wmi.datetime(s)
     utc_offset = offset and (sign == "-" and -offset or offset),
   }
 end
+
+wmi.fanout = require "wmi.fanout"
 
 return wmi

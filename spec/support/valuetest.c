@@ -769,8 +769,10 @@ static int valuetest_object(lua_State *L)
     IWbemLocator *locator = NULL;
     IWbemServices *svc = NULL;
     IWbemClassObject *obj = NULL;
-    BSTR ns = SysAllocString(L"root\\cimv2"), wpath = str_to_bstr(path, len);
-    HRESULT hr = ns && wpath ? S_OK : E_OUTOFMEMORY;
+    BSTR ns = SysAllocString(L"root\\cimv2"), wpath = NULL;
+    HRESULT hr = str_to_bstr(path, len, &wpath);
+
+    if (SUCCEEDED(hr) && !ns) hr = E_OUTOFMEMORY;
 
     if (SUCCEEDED(hr))
         hr = CoCreateInstance(&CLSID_WbemLocator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator,

@@ -1,0 +1,250 @@
+-- wmi.fanout(hosts, request, opts): one request to many hosts at once, on the Lua
+-- thread. Each host goes connect_async -> request (an async call) -> done, under a
+-- timer covering both; at most `throttle` hosts are in flight. All of it happens in
+-- handlers run by wmi.dispatch (or wmi.run, run:wait, run:each, any call:wait): a
+-- finishing host starts the next one, so a slow or dead host delays nobody beyond
+-- its timeout, and nothing here blocks.
+local core = require "wmi.core"
+
+local TIMED_OUT = 0x80041069        -- WBEM_E_TIMED_OUT
+local CANCELLED = 0x80041032        -- WBEM_E_CALL_CANCELLED
+
+-- Options passed on to connect_async for every host.
+local CONNECT_OPTIONS = { "namespace", "user", "password", "authority", "locale", "authentication",
+                          "impersonation", "apartment", "locator" }
+
+local function argerror(n, func, msg)
+  error(("bad argument #%d to '%s' (%s)"):format(n, func, msg), 3)
+end
+
+local function opterror(name, msg)
+  error(("bad option '%s' to 'fanout' (%s)"):format(name, msg), 3)
+end
+
+-- "WBEM_E_TIMED_OUT (0x80041069): Operation timed out (...)", as the C core words it.
+local function failure(hresult, detail)
+  local name, text = core.hresult(hresult)
+  return ("%s (0x%08X): %s (%s)"):format(name, hresult, text, detail)
+end
+
+local function milliseconds(opts, name, default)
+  local v = rawget(opts, name)
+  if v == nil then return default end
+  if type(v) ~= "number" or v ~= v or v <= 0 or v >= 2^31 then
+    opterror(name, "positive number of milliseconds expected, got " .. tostring(v))
+  end
+  return v
+end
+
+local Run = {}
+Run.__index = Run
+local PRIVATE = setmetatable({}, { __mode = "k" })    -- run -> its state
+
+local function state_of(run, func)
+  local s = PRIVATE[run]
+  if not s then error(("bad argument #1 to '%s' (fan-out run expected)"):format(func), 3) end
+  return s
+end
+
+-- Closes what a host holds (its timer, connection attempt, call and services).
+local function release(h)
+  for _, key in ipairs { "timer", "conn", "call", "svc" } do
+    local obj = h[key]
+    h[key] = nil
+    if obj then obj:close() end
+  end
+end
+
+-- Starts queued hosts while fewer than `throttle` are in flight.
+local start_host
+
+local function pump(s)
+  if s.pumping then return end
+  s.pumping = true
+  while not s.cancelled and s.active < s.throttle and s.next <= #s.hosts do
+    local h = s.hosts[s.next]
+    s.next = s.next + 1
+    start_host(s, h)
+  end
+  s.pumping = false
+end
+
+-- The one end of a host, whatever ended it: reported once, then the next starts.
+local function finish(s, h, ok, message, hresult)
+  if h.state == "done" then return end
+  local was_active = h.state ~= "queued"
+  h.state = "done"
+  release(h)
+  h.ok, h.message, h.hresult = ok and true or false, message, hresult
+  if was_active then s.active = s.active - 1 end
+  s.finished = s.finished + 1
+  if s.finished == #s.hosts then s.run.done = true end
+  pump(s)
+  if s.done then s.done(h.name, h.ok, message, hresult, h.count) end
+end
+
+local function on_object(s, h, obj)
+  h.count = h.count + 1
+  if s.indicate then s.indicate(obj, h.name) end
+  if s.buffer then
+    local b = s.buffer
+    b.last = b.last + 1
+    b[b.last] = { h.name, obj }
+  end
+end
+
+local function on_connected(s, h, svc, message, hresult)
+  if h.state ~= "connecting" then return end
+  if not svc then return finish(s, h, false, message, hresult) end
+  h.svc, h.state = svc, "calling"
+  local handlers = {
+    indicate = function(obj) on_object(s, h, obj) end,
+    status = function(ok, msg, code) finish(s, h, ok, msg, code) end,
+  }
+  local call, msg, code
+  if type(s.request) == "string" then
+    call, msg, code = svc:query_async(s.request, handlers)
+  else
+    local ran
+    ran, call, msg, code = pcall(s.request, svc, handlers)
+    if not ran then
+      finish(s, h, false, tostring(call), nil)
+      error(call, 0)
+    end
+  end
+  if h.state ~= "calling" then          -- finished meanwhile (the request function ran the call)
+    if call then call:close() end
+    return
+  end
+  if not call then return finish(s, h, false, msg, code) end
+  h.call = call
+end
+
+-- Misuse in the connect options raises from the first host's connect_async, inside
+-- wmi.fanout itself, before anything is held.
+function start_host(s, h)
+  local o = {}
+  for k, v in pairs(s.connect) do o[k] = v end
+  o.host = h.name
+  local conn, msg, code = core.connect_async(o, function(svc, m, c) on_connected(s, h, svc, m, c) end)
+  h.state = "connecting"
+  s.active = s.active + 1
+  if not conn then return finish(s, h, false, msg, code) end
+  h.conn = conn
+  h.timer = core.timer(s.timeout, function()
+    h.timer = nil
+    finish(s, h, false, failure(TIMED_OUT, ("no result within %d ms"):format(s.timeout)), TIMED_OUT)
+  end)
+end
+
+-- run:wait([ms]) --> true when every host is done (dispatching meanwhile), false on timeout
+function Run:wait(ms)
+  state_of(self, "wait")
+  if ms ~= nil and type(ms) ~= "number" then argerror(1, "wait", "number expected, got " .. type(ms)) end
+  if self.done then return true end
+  local expired = false
+  local limit <close> = ms and ms >= 0 and core.timer(ms, function() expired = true end) or nil
+  local _ = limit                     -- closed on the way out, even by an error in a handler
+  while not self.done and not expired do core.dispatch(-1) end
+  return self.done
+end
+
+-- run:cancel(): every host not yet done ends with WBEM_E_CALL_CANCELLED (reported
+-- through done), and everything the run holds is released. Idempotent.
+function Run:cancel()
+  local s = state_of(self, "cancel")
+  if s.cancelled then return end
+  s.cancelled = true
+  local message = failure(CANCELLED, "the fan-out was cancelled")
+  for _, h in ipairs(s.hosts) do
+    if h.state ~= "done" then finish(s, h, false, message, CANCELLED) end
+  end
+end
+
+-- run:results() --> { [host] = { ok =, message =, hresult =, count = } } for the hosts done
+function Run:results()
+  local s = state_of(self, "results")
+  local out = {}
+  for _, h in ipairs(s.hosts) do
+    if h.state == "done" then
+      out[h.name] = { ok = h.ok, message = h.message, hresult = h.hresult, count = h.count }
+    end
+  end
+  return out
+end
+
+-- for host, obj in run:each() do ... end: the objects with their host, as they come
+-- (a run without an indicate handler keeps them for this). Leaving the loop early
+-- (break, error) cancels the run: its fourth value is to-be-closed, as io.lines'.
+function Run:each()
+  local s = state_of(self, "each")
+  if not s.buffer then error("bad call to 'each' (the run has an indicate handler)", 2) end
+  local b = s.buffer
+  local function next_object()
+    while true do
+      if b.first <= b.last then
+        local item = b[b.first]
+        b[b.first] = nil
+        b.first = b.first + 1
+        return item[1], item[2]
+      end
+      if self.done then return nil end
+      core.dispatch(-1)
+    end
+  end
+  local closer = setmetatable({}, { __close = function() if not self.done then self:cancel() end end })
+  return next_object, nil, nil, closer
+end
+
+function Run:__tostring()
+  local s = PRIVATE[self]
+  return ("wmi.Fanout (%d hosts: %d done, %d in flight)"):format(#s.hosts, s.finished, s.active)
+end
+
+local function fanout(hosts, request, opts)
+  if type(hosts) ~= "table" then argerror(1, "fanout", "table of host names expected, got " .. type(hosts)) end
+  local rt = type(request)
+  if rt ~= "string" and rt ~= "number" and rt ~= "function" then
+    argerror(2, "fanout", "WQL string or function expected, got " .. rt)
+  end
+  if opts ~= nil and type(opts) ~= "table" then argerror(3, "fanout", "table expected, got " .. type(opts)) end
+  opts = opts or {}
+  local throttle = rawget(opts, "throttle")
+  if throttle == nil then throttle = 32 end
+  if math.type(throttle) ~= "integer" or throttle < 1 then
+    opterror("throttle", "positive integer expected, got " .. tostring(throttle))
+  end
+  local indicate, done = rawget(opts, "indicate"), rawget(opts, "done")
+  if indicate ~= nil and type(indicate) ~= "function" then opterror("indicate", "function expected") end
+  if done ~= nil and type(done) ~= "function" then opterror("done", "function expected") end
+
+  local s = {
+    hosts = {}, next = 1, active = 0, finished = 0, throttle = throttle,
+    timeout = milliseconds(opts, "timeout", 30000),
+    request = rt == "number" and tostring(request) or request,
+    indicate = indicate, done = done, connect = {},
+    buffer = not indicate and { first = 1, last = 0 } or nil,
+  }
+  for _, name in ipairs(CONNECT_OPTIONS) do s.connect[name] = rawget(opts, name) end
+  -- Duplicates are one host: names compare as Windows compares host names.
+  local seen = {}
+  for i, name in ipairs(hosts) do
+    if type(name) == "number" then name = tostring(name) end
+    if type(name) ~= "string" or name == "" then
+      argerror(1, "fanout", ("host #%d: non-empty string expected, got %s"):format(i, tostring(name)))
+    end
+    local key = name:lower()
+    if not seen[key] then
+      seen[key] = true
+      s.hosts[#s.hosts + 1] = { name = name, state = "queued", count = 0 }
+    end
+  end
+
+  local run = setmetatable({ done = #s.hosts == 0 }, Run)
+  s.run = run
+  PRIVATE[run] = s
+  pump(s)
+  return run
+end
+
+return fanout

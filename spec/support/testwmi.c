@@ -1,0 +1,546 @@
+/*
+ * Test-only WMI server: an in-process IWbemLocator (registered in the test prefix
+ * by scripts/register-testserver.sh) named by wmi.connect{ locator = testwmi.clsid }.
+ * Its services wrap Wine's real WMI for the data and follow Microsoft's [MS-WMI]
+ * for the asynchronous contract Wine lacks (testwmi_async.c). The host name of
+ * the resource selects a simulated machine:
+ *   lat<N>  N ms added to the connection and to every call
+ *   down    RPC_S_SERVER_UNAVAILABLE (0x800706BA) after a short delay
+ *   denied  E_ACCESSDENIED (0x80070005)
+ *   hang    ConnectServer blocks until testwmi.release() (then 0x800706BA)
+ *   other   this machine, no latency
+ * Only the first label counts: "down.7" is another machine that is down.
+ * The same DLL is the Lua module "testwmi" that configures the server and reads
+ * its counts: require and COM load one file, so they share these globals.
+ */
+#include "testwmi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <wchar.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+
+#define WIDEN_(s) L##s
+#define WIDEN(s) WIDEN_(s)
+#define DOWN_DELAY 50           /* ms before an unreachable host fails */
+
+const char *const testwmi_stat_names[STAT_COUNT] =
+{
+    "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held",
+    "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched", "indicates", "indicated",
+    "statuses", "progress", "late_indicates", "events", "same_thread", "blankets", "identity_checks",
+    "identity_lost"
+};
+
+static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE };
+
+CRITICAL_SECTION testwmi_cs, testwmi_wine_cs;
+HANDLE testwmi_gate, testwmi_unhang;
+struct testwmi_config testwmi_config;
+static HINSTANCE instance;
+static LONGLONG counts[STAT_COUNT];     /* under testwmi_cs */
+
+void testwmi_count( enum testwmi_stat s, LONG delta )
+{
+    EnterCriticalSection( &testwmi_cs );
+    counts[s] += delta;
+    LeaveCriticalSection( &testwmi_cs );
+}
+
+void testwmi_in_flight( LONG delta )
+{
+    EnterCriticalSection( &testwmi_cs );
+    counts[STAT_IN_FLIGHT] += delta;
+    if (counts[STAT_IN_FLIGHT] > counts[STAT_MAX_IN_FLIGHT]) counts[STAT_MAX_IN_FLIGHT] = counts[STAT_IN_FLIGHT];
+    LeaveCriticalSection( &testwmi_cs );
+}
+
+/* --- connections ------------------------------------------------------------------- */
+
+struct connect_record
+{
+    WCHAR host[64], ns[128], user[128], authority[128], locale[32];
+    BOOL password;
+    LONG flags;
+    HRESULT hr;
+};
+static struct
+{
+    struct connect_record *items;
+    size_t count, cap;
+} connects;     /* under testwmi_cs */
+
+static void connect_copy( WCHAR *dst, size_t cap, const WCHAR *src, size_t len )
+{
+    if (!src) src = L"";
+    if (len == (size_t)-1) len = wcslen( src );
+    if (len >= cap) len = cap - 1;
+    memcpy( dst, src, len * sizeof(WCHAR) );
+    dst[len] = 0;
+}
+
+static void connect_log( const struct connect_record *r )
+{
+    EnterCriticalSection( &testwmi_cs );
+    if (connects.count == connects.cap)
+    {
+        size_t cap = connects.cap ? connects.cap * 2 : 16;
+        struct connect_record *items = realloc( connects.items, cap * sizeof(*items) );
+        if (items)
+        {
+            connects.items = items;
+            connects.cap = cap;
+        }
+    }
+    if (connects.count < connects.cap) connects.items[connects.count++] = *r;
+    LeaveCriticalSection( &testwmi_cs );
+}
+
+static BOOL connect_is( const WCHAR *host, const WCHAR *kind )
+{
+    size_t n = wcslen( kind );
+    return !_wcsnicmp( host, kind, n ) && (!host[n] || host[n] == '.');
+}
+
+/* "\\host\root\cimv2" or "//host/root/cimv2" -> host and "root\cimv2". */
+static void connect_parse( const WCHAR *resource, struct connect_record *r, struct host *host )
+{
+    const WCHAR *p = resource ? resource : L"", *end;
+
+    memset( host, 0, sizeof(*host) );
+    if ((p[0] == '\\' || p[0] == '/') && (p[1] == '\\' || p[1] == '/'))
+    {
+        for (end = p + 2; *end && *end != '\\' && *end != '/'; end++);
+        connect_copy( r->host, ARRAYSIZE(r->host), p + 2, end - (p + 2) );
+        p = *end ? end + 1 : end;
+    }
+    connect_copy( r->ns, ARRAYSIZE(r->ns), p, (size_t)-1 );
+    host->remote = r->host[0] && wcscmp( r->host, L"." ) && _wcsicmp( r->host, L"localhost" );
+    if (!_wcsnicmp( r->host, L"lat", 3 ) && r->host[3] >= '0' && r->host[3] <= '9')
+    {
+        host->kind = HOST_LATENCY;
+        host->latency = wcstoul( r->host + 3, NULL, 10 );
+    }
+    /* The first label names the kind: "down.7" is one more machine that is down. */
+    else if (connect_is( r->host, L"down" )) host->kind = HOST_DOWN;
+    else if (connect_is( r->host, L"denied" )) host->kind = HOST_DENIED;
+    else if (connect_is( r->host, L"hang" )) host->kind = HOST_HANG;
+    else host->kind = HOST_LOCAL;
+}
+
+struct locator
+{
+    IWbemLocator IWbemLocator_iface;
+    LONG refs;
+};
+
+static inline struct locator *impl_from_IWbemLocator( IWbemLocator *iface )
+{
+    return CONTAINING_RECORD( iface, struct locator, IWbemLocator_iface );
+}
+
+static HRESULT WINAPI locator_QueryInterface( IWbemLocator *iface, REFIID riid, void **obj )
+{
+    if (!obj) return E_POINTER;
+    if (IsEqualGUID( riid, &IID_IUnknown ) || IsEqualGUID( riid, &IID_IWbemLocator ))
+    {
+        *obj = iface;
+        IWbemLocator_AddRef( iface );
+        return S_OK;
+    }
+    *obj = NULL;
+    return E_NOINTERFACE;
+}
+
+static ULONG WINAPI locator_AddRef( IWbemLocator *iface )
+{
+    return InterlockedIncrement( &impl_from_IWbemLocator( iface )->refs );
+}
+
+static ULONG WINAPI locator_Release( IWbemLocator *iface )
+{
+    struct locator *locator = impl_from_IWbemLocator( iface );
+    LONG refs = InterlockedDecrement( &locator->refs );
+    if (!refs) free( locator );
+    return refs;
+}
+
+static HRESULT connect_local( const WCHAR *ns, IWbemServices **wine )
+{
+    IWbemLocator *locator = NULL;
+    BSTR bns = SysAllocString( ns[0] ? ns : L"root\\cimv2" );
+    HRESULT hr;
+
+    if (!bns) return E_OUTOFMEMORY;
+    EnterCriticalSection( &testwmi_wine_cs );
+    hr = CoCreateInstance( &CLSID_WbemLocator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator, (void **)&locator );
+    if (SUCCEEDED(hr)) hr = IWbemLocator_ConnectServer( locator, bns, NULL, NULL, NULL, 0, NULL, NULL, wine );
+    if (locator) IWbemLocator_Release( locator );
+    LeaveCriticalSection( &testwmi_wine_cs );
+    SysFreeString( bns );
+    return hr;
+}
+
+static HRESULT WINAPI locator_ConnectServer( IWbemLocator *iface, const BSTR resource, const BSTR user,
+                                             const BSTR password, const BSTR locale, LONG flags,
+                                             const BSTR authority, IWbemContext *ctx, IWbemServices **out )
+{
+    struct connect_record r;
+    IWbemServices *wine = NULL;
+    struct host host;
+    HRESULT hr;
+
+    (void)iface; (void)ctx;
+    if (!out) return WBEM_E_INVALID_PARAMETER;
+    *out = NULL;
+    memset( &r, 0, sizeof(r) );
+    connect_parse( resource, &r, &host );
+    connect_copy( r.user, ARRAYSIZE(r.user), user, (size_t)-1 );
+    connect_copy( r.authority, ARRAYSIZE(r.authority), authority, (size_t)-1 );
+    connect_copy( r.locale, ARRAYSIZE(r.locale), locale, (size_t)-1 );
+    r.password = password && *password;     /* whether one was given: never the password */
+    r.flags = flags;
+    testwmi_count( STAT_CONNECTS, 1 );
+    testwmi_in_flight( 1 );
+    switch (host.kind)
+    {
+    case HOST_DOWN:
+        Sleep( DOWN_DELAY );
+        hr = HRESULT_FROM_WIN32( RPC_S_SERVER_UNAVAILABLE );
+        break;
+    case HOST_DENIED:
+        hr = E_ACCESSDENIED;
+        break;
+    case HOST_HANG:
+        WaitForSingleObject( testwmi_unhang, INFINITE );
+        hr = HRESULT_FROM_WIN32( RPC_S_SERVER_UNAVAILABLE );
+        break;
+    default:
+        if (host.latency) Sleep( host.latency );
+        hr = connect_local( r.ns, &wine );
+        if (SUCCEEDED(hr)) hr = services_create( wine, &host, out );
+        else wine = NULL;
+        if (FAILED(hr) && wine)
+        {
+            EnterCriticalSection( &testwmi_wine_cs );
+            IWbemServices_Release( wine );
+            LeaveCriticalSection( &testwmi_wine_cs );
+        }
+        break;
+    }
+    r.hr = hr;
+    connect_log( &r );
+    testwmi_in_flight( -1 );
+    return hr;
+}
+
+static const IWbemLocatorVtbl locator_vtbl =
+{
+    locator_QueryInterface,
+    locator_AddRef,
+    locator_Release,
+    locator_ConnectServer
+};
+
+/* --- the class factory ------------------------------------------------------------- */
+
+struct factory
+{
+    IClassFactory IClassFactory_iface;
+    LONG refs;
+};
+
+static inline struct factory *impl_from_IClassFactory( IClassFactory *iface )
+{
+    return CONTAINING_RECORD( iface, struct factory, IClassFactory_iface );
+}
+
+static HRESULT WINAPI factory_QueryInterface( IClassFactory *iface, REFIID riid, void **obj )
+{
+    if (IsEqualGUID( riid, &IID_IUnknown ) || IsEqualGUID( riid, &IID_IClassFactory ))
+    {
+        *obj = iface;
+        IClassFactory_AddRef( iface );
+        return S_OK;
+    }
+    *obj = NULL;
+    return E_NOINTERFACE;
+}
+
+static ULONG WINAPI factory_AddRef( IClassFactory *iface )
+{
+    return InterlockedIncrement( &impl_from_IClassFactory( iface )->refs );
+}
+
+static ULONG WINAPI factory_Release( IClassFactory *iface )
+{
+    struct factory *factory = impl_from_IClassFactory( iface );
+    LONG refs = InterlockedDecrement( &factory->refs );
+    if (!refs) free( factory );
+    return refs;
+}
+
+static HRESULT WINAPI factory_CreateInstance( IClassFactory *iface, IUnknown *outer, REFIID riid, void **obj )
+{
+    struct locator *locator;
+    HRESULT hr;
+
+    (void)iface;
+    *obj = NULL;
+    if (outer) return CLASS_E_NOAGGREGATION;
+    if (!(locator = calloc( 1, sizeof(*locator) ))) return E_OUTOFMEMORY;
+    locator->IWbemLocator_iface.lpVtbl = &locator_vtbl;
+    locator->refs = 1;
+    hr = IWbemLocator_QueryInterface( &locator->IWbemLocator_iface, riid, obj );
+    IWbemLocator_Release( &locator->IWbemLocator_iface );
+    return hr;
+}
+
+static HRESULT WINAPI factory_LockServer( IClassFactory *iface, BOOL lock )
+{
+    (void)iface; (void)lock;
+    return S_OK;
+}
+
+static const IClassFactoryVtbl factory_vtbl =
+{
+    factory_QueryInterface,
+    factory_AddRef,
+    factory_Release,
+    factory_CreateInstance,
+    factory_LockServer
+};
+
+__declspec(dllexport) HRESULT WINAPI DllGetClassObject( REFCLSID rclsid, REFIID riid, void **obj )
+{
+    struct factory *factory;
+    CLSID clsid;
+    HRESULT hr;
+
+    *obj = NULL;
+    if (FAILED(hr = CLSIDFromString( WIDEN(TESTWMI_CLSID), &clsid ))) return hr;
+    if (!IsEqualGUID( rclsid, &clsid )) return CLASS_E_CLASSNOTAVAILABLE;
+    if (!(factory = calloc( 1, sizeof(*factory) ))) return E_OUTOFMEMORY;
+    factory->IClassFactory_iface.lpVtbl = &factory_vtbl;
+    factory->refs = 1;
+    hr = IClassFactory_QueryInterface( &factory->IClassFactory_iface, riid, obj );
+    IClassFactory_Release( &factory->IClassFactory_iface );
+    return hr;
+}
+
+/* Never unload: the Lua module lives in the same image, and server threads may run. */
+__declspec(dllexport) HRESULT WINAPI DllCanUnloadNow( void )
+{
+    return S_FALSE;
+}
+
+BOOL WINAPI DllMain( HINSTANCE hinst, DWORD reason, void *reserved )
+{
+    (void)reserved;
+    if (reason == DLL_PROCESS_ATTACH)
+    {
+        HMODULE self;
+        instance = hinst;
+        DisableThreadLibraryCalls( hinst );
+        InitializeCriticalSection( &testwmi_cs );
+        InitializeCriticalSection( &testwmi_wine_cs );
+        testwmi_gate = CreateEventW( NULL, TRUE, TRUE, NULL );
+        testwmi_unhang = CreateEventW( NULL, TRUE, FALSE, NULL );
+        testwmi_config = config_defaults;
+        /* Threads of the server may outlive lua_close's FreeLibrary: stay loaded. */
+        GetModuleHandleExW( GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                            (const WCHAR *)&locator_vtbl, &self );
+        return testwmi_gate && testwmi_unhang;
+    }
+    return TRUE;
+}
+
+/* --- the Lua module ---------------------------------------------------------------- */
+
+static lua_Integer opt_integer( lua_State *L, const char *key, lua_Integer def, lua_Integer min, lua_Integer max )
+{
+    lua_Integer v;
+    if (lua_getfield( L, 1, key ) == LUA_TNIL)
+    {
+        lua_pop( L, 1 );
+        return def;
+    }
+    v = luaL_checkinteger( L, -1 );
+    lua_pop( L, 1 );
+    if (v < min || v > max) luaL_error( L, "bad option '%s' (out of range)", key );
+    return v;
+}
+
+static BOOL opt_boolean( lua_State *L, const char *key, BOOL def )
+{
+    BOOL v = def;
+    if (lua_getfield( L, 1, key ) != LUA_TNIL) v = lua_toboolean( L, -1 );
+    lua_pop( L, 1 );
+    return v;
+}
+
+/* testwmi.configure{ batch = n, event_interval = ms, batch_delay = ms, late_indicate = bool,
+ * gate = bool }: only the options given change; calls read them when they start. */
+static int testwmi_configure( lua_State *L )
+{
+    struct testwmi_config c;
+    BOOL gate;
+
+    luaL_checktype( L, 1, LUA_TTABLE );
+    EnterCriticalSection( &testwmi_cs );
+    c = testwmi_config;
+    LeaveCriticalSection( &testwmi_cs );
+    c.batch = (LONG)opt_integer( L, "batch", c.batch, 1, 100000 );
+    c.event_interval = (LONG)opt_integer( L, "event_interval", c.event_interval, 1, 600000 );
+    c.batch_delay = (LONG)opt_integer( L, "batch_delay", c.batch_delay, 0, 600000 );
+    c.late_indicate = opt_boolean( L, "late_indicate", c.late_indicate );
+    gate = opt_boolean( L, "gate", c.gate );
+    if (gate && !c.gate) ResetEvent( testwmi_gate );
+    if (!gate) SetEvent( testwmi_gate );
+    c.gate = gate;
+    EnterCriticalSection( &testwmi_cs );
+    testwmi_config = c;
+    LeaveCriticalSection( &testwmi_cs );
+    return 0;
+}
+
+/* testwmi.open_gate(): calls held by configure{ gate = true } deliver now. */
+static int testwmi_open_gate( lua_State *L )
+{
+    (void)L;
+    SetEvent( testwmi_gate );
+    return 0;
+}
+
+/* testwmi.release(): every connection to "hang" returns (and later ones too, until reset). */
+static int testwmi_release( lua_State *L )
+{
+    (void)L;
+    SetEvent( testwmi_unhang );
+    return 0;
+}
+
+static int testwmi_stats( lua_State *L )
+{
+    LONGLONG copy[STAT_COUNT];
+    int i;
+
+    EnterCriticalSection( &testwmi_cs );
+    memcpy( copy, counts, sizeof(copy) );
+    LeaveCriticalSection( &testwmi_cs );
+    lua_createtable( L, 0, STAT_COUNT );
+    for (i = 0; i < STAT_COUNT; i++)
+    {
+        lua_pushinteger( L, copy[i] );
+        lua_setfield( L, -2, testwmi_stat_names[i] );
+    }
+    return 1;
+}
+
+/* testwmi.reset(): counters to zero (live counts stay), default configuration, logs
+ * and written instances cleared, "hang" hangs again. */
+static int testwmi_reset( lua_State *L )
+{
+    int i;
+
+    (void)L;
+    overlay_clear();
+    security_reset_log();
+    EnterCriticalSection( &testwmi_cs );
+    for (i = STAT_LIVE_END; i < STAT_COUNT; i++) counts[i] = 0;
+    counts[STAT_MAX_IN_FLIGHT] = counts[STAT_IN_FLIGHT];
+    testwmi_config = config_defaults;
+    connects.count = 0;
+    LeaveCriticalSection( &testwmi_cs );
+    SetEvent( testwmi_gate );
+    ResetEvent( testwmi_unhang );
+    return 0;
+}
+
+/* testwmi.idle([ms]) --> true once no call runs and no sink is held (false after ms,
+ * default 5000): the server's threads end a little after the client saw the status. */
+static int testwmi_idle( lua_State *L )
+{
+    DWORD ms = (DWORD)luaL_optinteger( L, 1, 5000 ), start = GetTickCount();
+    BOOL idle;
+
+    for (;;)
+    {
+        EnterCriticalSection( &testwmi_cs );
+        idle = !counts[STAT_CALLS] && !counts[STAT_SINKS];
+        LeaveCriticalSection( &testwmi_cs );
+        if (idle || GetTickCount() - start >= ms) break;
+        Sleep( 5 );
+    }
+    lua_pushboolean( L, idle );
+    return 1;
+}
+
+static void set_wide( lua_State *L, const char *key, const WCHAR *s )
+{
+    char buf[512];
+    if (!s[0] || !WideCharToMultiByte( CP_UTF8, 0, s, -1, buf, sizeof(buf), NULL, NULL )) return;
+    lua_pushstring( L, buf );
+    lua_setfield( L, -2, key );
+}
+
+/* testwmi.connects() --> { { host =, namespace =, user =, authority =, locale =, password = bool,
+ *   flags =, hresult = }, ... } in order (strings absent when not given) */
+static int testwmi_connects( lua_State *L )
+{
+    struct connect_record *copy;
+    size_t i, n;
+
+    EnterCriticalSection( &testwmi_cs );
+    n = connects.count;
+    if ((copy = malloc( (n + 1) * sizeof(*copy) ))) memcpy( copy, connects.items, n * sizeof(*copy) );
+    LeaveCriticalSection( &testwmi_cs );
+    if (!copy) return luaL_error( L, "out of memory" );
+    lua_createtable( L, (int)n, 0 );
+    for (i = 0; i < n; i++)
+    {
+        lua_createtable( L, 0, 8 );
+        set_wide( L, "host", copy[i].host );
+        set_wide( L, "namespace", copy[i].ns );
+        set_wide( L, "user", copy[i].user );
+        set_wide( L, "authority", copy[i].authority );
+        set_wide( L, "locale", copy[i].locale );
+        lua_pushboolean( L, copy[i].password );
+        lua_setfield( L, -2, "password" );
+        lua_pushinteger( L, copy[i].flags );
+        lua_setfield( L, -2, "flags" );
+        lua_pushinteger( L, (lua_Integer)(DWORD)copy[i].hr );
+        lua_setfield( L, -2, "hresult" );
+        lua_rawseti( L, -2, (lua_Integer)i + 1 );
+    }
+    free( copy );
+    return 1;
+}
+
+__declspec(dllexport) int luaopen_testwmi( lua_State *L )
+{
+    static const luaL_Reg funcs[] =
+    {
+        { "configure", testwmi_configure },
+        { "open_gate", testwmi_open_gate },
+        { "release", testwmi_release },
+        { "stats", testwmi_stats },
+        { "reset", testwmi_reset },
+        { "idle", testwmi_idle },
+        { "blankets", security_push_log },
+        { "connects", testwmi_connects },
+        { NULL, NULL }
+    };
+    char path[MAX_PATH];
+
+    luaL_newlib( L, funcs );
+    lua_pushstring( L, TESTWMI_CLSID );
+    lua_setfield( L, -2, "clsid" );
+    /* Where this image was loaded from: must be the path registered for COM. */
+    if (!GetModuleFileNameA( instance, path, sizeof(path) )) path[0] = 0;
+    lua_pushstring( L, path );
+    lua_setfield( L, -2, "path" );
+    return 1;
+}

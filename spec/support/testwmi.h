@@ -1,0 +1,175 @@
+/*
+ * The test WMI server (spec/support/testwmi*.c): an in-process IWbemLocator whose
+ * IWbemServices wraps Wine's real one for its data and takes its asynchronous
+ * behaviour from [MS-WMI] 3.1.4.3 and the IWbemServices / IWbemObjectSink pages.
+ * One DLL is both the COM server and the Lua module "testwmi" (testwmi.c).
+ * Shared declarations of its files, one section per file.
+ */
+#ifndef TESTWMI_H
+#define TESTWMI_H
+
+#define COBJMACROS
+#define CONST_VTABLE
+#define _WIN32_WINNT 0x0603     /* for IID_IAgileObject */
+
+#include <windows.h>
+#include <objbase.h>
+#include <wbemcli.h>
+
+/* The one source of truth: scripts/register-testserver.sh reads the CLSID from this line. */
+#define TESTWMI_CLSID "{6F1E4A52-9C3B-4D7E-A0F8-2B5C7D9E1A43}"
+
+/* --- testwmi.c: counts, configuration, hosts ------------------------------------- */
+
+/* Counts read by testwmi.stats(). The first group are live counts (reset leaves
+ * them alone); the rest count events since the last testwmi.reset(). */
+enum testwmi_stat
+{
+    STAT_CALLS,             /* async operations in the AsyncOperationTable or still running */
+    STAT_SINKS,             /* client sink pointers held */
+    STAT_OBJECTS,           /* IWbemClassObject the server made and that are alive */
+    STAT_SERVICES,          /* live IWbemServices */
+    STAT_ENUMERATORS,       /* live IEnumWbemClassObject */
+    STAT_CALL_RESULTS,      /* live IWbemCallResult */
+    STAT_IN_FLIGHT,         /* connects + calls running now */
+    STAT_HELD,              /* Indicates under way, held by configure{ late_indicate = true } */
+    STAT_LIVE_END,
+    STAT_MAX_IN_FLIGHT = STAT_LIVE_END,
+    STAT_CONNECTS,          /* ConnectServer calls */
+    STAT_STARTED,           /* async operations started */
+    STAT_CANCELS_MATCHED,   /* CancelAsyncCall with a sink of a pending operation */
+    STAT_CANCELS_UNMATCHED, /* CancelAsyncCall with any other pointer */
+    STAT_INDICATES,         /* Indicate calls made */
+    STAT_INDICATED,         /* objects passed to Indicate */
+    STAT_STATUSES,          /* final SetStatus calls made */
+    STAT_PROGRESS,          /* SetStatus(WBEM_STATUS_PROGRESS) calls made */
+    STAT_LATE_INDICATES,    /* Indicates that reached the sink after CancelAsyncCall returned */
+    STAT_EVENTS,            /* event objects indicated */
+    STAT_SAME_THREAD,       /* final SetStatus sent on a thread that sent an Indicate of the call */
+    STAT_BLANKETS,          /* IClientSecurity::SetBlanket calls */
+    STAT_IDENTITY_CHECKS,   /* uses of a proxy whose blanket carries an identity */
+    STAT_IDENTITY_LOST,     /* ... that found the identity freed or changed */
+    STAT_COUNT
+};
+extern const char *const testwmi_stat_names[STAT_COUNT];
+void testwmi_count( enum testwmi_stat s, LONG delta );
+void testwmi_in_flight( LONG delta );
+
+/* testwmi.configure{}: read by the server's threads under testwmi_cs. */
+struct testwmi_config
+{
+    LONG batch;             /* objects per Indicate */
+    LONG event_interval;    /* ms between event objects */
+    LONG batch_delay;       /* ms between two Indicates of one call */
+    BOOL late_indicate;     /* hold a call's first Indicate until it is cancelled, then send it */
+    BOOL gate;              /* calls wait before their first Indicate until testwmi.open_gate() */
+};
+extern struct testwmi_config testwmi_config;
+extern CRITICAL_SECTION testwmi_cs;         /* counts, configuration, operation tables, overlay */
+extern CRITICAL_SECTION testwmi_wine_cs;    /* every use of Wine's WMI: it corrupts its heap otherwise */
+extern HANDLE testwmi_gate;                 /* manual-reset: set while the gate is open */
+extern HANDLE testwmi_unhang;               /* manual-reset: set by testwmi.release() */
+
+/* A simulated machine, chosen by the host name of the resource ("\\host\ns"). */
+struct host
+{
+    enum host_kind { HOST_LOCAL, HOST_LATENCY, HOST_DOWN, HOST_DENIED, HOST_HANG } kind;
+    DWORD latency;          /* ms added to connect and to every call */
+    BOOL remote;            /* a host name other than ".", "localhost" or none */
+};
+
+/* --- testwmi_security.c: IClientSecurity for every proxy-like object ---------------- */
+
+/* What CoSetProxyBlanket set on one object. The client's COAUTHIDENTITY pointer is
+ * kept as a DCOM proxy keeps it (it must stay valid while the proxy lives); the
+ * server copies user and domain to check that, never the password. */
+struct security
+{
+    IClientSecurity IClientSecurity_iface;
+    IUnknown *outer;        /* the object this belongs to: QI, AddRef and Release go there */
+    const char *kind;       /* "services", "enumerator" or "call_result" */
+    DWORD authn_svc, authz_svc, authn_level, imp_level, capabilities;
+    COAUTHIDENTITY *identity;
+    WCHAR *user, *domain;   /* copies, to compare with what identity points to */
+    ULONG password_length;
+    BOOL set;
+};
+void security_init( struct security *sec, IUnknown *outer, const char *kind );
+void security_free( struct security *sec );
+/* Counts a use of the object; FALSE when its identity was freed or changed meanwhile. */
+BOOL security_check( struct security *sec );
+/* testwmi.blankets() */
+struct lua_State;
+int security_push_log( struct lua_State *L );
+void security_reset_log( void );
+
+/* --- testwmi_object.c: objects handed out ------------------------------------------- */
+
+/* Wraps a Wine object (takes OBJ's reference; NULL in, NULL out): counted while alive,
+ * every use serialised on testwmi_wine_cs, writable through an overlay of values. */
+IWbemClassObject *object_wrap( IWbemClassObject *obj );
+/* The Wine object inside a wrapper (no reference), or OBJ itself. */
+IWbemClassObject *object_unwrap( IWbemClassObject *obj );
+/* A copy of a wrapper: same Wine object, its own copy of the written values. */
+HRESULT object_copy( IWbemClassObject *obj, IWbemClassObject **out );
+/* The relative path of an instance from its key values ("Class.Key=\"v\""). */
+HRESULT object_relpath( IWbemClassObject *obj, IWbemServices *wine, BSTR *out );
+
+/* A property of a bag object. */
+struct bag_prop
+{
+    const WCHAR *name;
+    CIMTYPE type;
+    VARIANT value;          /* the bag takes it */
+};
+/* An object made by the server itself (__ExtendedStatus, events): class CLS, N properties. */
+IWbemClassObject *bag_create( const WCHAR *cls, struct bag_prop *props, ULONG n );
+/* An __ExtendedStatus for a failed OPERATION on PARAM (an [MS-WMI] 2.2.? error object). */
+IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *param );
+
+/* --- testwmi_enum.c: IEnumWbemClassObject over a list; IWbemCallResult ------------- */
+
+struct objects
+{
+    IWbemClassObject **objs;
+    ULONG count, cap;
+};
+void objects_free( struct objects *list );
+HRESULT objects_add( struct objects *list, IWbemClassObject *obj );    /* takes the reference */
+/* Takes LIST. Like a DCOM proxy, a new enumerator has the default blanket until the client sets one. */
+HRESULT enum_create( struct objects *list, IEnumWbemClassObject **out );
+/* A finished call's result: a path string (taken) and/or an object (AddRef'd). */
+HRESULT call_result_create( HRESULT status, BSTR path, IWbemClassObject *obj, IWbemCallResult **out );
+
+/* --- testwmi_services.c: IWbemServices ------------------------------------------- */
+
+struct services;
+HRESULT services_create( IWbemServices *wine, const struct host *host, IWbemServices **out );
+/* Wine's services, the host and the blanket of a services object. */
+IWbemServices *services_wine( struct services *svc );
+const struct host *services_host( struct services *svc );
+struct security *services_security( struct services *svc );
+void services_addref( struct services *svc );
+void services_release( struct services *svc );
+/* What Wine returns for KIND ("query", "instances", "classes", "get", "exec"), as
+ * wrapped objects, serialised on testwmi_wine_cs. */
+HRESULT services_collect( struct services *svc, int kind, const WCHAR *a, const WCHAR *b, LONG flags,
+                          IWbemClassObject *in, struct objects *out );
+enum collect_kind { COLLECT_QUERY, COLLECT_INSTANCES, COLLECT_CLASSES, COLLECT_GET, COLLECT_EXEC };
+HRESULT services_put( struct services *svc, IWbemClassObject *obj, LONG flags, BSTR *path );
+HRESULT services_delete( struct services *svc, const WCHAR *path );
+void overlay_clear( void );
+
+/* --- testwmi_async.c: the AsyncOperationTable ([MS-WMI] 3.1.1.1.3) ------------------ */
+
+enum op_kind { OP_QUERY, OP_INSTANCES, OP_CLASSES, OP_GET, OP_EXEC, OP_PUT, OP_DELETE, OP_EVENTS };
+struct op_table
+{
+    struct op *head;
+};
+/* Starts an operation of SVC on its own thread; A and B are copied, IN is AddRef'd. */
+HRESULT async_start( struct services *svc, struct op_table *table, enum op_kind kind, const WCHAR *a,
+                     const WCHAR *b, LONG flags, IWbemClassObject *in, IWbemObjectSink *sink );
+HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink );
+
+#endif

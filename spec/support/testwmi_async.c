@@ -1,0 +1,477 @@
+/*
+ * The server's asynchronous operations: the AsyncOperationTable of [MS-WMI]
+ * 3.1.1.1.3, one per services object.
+ *
+ * Rules implemented (section numbers of [MS-WMI]):
+ * - 3.1.1.1.3: a call that cannot start returns its error, keeps no reference to
+ *   the sink and never calls it; one that starts gets an entry (sink, CallCancelled,
+ *   SetStatusWithFinalResultCalled), returns WBEM_S_NO_ERROR at once and runs on
+ *   the server's own thread; many may run at once on one services object.
+ * - 3.2.4.1.1: objects go to Indicate in batches (testwmi.configure{ batch = n });
+ *   one call at a time per operation (CallbackInProgress); never once CallCancelled
+ *   is set; an Indicate that fails cancels the operation (final WBEM_E_CALL_CANCELLED).
+ * - 3.2.4.1.2 and 3.1.4.2.2: WBEM_FLAG_SEND_STATUS gives WBEM_STATUS_PROGRESS calls
+ *   (hResult = MAKELONG(objects sent, total)); exactly one final SetStatus, whose
+ *   strParam is the operation's string result (PutInstance: the written path) and
+ *   whose pObjParam is NULL on success, an extended error object on failure; then the
+ *   sink is released and never called again. The final SetStatus is sent by another
+ *   thread than the Indicates (one status thread for the server).
+ * - 3.1.4.3.2 CancelAsyncCall: finds every entry started with exactly that sink
+ *   pointer (else an error, WBEM_E_INVALID_PARAMETER), sets CallCancelled (no new
+ *   Indicate or progress), sends the final WBEM_E_CALL_CANCELLED if no final status
+ *   was sent, and does not wait for the client: an Indicate already running goes on
+ *   and may reach the sink after CancelAsyncCall returned (configure{ late_indicate
+ *   = true } holds a call's first Indicate until then, to show that race).
+ * - ExecNotificationQueryAsync never completes on its own: an event object every
+ *   configure{ event_interval = ms }, numbered by its Sequence property, until
+ *   cancelled (IWbemServices::ExecNotificationQueryAsync page).
+ */
+#include "testwmi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <wchar.h>
+
+struct op
+{
+    struct op *next;            /* in its table, under testwmi_cs */
+    struct op *queued;          /* in the status thread's queue */
+    struct op *cancelling;      /* in a CancelAsyncCall's list */
+    LONG refs;
+    struct services *svc;
+    struct op_table *table;
+    enum op_kind kind;
+    BSTR a, b;
+    LONG flags;
+    IWbemClassObject *in;
+    IWbemObjectSink *sink;
+    LONG sink_refs;             /* the final status's, plus one per sink call under way */
+    BOOL cancelled, final_sent; /* CallCancelled, SetStatusWithFinalResultCalled: under testwmi_cs */
+    HANDLE cancelled_event;     /* set with cancelled */
+    HANDLE cancel_returned;     /* set as CancelAsyncCall returns */
+    DWORD indicate_thread;      /* the thread that called Indicate last */
+    struct testwmi_config config;   /* as it was when the call started */
+    HRESULT hr;                 /* the final status */
+    BSTR param;
+    IWbemClassObject *err;
+};
+
+static const WCHAR *const async_operation_names[] =
+{
+    L"ExecQuery", L"CreateInstanceEnum", L"CreateClassEnum", L"GetObject", L"ExecMethod", L"PutInstance",
+    L"DeleteInstance", L"ExecNotificationQuery"
+};
+
+/* The status thread and its queue (under testwmi_cs). */
+static struct
+{
+    HANDLE thread, wake;
+    struct op *head, *tail;
+} status;
+
+static void async_release( struct op *op )
+{
+    if (InterlockedDecrement( &op->refs )) return;
+    SysFreeString( op->a );
+    SysFreeString( op->b );
+    SysFreeString( op->param );
+    if (op->in) IWbemClassObject_Release( op->in );
+    if (op->err) IWbemClassObject_Release( op->err );
+    CloseHandle( op->cancelled_event );
+    CloseHandle( op->cancel_returned );
+    services_release( op->svc );
+    free( op );
+    testwmi_count( STAT_CALLS, -1 );
+}
+
+/* A sink call may start: FALSE once cancelled or finished (CallbackInProgress rules). */
+static BOOL async_sink_get( struct op *op )
+{
+    BOOL ok;
+    EnterCriticalSection( &testwmi_cs );
+    if ((ok = !op->cancelled && !op->final_sent)) InterlockedIncrement( &op->sink_refs );
+    LeaveCriticalSection( &testwmi_cs );
+    return ok;
+}
+
+/* The last user releases the sink: nothing calls it afterwards. */
+static void async_sink_put( struct op *op )
+{
+    if (InterlockedDecrement( &op->sink_refs )) return;
+    IWbemObjectSink_Release( op->sink );
+    op->sink = NULL;
+    testwmi_count( STAT_SINKS, -1 );
+}
+
+static void async_unlink( struct op *op )
+{
+    struct op **at;
+    for (at = &op->table->head; *at && *at != op; at = &(*at)->next);
+    if (*at) *at = op->next;
+    op->next = NULL;
+}
+
+static DWORD WINAPI async_status_thread( void *arg )
+{
+    (void)arg;
+    CoInitializeEx( NULL, COINIT_MULTITHREADED );
+    for (;;)
+    {
+        struct op *op;
+
+        EnterCriticalSection( &testwmi_cs );
+        if ((op = status.head) && !(status.head = op->queued)) status.tail = NULL;
+        LeaveCriticalSection( &testwmi_cs );
+        if (!op)
+        {
+            WaitForSingleObject( status.wake, INFINITE );
+            continue;
+        }
+        if (op->indicate_thread == GetCurrentThreadId()) testwmi_count( STAT_SAME_THREAD, 1 );
+        testwmi_count( STAT_STATUSES, 1 );
+        IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_COMPLETE, op->hr, op->param, op->err );
+        async_sink_put( op );
+        async_release( op );
+    }
+    return 0;
+}
+
+/* Queues OP's final status (OP's final_sent was set under the lock by the caller). */
+static void async_queue_status( struct op *op )
+{
+    testwmi_in_flight( -1 );
+    InterlockedIncrement( &op->refs );
+    EnterCriticalSection( &testwmi_cs );
+    op->queued = NULL;
+    if (status.tail) status.tail->queued = op;
+    else status.head = op;
+    status.tail = op;
+    LeaveCriticalSection( &testwmi_cs );
+    SetEvent( status.wake );
+}
+
+/* The operation's own end: the final status, unless a cancel sent it. Takes PARAM and ERR. */
+static void async_finish( struct op *op, HRESULT hr, BSTR param, IWbemClassObject *err )
+{
+    BOOL send;
+
+    security_check( services_security( op->svc ) );
+    EnterCriticalSection( &testwmi_cs );
+    if ((send = !op->final_sent))
+    {
+        op->final_sent = TRUE;
+        async_unlink( op );
+        op->hr = hr;
+        op->param = param;
+        op->err = err;
+    }
+    LeaveCriticalSection( &testwmi_cs );
+    if (send) async_queue_status( op );
+    else
+    {
+        SysFreeString( param );
+        if (err) IWbemClassObject_Release( err );
+    }
+}
+
+static void async_fail( struct op *op, HRESULT hr )
+{
+    async_finish( op, hr, NULL, bag_status( hr, async_operation_names[op->kind], op->a ) );
+}
+
+/* The server cancels on its own (a sink call failed): as CancelAsyncCall would. */
+static void async_abort( struct op *op )
+{
+    BOOL send;
+
+    EnterCriticalSection( &testwmi_cs );
+    op->cancelled = TRUE;
+    SetEvent( op->cancelled_event );
+    if ((send = !op->final_sent))
+    {
+        op->final_sent = TRUE;
+        async_unlink( op );
+        op->hr = WBEM_E_CALL_CANCELLED;
+    }
+    LeaveCriticalSection( &testwmi_cs );
+    if (send) async_queue_status( op );
+}
+
+/* Waits MS, or less when the call is cancelled; FALSE when it was. */
+static BOOL async_pause( struct op *op, DWORD ms )
+{
+    return WaitForSingleObject( op->cancelled_event, ms ) == WAIT_TIMEOUT;
+}
+
+static BOOL async_progress( struct op *op, ULONG current, ULONG total )
+{
+    HRESULT hr;
+
+    if (!(op->flags & WBEM_FLAG_SEND_STATUS) || !async_sink_get( op )) return TRUE;
+    hr = IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_PROGRESS, MAKELONG( current, total ), NULL, NULL );
+    testwmi_count( STAT_PROGRESS, 1 );
+    async_sink_put( op );
+    if (FAILED(hr)) async_abort( op );
+    return SUCCEEDED(hr);
+}
+
+/* Indicates LIST in batches; FALSE when the call ended meanwhile. */
+static BOOL async_deliver( struct op *op, struct objects *list )
+{
+    ULONG sent = 0, n;
+    HRESULT hr;
+
+    if (op->config.gate)
+    {
+        HANDLE handles[2] = { testwmi_gate, op->cancelled_event };
+        WaitForMultipleObjects( 2, handles, FALSE, INFINITE );
+    }
+    if (!async_progress( op, 0, list->count )) return FALSE;
+    while (sent < list->count)
+    {
+        if (sent && op->config.batch_delay && !async_pause( op, op->config.batch_delay )) return FALSE;
+        n = list->count - sent;
+        if (n > (ULONG)op->config.batch) n = op->config.batch;
+        if (!async_sink_get( op )) return FALSE;
+        if (!sent && op->config.late_indicate)
+        {
+            /* This Indicate is under way; it reaches the sink once CancelAsyncCall has
+             * returned (bounded, should nobody cancel). */
+            testwmi_count( STAT_HELD, 1 );
+            if (WaitForSingleObject( op->cancel_returned, 10000 ) == WAIT_OBJECT_0)
+            {
+                Sleep( 20 );
+                testwmi_count( STAT_LATE_INDICATES, 1 );
+            }
+            testwmi_count( STAT_HELD, -1 );
+        }
+        op->indicate_thread = GetCurrentThreadId();
+        hr = IWbemObjectSink_Indicate( op->sink, n, list->objs + sent );
+        testwmi_count( STAT_INDICATES, 1 );
+        testwmi_count( STAT_INDICATED, n );
+        async_sink_put( op );
+        if (FAILED(hr))
+        {
+            async_abort( op );
+            return FALSE;
+        }
+        sent += n;
+        if (!async_progress( op, sent, list->count )) return FALSE;
+    }
+    return TRUE;
+}
+
+/* "SELECT * FROM Class ..." -> Class, in BUF; FALSE when the query names none. */
+static BOOL async_event_class( const WCHAR *query, WCHAR *buf, size_t cap )
+{
+    const WCHAR *p;
+    size_t n = 0;
+
+    if (!query || _wcsnicmp( query, L"SELECT ", 7 )) return FALSE;
+    for (p = query; *p; p++)
+        if (!_wcsnicmp( p, L" FROM ", 6 )) break;
+    if (!*p) return FALSE;
+    for (p += 6; *p == ' '; p++);
+    while (*p && *p != ' ' && n + 1 < cap) buf[n++] = *p++;
+    buf[n] = 0;
+    return n > 0;
+}
+
+static IWbemClassObject *async_event( const WCHAR *cls, ULONG sequence )
+{
+    struct bag_prop props[2];
+    WCHAR time[32];
+    FILETIME ft;
+
+    GetSystemTimeAsFileTime( &ft );
+    swprintf( time, ARRAYSIZE(time), L"%llu", ((ULONGLONG)ft.dwHighDateTime << 32) | ft.dwLowDateTime );
+    props[0].name = L"Sequence";
+    props[0].type = CIM_UINT32;
+    V_VT( &props[0].value ) = VT_I4;
+    V_I4( &props[0].value ) = sequence;
+    /* uint64 travels as a decimal string, as WMI sends it. */
+    props[1].name = L"TIME_CREATED";
+    props[1].type = CIM_UINT64;
+    V_VT( &props[1].value ) = VT_BSTR;
+    V_BSTR( &props[1].value ) = SysAllocString( time );
+    return bag_create( cls, props, ARRAYSIZE(props) );
+}
+
+static void async_events( struct op *op )
+{
+    WCHAR cls[128];
+    ULONG sequence = 0;
+
+    if (!async_event_class( op->a, cls, ARRAYSIZE(cls) ))
+    {
+        async_fail( op, WBEM_E_INVALID_QUERY );
+        return;
+    }
+    while (async_pause( op, op->config.event_interval ))
+    {
+        IWbemClassObject *ev = async_event( cls, ++sequence );
+        HRESULT hr;
+
+        if (!ev || !async_sink_get( op ))
+        {
+            if (ev) IWbemClassObject_Release( ev );
+            break;
+        }
+        op->indicate_thread = GetCurrentThreadId();
+        hr = IWbemObjectSink_Indicate( op->sink, 1, &ev );
+        testwmi_count( STAT_INDICATES, 1 );
+        testwmi_count( STAT_INDICATED, 1 );
+        testwmi_count( STAT_EVENTS, 1 );
+        async_sink_put( op );
+        IWbemClassObject_Release( ev );
+        if (FAILED(hr))
+        {
+            async_abort( op );
+            break;
+        }
+    }
+}
+
+static DWORD WINAPI async_thread( void *arg )
+{
+    static const int collect[] = { COLLECT_QUERY, COLLECT_INSTANCES, COLLECT_CLASSES, COLLECT_GET, COLLECT_EXEC };
+    struct op *op = arg;
+    struct objects list = { NULL, 0, 0 };
+    BSTR path = NULL;
+    HRESULT hr;
+
+    CoInitializeEx( NULL, COINIT_MULTITHREADED );
+    if (!async_pause( op, services_host( op->svc )->latency )) goto done;
+    switch (op->kind)
+    {
+    case OP_EVENTS:
+        async_events( op );
+        break;
+    case OP_PUT:
+        if (!async_progress( op, 0, 1 )) break;
+        hr = services_put( op->svc, op->in, op->flags, &path );
+        if (FAILED(hr)) async_fail( op, hr );
+        else async_finish( op, hr, path, NULL );
+        break;
+    case OP_DELETE:
+        if (!async_progress( op, 0, 1 )) break;
+        hr = services_delete( op->svc, op->a );
+        if (FAILED(hr)) async_fail( op, hr );
+        else async_finish( op, hr, NULL, NULL );
+        break;
+    default:
+        hr = services_collect( op->svc, collect[op->kind], op->a, op->b, op->flags, op->in, &list );
+        if (FAILED(hr)) async_fail( op, hr );
+        else if (async_deliver( op, &list )) async_finish( op, WBEM_S_NO_ERROR, NULL, NULL );
+        objects_free( &list );
+        break;
+    }
+done:
+    async_release( op );
+    CoUninitialize();
+    return 0;
+}
+
+HRESULT async_start( struct services *svc, struct op_table *table, enum op_kind kind, const WCHAR *a,
+                     const WCHAR *b, LONG flags, IWbemClassObject *in, IWbemObjectSink *sink )
+{
+    struct op *op;
+    HANDLE thread = NULL;
+    HRESULT hr = S_OK;
+
+    /* [MS-WMI] 3.1.1.1.3: a call that does not start keeps no sink and never calls it. */
+    if (!sink) return WBEM_E_INVALID_PARAMETER;
+    if ((kind == OP_GET || kind == OP_DELETE || kind == OP_EXEC || kind == OP_QUERY || kind == OP_EVENTS
+         || kind == OP_INSTANCES) && !a)
+        return WBEM_E_INVALID_PARAMETER;
+    if ((kind == OP_EXEC && !b) || (kind == OP_PUT && !in)) return WBEM_E_INVALID_PARAMETER;
+    security_check( services_security( svc ) );
+    if (!(op = calloc( 1, sizeof(*op) ))) return WBEM_E_OUT_OF_MEMORY;
+    op->refs = 1;                       /* the thread's */
+    op->svc = svc;
+    services_addref( svc );
+    op->table = table;
+    op->kind = kind;
+    op->flags = flags;
+    if ((op->in = in)) IWbemClassObject_AddRef( in );
+    if ((a && !(op->a = SysAllocString( a ))) || (b && !(op->b = SysAllocString( b )))) hr = WBEM_E_OUT_OF_MEMORY;
+    if (!(op->cancelled_event = CreateEventW( NULL, TRUE, FALSE, NULL ))
+        || !(op->cancel_returned = CreateEventW( NULL, TRUE, FALSE, NULL )))
+        hr = WBEM_E_OUT_OF_MEMORY;
+    testwmi_count( STAT_CALLS, 1 );
+    if (FAILED(hr))
+    {
+        async_release( op );
+        return hr;
+    }
+    op->sink = sink;
+    op->sink_refs = 1;
+    IWbemObjectSink_AddRef( sink );
+    testwmi_count( STAT_SINKS, 1 );
+
+    EnterCriticalSection( &testwmi_cs );
+    op->config = testwmi_config;
+    if (!status.thread)
+    {
+        if (!status.wake) status.wake = CreateEventW( NULL, FALSE, FALSE, NULL );
+        if (status.wake) status.thread = CreateThread( NULL, 0, async_status_thread, NULL, 0, NULL );
+    }
+    if (status.thread) thread = CreateThread( NULL, 256 * 1024, async_thread, op, STACK_SIZE_PARAM_IS_A_RESERVATION,
+                                              NULL );
+    if (thread)
+    {
+        op->next = table->head;
+        table->head = op;
+    }
+    LeaveCriticalSection( &testwmi_cs );
+    if (!thread)
+    {
+        async_sink_put( op );
+        async_release( op );
+        return WBEM_E_OUT_OF_MEMORY;
+    }
+    testwmi_count( STAT_STARTED, 1 );
+    testwmi_in_flight( 1 );
+    CloseHandle( thread );
+    return WBEM_S_NO_ERROR;
+}
+
+HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
+{
+    struct op *list = NULL, *op, *next;
+    LONG matched = 0;
+
+    if (!sink)
+    {
+        testwmi_count( STAT_CANCELS_UNMATCHED, 1 );
+        return WBEM_E_INVALID_PARAMETER;
+    }
+    EnterCriticalSection( &testwmi_cs );
+    for (op = table->head; op; op = next)
+    {
+        next = op->next;
+        if (op->sink != sink) continue;
+        /* In the table, so final_sent is FALSE: this cancel sends the final status. */
+        op->cancelled = TRUE;
+        op->final_sent = TRUE;
+        op->hr = WBEM_E_CALL_CANCELLED;
+        /* Referenced before the event wakes the call's thread, whose end may free it. */
+        InterlockedIncrement( &op->refs );
+        SetEvent( op->cancelled_event );
+        async_unlink( op );
+        op->cancelling = list;
+        list = op;
+        matched++;
+    }
+    LeaveCriticalSection( &testwmi_cs );
+    testwmi_count( matched ? STAT_CANCELS_MATCHED : STAT_CANCELS_UNMATCHED, 1 );
+    for (op = list; op; op = op->cancelling) async_queue_status( op );
+    /* Not waiting for anything ([MS-WMI] 3.1.4.3.2): a held Indicate now goes. */
+    for (op = list; op; op = next)
+    {
+        next = op->cancelling;
+        SetEvent( op->cancel_returned );
+        async_release( op );
+    }
+    return matched ? WBEM_S_NO_ERROR : WBEM_E_INVALID_PARAMETER;
+}

@@ -1,0 +1,69 @@
+-- Shared by the specs against the test WMI server (spec/support/testwmi*.c).
+local wmi = require "wmi"
+local testwmi = require "testwmi"
+local helpers = require "spec.helpers"
+
+local M = {}
+
+M.LIVE = { "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held" }
+
+-- wmi.connect through the test server's locator (OPTS as wmi.connect's table).
+function M.connect(opts)
+  local o = { locator = testwmi.clsid }
+  for k, v in pairs(opts or {}) do o[k] = v end
+  return wmi.connect(o)
+end
+
+-- Asserts that the server holds nothing: no call running, no sink, no object,
+-- no services, enumerator or call result alive, nothing in flight.
+function M.assert_server_idle()
+  collectgarbage()
+  collectgarbage()
+  assert(testwmi.idle(10000), "the test server still runs a call or holds a sink")
+  local s = testwmi.stats()
+  for _, what in ipairs(M.LIVE) do
+    assert(s[what] == 0, ("testwmi.stats().%s is %d, expected 0"):format(what, s[what]))
+  end
+end
+
+-- In a describe block: the server reset and a connection through it before each
+-- test (USE receives it); after each, the connection closed and both the module
+-- and the server holding nothing.
+function M.connection_per_test(use, opts)
+  local busted = require "busted"
+  local svc
+  busted.before_each(function()
+    testwmi.reset()
+    svc = assert(M.connect(opts))
+    use(svc)
+  end)
+  busted.after_each(function()
+    svc:close()
+    assert(wmi.pending() == 0, ("%d calls still pending"):format(wmi.pending()))
+    -- The server first: it releases a sink just after the client saw its status.
+    M.assert_server_idle()
+    helpers.assert_all_released()
+    testwmi.reset()
+  end)
+end
+
+-- Dispatches until PRED() holds (at most MS milliseconds); returns PRED()'s last value.
+function M.until_true(pred, ms)
+  local deadline = os.clock() + (ms or 10000) / 1000
+  local v = pred()
+  while not v and os.clock() < deadline do
+    wmi.dispatch(10)
+    v = pred()
+  end
+  return v
+end
+
+-- The sorted "pid/handle" keys of Win32_Process objects.
+function M.process_keys(list)
+  local keys = {}
+  for i, p in ipairs(list) do keys[i] = ("%d/%s"):format(p.ProcessId, p.Handle) end
+  return helpers.sorted(keys)
+end
+
+package.loaded["spec.support.testwmi_helpers"] = M
+return M

@@ -1,0 +1,569 @@
+/*
+ * Objects the test WMI server hands out.
+ *
+ * A wrapper around each of Wine's objects: it is counted while alive (so a spec
+ * proves every object handed out came back), every use of the Wine object inside
+ * is serialised on testwmi_wine_cs (an instance reads its class's table, which a
+ * query of that class on another thread refills), and written values live in
+ * the wrapper (Wine keeps built-in instances read-only and cannot hold strings in
+ * spawned ones), which makes PutInstance possible: see the overlay in
+ * testwmi_services.c.
+ */
+#include "testwmi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <wchar.h>
+
+struct value
+{
+    BSTR name;
+    VARIANT v;
+    CIMTYPE type;
+};
+
+struct wrapper
+{
+    IWbemClassObject IWbemClassObject_iface;
+    LONG refs;
+    IWbemClassObject *inner;
+    BSTR cls;               /* class name, NULL when unknown */
+    BOOL spawned;           /* made by SpawnInstance: Wine gives it no system properties */
+    struct value *values;   /* written by Put */
+    ULONG count, cap;
+};
+
+static const IWbemClassObjectVtbl wrapper_vtbl;
+
+static inline struct wrapper *impl_from_IWbemClassObject( IWbemClassObject *iface )
+{
+    return CONTAINING_RECORD( iface, struct wrapper, IWbemClassObject_iface );
+}
+
+static struct value *wrapper_find( struct wrapper *w, const WCHAR *name )
+{
+    ULONG i;
+    for (i = 0; i < w->count; i++) if (!_wcsicmp( w->values[i].name, name )) return &w->values[i];
+    return NULL;
+}
+
+static HRESULT WINAPI wrapper_QueryInterface( IWbemClassObject *iface, REFIID riid, void **obj )
+{
+    if (!obj) return E_POINTER;
+    if (IsEqualGUID( riid, &IID_IUnknown ) || IsEqualGUID( riid, &IID_IWbemClassObject ))
+    {
+        *obj = iface;
+        IWbemClassObject_AddRef( iface );
+        return S_OK;
+    }
+    *obj = NULL;
+    return E_NOINTERFACE;
+}
+
+static ULONG WINAPI wrapper_AddRef( IWbemClassObject *iface )
+{
+    return InterlockedIncrement( &impl_from_IWbemClassObject( iface )->refs );
+}
+
+static ULONG WINAPI wrapper_Release( IWbemClassObject *iface )
+{
+    struct wrapper *w = impl_from_IWbemClassObject( iface );
+    LONG refs = InterlockedDecrement( &w->refs );
+    ULONG i;
+
+    if (!refs)
+    {
+        EnterCriticalSection( &testwmi_wine_cs );
+        IWbemClassObject_Release( w->inner );
+        LeaveCriticalSection( &testwmi_wine_cs );
+        for (i = 0; i < w->count; i++)
+        {
+            SysFreeString( w->values[i].name );
+            VariantClear( &w->values[i].v );
+        }
+        free( w->values );
+        SysFreeString( w->cls );
+        free( w );
+        testwmi_count( STAT_OBJECTS, -1 );
+    }
+    return refs;
+}
+
+/* Every forwarding method: Wine's object under the Wine lock. */
+#define FORWARD( call ) \
+    do { \
+        HRESULT hr_; \
+        EnterCriticalSection( &testwmi_wine_cs ); \
+        hr_ = call; \
+        LeaveCriticalSection( &testwmi_wine_cs ); \
+        return hr_; \
+    } while (0)
+#define INNER (impl_from_IWbemClassObject( iface )->inner)
+
+static HRESULT WINAPI wrapper_GetQualifierSet( IWbemClassObject *iface, IWbemQualifierSet **set )
+{
+    FORWARD( IWbemClassObject_GetQualifierSet( INNER, set ) );
+}
+
+static HRESULT WINAPI wrapper_Get( IWbemClassObject *iface, LPCWSTR name, LONG flags, VARIANT *val,
+                                   CIMTYPE *type, LONG *flavor )
+{
+    struct wrapper *w = impl_from_IWbemClassObject( iface );
+    struct value *v;
+    HRESULT hr;
+
+    if (!name) return WBEM_E_INVALID_PARAMETER;
+    EnterCriticalSection( &testwmi_wine_cs );
+    if (w->spawned && w->cls && !_wcsicmp( name, L"__CLASS" ))
+    {
+        if (type) *type = CIM_STRING;
+        if (flavor) *flavor = WBEM_FLAVOR_ORIGIN_SYSTEM;
+        hr = S_OK;
+        if (val)
+        {
+            V_VT( val ) = VT_BSTR;
+            if (!(V_BSTR( val ) = SysAllocString( w->cls ))) hr = E_OUTOFMEMORY;
+        }
+    }
+    else if ((v = wrapper_find( w, name )))
+    {
+        if (type) *type = v->type;
+        if (flavor) *flavor = WBEM_FLAVOR_ORIGIN_LOCAL;
+        hr = S_OK;
+        if (val)
+        {
+            VariantInit( val );
+            hr = VariantCopy( val, &v->v );
+        }
+    }
+    else
+    {
+        hr = IWbemClassObject_Get( w->inner, name, flags, val, type, flavor );
+        /* Wine cannot read the unset string fields of a spawned instance: on Windows
+         * a property nobody wrote reads as NULL. */
+        if (hr == (HRESULT)WBEM_E_INVALID_PARAMETER && w->spawned && val
+            && SUCCEEDED(IWbemClassObject_Get( w->inner, name, flags, NULL, type, flavor )))
+        {
+            V_VT( val ) = VT_NULL;
+            hr = S_OK;
+        }
+    }
+    LeaveCriticalSection( &testwmi_wine_cs );
+    return hr;
+}
+
+/* A value is kept by the wrapper once Wine knows the property: written values
+ * read back as written, as on Windows. */
+static HRESULT WINAPI wrapper_Put( IWbemClassObject *iface, LPCWSTR name, LONG flags, VARIANT *val, CIMTYPE type )
+{
+    struct wrapper *w = impl_from_IWbemClassObject( iface );
+    struct value *v = NULL;
+    CIMTYPE known = 0;
+    VARIANT copy;
+    HRESULT hr;
+
+    (void)flags; (void)type;
+    if (!name) return WBEM_E_INVALID_PARAMETER;
+    if (name[0] == '_' && name[1] == '_') return WBEM_E_READ_ONLY;
+    VariantInit( &copy );
+    if (val && FAILED(hr = VariantCopy( &copy, val ))) return hr;
+    EnterCriticalSection( &testwmi_wine_cs );
+    hr = IWbemClassObject_Get( w->inner, name, 0, NULL, &known, NULL );
+    if (SUCCEEDED(hr) && !(v = wrapper_find( w, name )))
+    {
+        if (w->count == w->cap)
+        {
+            ULONG cap = w->cap ? w->cap * 2 : 8;
+            struct value *values = realloc( w->values, cap * sizeof(*values) );
+            if (!values) hr = E_OUTOFMEMORY;
+            else
+            {
+                w->values = values;
+                w->cap = cap;
+            }
+        }
+        if (SUCCEEDED(hr))
+        {
+            v = &w->values[w->count];
+            if (!(v->name = SysAllocString( name ))) hr = E_OUTOFMEMORY;
+            else
+            {
+                VariantInit( &v->v );
+                w->count++;
+            }
+        }
+    }
+    if (SUCCEEDED(hr))
+    {
+        VariantClear( &v->v );
+        v->v = copy;
+        V_VT( &copy ) = VT_EMPTY;
+        v->type = known;
+        hr = S_OK;
+    }
+    LeaveCriticalSection( &testwmi_wine_cs );
+    VariantClear( &copy );
+    return hr;
+}
+
+static HRESULT WINAPI wrapper_Delete( IWbemClassObject *iface, LPCWSTR name )
+{
+    FORWARD( IWbemClassObject_Delete( INNER, name ) );
+}
+
+static HRESULT WINAPI wrapper_GetNames( IWbemClassObject *iface, LPCWSTR qualifier, LONG flags, VARIANT *val,
+                                        SAFEARRAY **names )
+{
+    FORWARD( IWbemClassObject_GetNames( INNER, qualifier, flags, val, names ) );
+}
+
+static HRESULT WINAPI wrapper_BeginEnumeration( IWbemClassObject *iface, LONG flags )
+{
+    FORWARD( IWbemClassObject_BeginEnumeration( INNER, flags ) );
+}
+
+static HRESULT WINAPI wrapper_Next( IWbemClassObject *iface, LONG flags, BSTR *name, VARIANT *val, CIMTYPE *type,
+                                    LONG *flavor )
+{
+    struct wrapper *w = impl_from_IWbemClassObject( iface );
+    BSTR local = NULL;
+    struct value *v;
+    HRESULT hr;
+
+    EnterCriticalSection( &testwmi_wine_cs );
+    hr = IWbemClassObject_Next( w->inner, flags, name ? name : &local, val, type, flavor );
+    if (hr == WBEM_S_NO_ERROR && val && (v = wrapper_find( w, name ? *name : local )))
+    {
+        VariantClear( val );
+        hr = VariantCopy( val, &v->v );
+    }
+    LeaveCriticalSection( &testwmi_wine_cs );
+    SysFreeString( local );
+    return hr;
+}
+
+static HRESULT WINAPI wrapper_EndEnumeration( IWbemClassObject *iface )
+{
+    FORWARD( IWbemClassObject_EndEnumeration( INNER ) );
+}
+
+static HRESULT WINAPI wrapper_GetPropertyQualifierSet( IWbemClassObject *iface, LPCWSTR prop, IWbemQualifierSet **set )
+{
+    FORWARD( IWbemClassObject_GetPropertyQualifierSet( INNER, prop, set ) );
+}
+
+static HRESULT WINAPI wrapper_Clone( IWbemClassObject *iface, IWbemClassObject **copy )
+{
+    FORWARD( IWbemClassObject_Clone( INNER, copy ) );
+}
+
+static HRESULT WINAPI wrapper_GetObjectText( IWbemClassObject *iface, LONG flags, BSTR *text )
+{
+    FORWARD( IWbemClassObject_GetObjectText( INNER, flags, text ) );
+}
+
+static HRESULT WINAPI wrapper_SpawnDerivedClass( IWbemClassObject *iface, LONG flags, IWbemClassObject **out )
+{
+    FORWARD( IWbemClassObject_SpawnDerivedClass( INNER, flags, out ) );
+}
+
+static HRESULT WINAPI wrapper_SpawnInstance( IWbemClassObject *iface, LONG flags, IWbemClassObject **out )
+{
+    struct wrapper *w = impl_from_IWbemClassObject( iface );
+    IWbemClassObject *inst = NULL;
+    HRESULT hr;
+
+    if (!out) return WBEM_E_INVALID_PARAMETER;
+    *out = NULL;
+    EnterCriticalSection( &testwmi_wine_cs );
+    hr = IWbemClassObject_SpawnInstance( w->inner, flags, &inst );
+    LeaveCriticalSection( &testwmi_wine_cs );
+    if (FAILED(hr)) return hr;
+    if (!(*out = object_wrap( inst ))) return E_OUTOFMEMORY;
+    /* Wine's spawned instance does not know its class: the wrapper does. */
+    impl_from_IWbemClassObject( *out )->spawned = TRUE;
+    SysFreeString( impl_from_IWbemClassObject( *out )->cls );
+    impl_from_IWbemClassObject( *out )->cls = w->cls ? SysAllocString( w->cls ) : NULL;
+    return S_OK;
+}
+
+static HRESULT WINAPI wrapper_CompareTo( IWbemClassObject *iface, LONG flags, IWbemClassObject *other )
+{
+    FORWARD( IWbemClassObject_CompareTo( INNER, flags, object_unwrap( other ) ) );
+}
+
+static HRESULT WINAPI wrapper_GetPropertyOrigin( IWbemClassObject *iface, LPCWSTR name, BSTR *cls )
+{
+    FORWARD( IWbemClassObject_GetPropertyOrigin( INNER, name, cls ) );
+}
+
+static HRESULT WINAPI wrapper_InheritsFrom( IWbemClassObject *iface, LPCWSTR ancestor )
+{
+    FORWARD( IWbemClassObject_InheritsFrom( INNER, ancestor ) );
+}
+
+static HRESULT WINAPI wrapper_GetMethod( IWbemClassObject *iface, LPCWSTR name, LONG flags, IWbemClassObject **in,
+                                         IWbemClassObject **out )
+{
+    FORWARD( IWbemClassObject_GetMethod( INNER, name, flags, in, out ) );
+}
+
+static HRESULT WINAPI wrapper_PutMethod( IWbemClassObject *iface, LPCWSTR name, LONG flags, IWbemClassObject *in,
+                                         IWbemClassObject *out )
+{
+    FORWARD( IWbemClassObject_PutMethod( INNER, name, flags, object_unwrap( in ), object_unwrap( out ) ) );
+}
+
+static HRESULT WINAPI wrapper_DeleteMethod( IWbemClassObject *iface, LPCWSTR name )
+{
+    FORWARD( IWbemClassObject_DeleteMethod( INNER, name ) );
+}
+
+static HRESULT WINAPI wrapper_BeginMethodEnumeration( IWbemClassObject *iface, LONG flags )
+{
+    FORWARD( IWbemClassObject_BeginMethodEnumeration( INNER, flags ) );
+}
+
+static HRESULT WINAPI wrapper_NextMethod( IWbemClassObject *iface, LONG flags, BSTR *name, IWbemClassObject **in,
+                                          IWbemClassObject **out )
+{
+    FORWARD( IWbemClassObject_NextMethod( INNER, flags, name, in, out ) );
+}
+
+static HRESULT WINAPI wrapper_EndMethodEnumeration( IWbemClassObject *iface )
+{
+    FORWARD( IWbemClassObject_EndMethodEnumeration( INNER ) );
+}
+
+static HRESULT WINAPI wrapper_GetMethodQualifierSet( IWbemClassObject *iface, LPCWSTR method, IWbemQualifierSet **set )
+{
+    FORWARD( IWbemClassObject_GetMethodQualifierSet( INNER, method, set ) );
+}
+
+static HRESULT WINAPI wrapper_GetMethodOrigin( IWbemClassObject *iface, LPCWSTR method, BSTR *cls )
+{
+    FORWARD( IWbemClassObject_GetMethodOrigin( INNER, method, cls ) );
+}
+
+static const IWbemClassObjectVtbl wrapper_vtbl =
+{
+    wrapper_QueryInterface,
+    wrapper_AddRef,
+    wrapper_Release,
+    wrapper_GetQualifierSet,
+    wrapper_Get,
+    wrapper_Put,
+    wrapper_Delete,
+    wrapper_GetNames,
+    wrapper_BeginEnumeration,
+    wrapper_Next,
+    wrapper_EndEnumeration,
+    wrapper_GetPropertyQualifierSet,
+    wrapper_Clone,
+    wrapper_GetObjectText,
+    wrapper_SpawnDerivedClass,
+    wrapper_SpawnInstance,
+    wrapper_CompareTo,
+    wrapper_GetPropertyOrigin,
+    wrapper_InheritsFrom,
+    wrapper_GetMethod,
+    wrapper_PutMethod,
+    wrapper_DeleteMethod,
+    wrapper_BeginMethodEnumeration,
+    wrapper_NextMethod,
+    wrapper_EndMethodEnumeration,
+    wrapper_GetMethodQualifierSet,
+    wrapper_GetMethodOrigin
+};
+
+IWbemClassObject *object_wrap( IWbemClassObject *obj )
+{
+    struct wrapper *w;
+    VARIANT v;
+
+    if (!obj) return NULL;
+    if (!(w = calloc( 1, sizeof(*w) )))
+    {
+        EnterCriticalSection( &testwmi_wine_cs );
+        IWbemClassObject_Release( obj );
+        LeaveCriticalSection( &testwmi_wine_cs );
+        return NULL;
+    }
+    w->IWbemClassObject_iface.lpVtbl = &wrapper_vtbl;
+    w->refs = 1;
+    w->inner = obj;
+    VariantInit( &v );
+    EnterCriticalSection( &testwmi_wine_cs );
+    if (SUCCEEDED(IWbemClassObject_Get( obj, L"__CLASS", 0, &v, NULL, NULL )) && V_VT( &v ) == VT_BSTR)
+    {
+        w->cls = V_BSTR( &v );
+        V_VT( &v ) = VT_EMPTY;
+    }
+    LeaveCriticalSection( &testwmi_wine_cs );
+    VariantClear( &v );
+    testwmi_count( STAT_OBJECTS, 1 );
+    return &w->IWbemClassObject_iface;
+}
+
+IWbemClassObject *object_unwrap( IWbemClassObject *obj )
+{
+    if (obj && obj->lpVtbl == &wrapper_vtbl) return impl_from_IWbemClassObject( obj )->inner;
+    return obj;
+}
+
+HRESULT object_copy( IWbemClassObject *obj, IWbemClassObject **out )
+{
+    struct wrapper *w, *c;
+    HRESULT hr = S_OK;
+    ULONG i;
+
+    *out = NULL;
+    if (!obj || obj->lpVtbl != &wrapper_vtbl) return WBEM_E_INVALID_OBJECT;
+    w = impl_from_IWbemClassObject( obj );
+    EnterCriticalSection( &testwmi_wine_cs );
+    IWbemClassObject_AddRef( w->inner );
+    LeaveCriticalSection( &testwmi_wine_cs );
+    if (!(*out = object_wrap( w->inner ))) return E_OUTOFMEMORY;
+    c = impl_from_IWbemClassObject( *out );
+    EnterCriticalSection( &testwmi_wine_cs );
+    c->spawned = w->spawned;
+    SysFreeString( c->cls );
+    c->cls = w->cls ? SysAllocString( w->cls ) : NULL;
+    if (w->count && !(c->values = calloc( w->count, sizeof(*c->values) ))) hr = E_OUTOFMEMORY;
+    for (i = 0; SUCCEEDED(hr) && i < w->count; i++)
+    {
+        struct value *v = &c->values[i];
+        VariantInit( &v->v );
+        if (!(v->name = SysAllocString( w->values[i].name ))) hr = E_OUTOFMEMORY;
+        else
+        {
+            c->count = c->cap = i + 1;
+            v->type = w->values[i].type;
+            hr = VariantCopy( &v->v, &w->values[i].v );
+        }
+    }
+    LeaveCriticalSection( &testwmi_wine_cs );
+    if (FAILED(hr))
+    {
+        IWbemClassObject_Release( *out );
+        *out = NULL;
+    }
+    return hr;
+}
+
+/* Appends key NAME's value of OBJ to PATH (of CAP characters) as WMI writes it. */
+static HRESULT relpath_append_key( IWbemClassObject *obj, const WCHAR *name, WCHAR *path, size_t cap )
+{
+    size_t len = wcslen( path );
+    HRESULT hr;
+    VARIANT v;
+
+    VariantInit( &v );
+    if (FAILED(hr = IWbemClassObject_Get( obj, name, 0, &v, NULL, NULL ))) return hr;
+    switch (V_VT( &v ))
+    {
+    case VT_BSTR:
+    {
+        const WCHAR *s = V_BSTR( &v ) ? V_BSTR( &v ) : L"";
+        if (len + 4 >= cap) hr = WBEM_E_INVALID_OBJECT_PATH;
+        else path[len++] = '"';
+        for (; SUCCEEDED(hr) && *s; s++)
+        {
+            if (len + 4 >= cap) hr = WBEM_E_INVALID_OBJECT_PATH;
+            else
+            {
+                if (*s == '"' || *s == '\\') path[len++] = '\\';
+                path[len++] = *s;
+            }
+        }
+        if (SUCCEEDED(hr))
+        {
+            path[len++] = '"';
+            path[len] = 0;
+        }
+        break;
+    }
+    case VT_I1: case VT_UI1: case VT_I2: case VT_UI2: case VT_I4: case VT_UI4: case VT_INT: case VT_UINT:
+        hr = VariantChangeType( &v, &v, 0, VT_BSTR );
+        if (SUCCEEDED(hr) && len + SysStringLen( V_BSTR( &v ) ) + 1 >= cap) hr = WBEM_E_INVALID_OBJECT_PATH;
+        if (SUCCEEDED(hr)) wcscat( path, V_BSTR( &v ) );
+        break;
+    case VT_EMPTY: case VT_NULL:
+        hr = WBEM_E_ILLEGAL_NULL;   /* a key must have a value */
+        break;
+    default:
+        hr = WBEM_E_INVALID_OBJECT;
+    }
+    VariantClear( &v );
+    return hr;
+}
+
+/* The key names come from the relative path of the class's first instance, as
+ * Wine reports it (Wine's GetObject(class) answers with that instance). */
+HRESULT object_relpath( IWbemClassObject *obj, IWbemServices *wine, BSTR *out )
+{
+    struct wrapper *w;
+    IWbemClassObject *first = NULL;
+    WCHAR path[1024], name[128];
+    const WCHAR *p;
+    HRESULT hr;
+    VARIANT v;
+
+    *out = NULL;
+    if (!obj || obj->lpVtbl != &wrapper_vtbl || !impl_from_IWbemClassObject( obj )->cls)
+        return WBEM_E_INVALID_OBJECT;
+    w = impl_from_IWbemClassObject( obj );
+    VariantInit( &v );
+    EnterCriticalSection( &testwmi_wine_cs );
+    hr = IWbemServices_GetObject( wine, w->cls, 0, NULL, &first, NULL );
+    if (SUCCEEDED(hr)) hr = IWbemClassObject_Get( first, L"__RELPATH", 0, &v, NULL, NULL );
+    if (SUCCEEDED(hr) && (V_VT( &v ) != VT_BSTR || !V_BSTR( &v ))) hr = WBEM_E_INVALID_CLASS;
+    if (first) IWbemClassObject_Release( first );
+    LeaveCriticalSection( &testwmi_wine_cs );
+    if (FAILED(hr)) goto done;
+    if (wcslen( w->cls ) + 2 >= ARRAYSIZE(path))
+    {
+        hr = WBEM_E_INVALID_OBJECT_PATH;
+        goto done;
+    }
+    wcscpy( path, w->cls );
+    if (!(p = wcschr( V_BSTR( &v ), '.' )))
+    {
+        wcscat( path, L"=@" );     /* a singleton */
+        goto made;
+    }
+    wcscat( path, L"." );
+    for (p++; *p && SUCCEEDED(hr);)
+    {
+        size_t n = 0;
+        while (*p && *p != '=' && n + 1 < ARRAYSIZE(name)) name[n++] = *p++;
+        name[n] = 0;
+        if (*p != '=')
+        {
+            hr = WBEM_E_INVALID_OBJECT_PATH;
+            break;
+        }
+        p++;
+        if (*p == '"')
+            for (p++; *p && *p != '"'; p++) if (*p == '\\' && p[1]) p++;
+        while (*p && *p != ',') p++;
+        if (wcslen( path ) + n + 2 >= ARRAYSIZE(path))
+        {
+            hr = WBEM_E_INVALID_OBJECT_PATH;
+            break;
+        }
+        wcscat( path, name );
+        wcscat( path, L"=" );
+        hr = relpath_append_key( obj, name, path, ARRAYSIZE(path) );
+        if (*p == ',')
+        {
+            p++;
+            if (SUCCEEDED(hr)) wcscat( path, L"," );
+        }
+    }
+made:
+    if (SUCCEEDED(hr) && !(*out = SysAllocString( path ))) hr = E_OUTOFMEMORY;
+done:
+    VariantClear( &v );
+    return hr;
+}

@@ -1,0 +1,227 @@
+/* Connecting: wmi.connect's options as plain C data, ConnectServer and the proxy
+ * blanket on any thread, and the identity a remote connection's proxies share.
+ *
+ * Split in three so that a connection can be made off the Lua thread: the
+ * options are read (raw, no user code) and copied to UTF-16 on the Lua thread;
+ * connect_server touches no Lua; services_open wraps the result on the Lua thread. */
+#include "luawmi.h"
+
+/* --- the identity -------------------------------------------------------------- */
+
+void identity_addref(struct identity *id)
+{
+    if (id) InterlockedIncrement(&id->refs);
+}
+
+static void connect_free_secret(void *p, size_t bytes)
+{
+    if (p) SecureZeroMemory(p, bytes);
+    free(p);
+}
+
+static void connect_free_auth(COAUTHIDENTITY *auth)
+{
+    if (!auth) return;
+    connect_free_secret(auth->User, auth->UserLength * sizeof(WCHAR));
+    connect_free_secret(auth->Domain, auth->DomainLength * sizeof(WCHAR));
+    connect_free_secret(auth->Password, auth->PasswordLength * sizeof(WCHAR));
+    connect_free_secret(auth, sizeof(*auth));
+}
+
+void identity_release(struct identity *id)
+{
+    if (!id || InterlockedDecrement(&id->refs)) return;
+    connect_free_auth(id->auth);
+    free(id);
+}
+
+HRESULT identity_blanket(struct identity *id, IUnknown *proxy)
+{
+    HRESULT hr;
+    if (!id || !id->proxy || !proxy) return S_OK;
+    hr = CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT, COLE_DEFAULT_PRINCIPAL,
+                           id->authn, id->imp, id->auth, EOAC_NONE);
+    /* An object served in-process (a local provider, Wine's) is no proxy. */
+    return hr == E_NOINTERFACE ? S_OK : hr;
+}
+
+/* A NUL-terminated copy of LEN characters at S, for COAUTHIDENTITY. */
+static USHORT *connect_copy(const WCHAR *s, size_t len, ULONG *out_len)
+{
+    WCHAR *w = malloc((len + 1) * sizeof(WCHAR));
+    if (!w) return NULL;
+    memcpy(w, s, len * sizeof(WCHAR));
+    w[len] = 0;
+    *out_len = (ULONG)len;
+    return (USHORT *)w;
+}
+
+/* The domain: "DOMAIN\user" names it, else an authority "ntlmdomain:DOMAIN"
+ * (WMI's own convention); a "user@domain" name carries its own. */
+static HRESULT connect_make_auth(const struct connect_args *a, COAUTHIDENTITY **out)
+{
+    COAUTHIDENTITY *auth = calloc(1, sizeof(*auth));
+    const WCHAR *user = a->user, *slash = wcschr(a->user, '\\');
+    static const WCHAR ntlm[] = L"ntlmdomain:";
+
+    *out = NULL;
+    if (!auth) return E_OUTOFMEMORY;
+    auth->Flags = SEC_WINNT_AUTH_IDENTITY_UNICODE;
+    if (slash)
+    {
+        if (!(auth->Domain = connect_copy(a->user, slash - a->user, &auth->DomainLength))) goto fail;
+        user = slash + 1;
+    }
+    else if (a->authority && !_wcsnicmp(a->authority, ntlm, ARRAYSIZE(ntlm) - 1))
+    {
+        const WCHAR *dom = a->authority + ARRAYSIZE(ntlm) - 1;
+        if (!(auth->Domain = connect_copy(dom, wcslen(dom), &auth->DomainLength))) goto fail;
+    }
+    if (!(auth->User = connect_copy(user, wcslen(user), &auth->UserLength))) goto fail;
+    if (a->password && !(auth->Password = connect_copy(a->password, SysStringLen(a->password),
+                                                       &auth->PasswordLength)))
+        goto fail;
+    *out = auth;
+    return S_OK;
+fail:
+    connect_free_auth(auth);
+    return E_OUTOFMEMORY;
+}
+
+HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct identity **out_id)
+{
+    IWbemLocator *locator = NULL;
+    IWbemServices *svc = NULL;
+    struct identity *id = NULL;
+    HRESULT hr;
+
+    *out = NULL;
+    *out_id = NULL;
+    if (!(id = calloc(1, sizeof(*id)))) return E_OUTOFMEMORY;
+    id->refs = 1;
+    id->authn = a->authn;
+    id->imp = a->imp;
+    id->proxy = TRUE;
+    hr = CoCreateInstance(&a->locator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator, (void **)&locator);
+    if (FAILED(hr)) goto done;
+    hr = IWbemLocator_ConnectServer(locator, a->resource, a->user, a->password, a->locale,
+                                    WBEM_FLAG_CONNECT_USE_MAX_WAIT, a->authority, NULL, &svc);
+    if (FAILED(hr)) goto done;
+    /* Explicit credentials for another host travel in the blanket of every proxy. */
+    if (a->remote && a->user && FAILED(hr = connect_make_auth(a, &id->auth))) goto done;
+    hr = CoSetProxyBlanket((IUnknown *)svc, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT, COLE_DEFAULT_PRINCIPAL,
+                           id->authn, id->imp, id->auth, EOAC_NONE);
+    /* No proxy: neither is what it hands out, and no blanket is needed anywhere. */
+    if (hr == E_NOINTERFACE)
+    {
+        id->proxy = FALSE;
+        hr = S_OK;
+    }
+done:
+    if (locator) IWbemLocator_Release(locator);
+    if (FAILED(hr))
+    {
+        if (svc) IWbemServices_Release(svc);
+        identity_release(id);
+        return hr;
+    }
+    *out = svc;
+    *out_id = id;
+    return S_OK;
+}
+
+/* --- the options ---------------------------------------------------------------- */
+
+static const char *const connect_authn_names[] = {
+    "default", "none", "connect", "call", "packet", "integrity", "privacy", NULL };
+static const DWORD connect_authn_levels[] = {
+    RPC_C_AUTHN_LEVEL_DEFAULT, RPC_C_AUTHN_LEVEL_NONE, RPC_C_AUTHN_LEVEL_CONNECT,
+    RPC_C_AUTHN_LEVEL_CALL, RPC_C_AUTHN_LEVEL_PKT, RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
+    RPC_C_AUTHN_LEVEL_PKT_PRIVACY };
+static const char *const connect_imp_names[] = {
+    "anonymous", "identify", "impersonate", "delegate", NULL };
+static const DWORD connect_imp_levels[] = {
+    RPC_C_IMP_LEVEL_ANONYMOUS, RPC_C_IMP_LEVEL_IDENTIFY, RPC_C_IMP_LEVEL_IMPERSONATE,
+    RPC_C_IMP_LEVEL_DELEGATE };
+
+void connect_opt_levels(lua_State *L, int idx, const char *func, const char *authn_def, DWORD *authn,
+                        const char *imp_def, DWORD *imp)
+{
+    *authn = connect_authn_levels[core_opt_choice(L, idx, func, "authentication", authn_def, connect_authn_names)];
+    *imp = connect_imp_levels[core_opt_choice(L, idx, func, "impersonation", imp_def, connect_imp_names)];
+}
+
+void connect_args_free(struct connect_args *a)
+{
+    if (a->password) SecureZeroMemory(a->password, SysStringByteLen(a->password));
+    SysFreeString(a->password);
+    SysFreeString(a->resource);
+    SysFreeString(a->user);
+    SysFreeString(a->locale);
+    SysFreeString(a->authority);
+    free(a->label);
+    memset(a, 0, sizeof(*a));
+}
+
+/* Every string option is checked (type, UTF-8) before the first copy is made, so
+ * a misuse raises with nothing to free. */
+enum { CONNECT_NAMESPACE, CONNECT_HOST, CONNECT_USER, CONNECT_PASSWORD, CONNECT_AUTHORITY, CONNECT_LOCALE,
+       CONNECT_STRINGS };
+static const char *const connect_string_names[CONNECT_STRINGS] = {
+    "namespace", "host", "user", "password", "authority", "locale" };
+
+void connect_args_read(lua_State *L, int idx, const char *func, struct connect_args *a)
+{
+    const char *s[CONNECT_STRINGS] = { NULL };
+    size_t len[CONNECT_STRINGS] = { 0 };
+    BSTR *dst[CONNECT_STRINGS] = { NULL, NULL, &a->user, &a->password, &a->authority, &a->locale };
+    HRESULT hr = S_OK;
+    int i, top = lua_gettop(L);
+
+    memset(a, 0, sizeof(*a));
+    idx = lua_absindex(L, idx);
+    switch (lua_type(L, idx))
+    {
+    case LUA_TNONE:
+    case LUA_TNIL:
+        break;
+    case LUA_TSTRING:
+        lua_pushvalue(L, idx);
+        s[CONNECT_NAMESPACE] = lua_tolstring(L, -1, &len[CONNECT_NAMESPACE]);
+        if (!str_is_utf8(s[CONNECT_NAMESPACE], len[CONNECT_NAMESPACE])) luaL_argerror(L, idx, "invalid UTF-8");
+        break;
+    case LUA_TTABLE:
+        for (i = 0; i < CONNECT_STRINGS; i++)
+            if ((s[i] = core_opt_string(L, idx, func, connect_string_names[i]))) len[i] = lua_rawlen(L, -1);
+        if (core_opt_field(L, idx, "apartment") != LUA_TNIL)
+        {
+            if (!luaL_testudata(L, -1, WMI_APARTMENT))
+                luaL_error(L, "bad option 'apartment' to '%s' (%s expected, got %s)", func, WMI_APARTMENT,
+                           luaL_typename(L, -1));
+            apartment_check(L, -1);
+        }
+        break;
+    default:
+        luaL_typeerror(L, idx, "nil, string or table");
+    }
+    a->authn = RPC_C_AUTHN_LEVEL_PKT_PRIVACY;
+    a->imp = RPC_C_IMP_LEVEL_IMPERSONATE;
+    connect_opt_levels(L, idx, func, "privacy", &a->authn, "impersonate", &a->imp);
+    core_opt_clsid(L, idx, func, "locator", &CLSID_WbemLocator, &a->locator);
+    a->remote = s[CONNECT_HOST] != NULL;
+    if (!s[CONNECT_NAMESPACE]) s[CONNECT_NAMESPACE] = "root\\cimv2";
+    if (a->remote) lua_pushfstring(L, "\\\\%s\\%s", s[CONNECT_HOST], s[CONNECT_NAMESPACE]);
+    else lua_pushstring(L, s[CONNECT_NAMESPACE]);
+
+    /* Nothing raises from here on but a failed allocation, once all is freed. */
+    if (!(a->label = _strdup(lua_tostring(L, -1)))) hr = E_OUTOFMEMORY;
+    if (SUCCEEDED(hr)) hr = str_to_bstr(lua_tostring(L, -1), lua_rawlen(L, -1), &a->resource);
+    for (i = 0; i < CONNECT_STRINGS && SUCCEEDED(hr); i++)
+        if (dst[i] && s[i]) hr = str_to_bstr(s[i], len[i], dst[i]);
+    lua_settop(L, top);
+    if (FAILED(hr))
+    {
+        connect_args_free(a);
+        luaL_error(L, "not enough memory");
+    }
+}
