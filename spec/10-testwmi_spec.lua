@@ -120,6 +120,35 @@ describe("the test WMI server", function()
     assert.same({ 0, 0, 0 }, { testwmi.stats().indicates, testwmi.stats().calls, testwmi.stats().sinks })
   end)
 
+  it("cancels by the stub from inside a handler, by call:close() and by closing the Services", function()
+    -- From inside the indicate handler: the server waits 10 s after the first object
+    -- (a pause CancelAsyncCall cuts short), so the call is still running there.
+    testwmi.configure { batch = 1, batch_delay = 10000 }
+    local seen, status = 0, nil
+    local call
+    call = assert(svc:query_async(PROCESSES, {
+      indicate = function() seen = seen + 1 call:cancel() end,
+      status = function(ok, _, hr) status = { ok, hr } end,
+    }))
+    assert.is_true(call:wait(10000))
+    assert.same({ 1, false, WBEM_E_CALL_CANCELLED }, { seen, status[1], status[2] })
+    assert.same({ 1, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
+    -- By call:close() while the gate holds it.
+    testwmi.configure { batch_delay = 0, gate = true }
+    local closed = assert(svc:query_async(PROCESSES, function() end))
+    closed:close()
+    assert.same({ 2, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
+    -- By closing its Services: every call it started.
+    local other = assert(th.connect())
+    local a = assert(other:query_async(PROCESSES, function() end))
+    local b = assert(other:query_async("SELECT Name FROM Win32_Service", function() end))
+    other:close()
+    assert.same({ true, true }, { a.done, b.done })
+    assert.same({ 4, 0 }, { testwmi.stats().cancels_matched, testwmi.stats().cancels_unmatched })
+    assert.is_true(testwmi.idle(5000))
+    assert.equal(1, testwmi.stats().indicates)
+  end)
+
   it("cancels only the call started with that stub", function()
     -- Two calls with the same handlers have a stub each: cancelling one leaves the other.
     testwmi.configure { gate = true }

@@ -28,10 +28,10 @@
 
 const char *const testwmi_stat_names[STAT_COUNT] =
 {
-    "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held",
+    "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held", "gated",
     "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched", "indicates", "indicated",
     "statuses", "progress", "late_indicates", "events", "same_thread", "blankets", "identity_checks",
-    "identity_lost"
+    "identity_lost", "double_status"
 };
 
 static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE };

@@ -33,6 +33,7 @@ enum testwmi_stat
     STAT_CALL_RESULTS,      /* live IWbemCallResult */
     STAT_IN_FLIGHT,         /* connects + calls running now */
     STAT_HELD,              /* Indicates under way, held by configure{ late_indicate = true } */
+    STAT_GATED,             /* calls waiting at the gate (configure{ gate = true }) */
     STAT_LIVE_END,
     STAT_MAX_IN_FLIGHT = STAT_LIVE_END,
     STAT_CONNECTS,          /* ConnectServer calls */
@@ -49,6 +50,7 @@ enum testwmi_stat
     STAT_BLANKETS,          /* IClientSecurity::SetBlanket calls */
     STAT_IDENTITY_CHECKS,   /* uses of a proxy whose blanket carries an identity */
     STAT_IDENTITY_LOST,     /* ... that found the identity freed or changed */
+    STAT_DOUBLE_STATUS,     /* a second final status refused (a server bug if ever non-zero) */
     STAT_COUNT
 };
 extern const char *const testwmi_stat_names[STAT_COUNT];

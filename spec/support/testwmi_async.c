@@ -47,6 +47,7 @@ struct op
     IWbemObjectSink *sink;
     LONG sink_refs;             /* the final status's, plus one per sink call under way */
     BOOL cancelled, final_sent; /* CallCancelled, SetStatusWithFinalResultCalled: under testwmi_cs */
+    BOOL status_queued;         /* under testwmi_cs */
     HANDLE cancelled_event;     /* set with cancelled */
     HANDLE cancel_returned;     /* set as CancelAsyncCall returns */
     DWORD indicate_thread;      /* the thread that called Indicate last */
@@ -139,9 +140,16 @@ static DWORD WINAPI async_status_thread( void *arg )
 /* Queues OP's final status (OP's final_sent was set under the lock by the caller). */
 static void async_queue_status( struct op *op )
 {
+    EnterCriticalSection( &testwmi_cs );
+    if (op->status_queued)
+    {
+        testwmi_count( STAT_DOUBLE_STATUS, 1 );
+        LeaveCriticalSection( &testwmi_cs );
+        return;
+    }
+    op->status_queued = TRUE;
     testwmi_in_flight( -1 );
     InterlockedIncrement( &op->refs );
-    EnterCriticalSection( &testwmi_cs );
     op->queued = NULL;
     if (status.tail) status.tail->queued = op;
     else status.head = op;
@@ -224,7 +232,9 @@ static BOOL async_deliver( struct op *op, struct objects *list )
     if (op->config.gate)
     {
         HANDLE handles[2] = { testwmi_gate, op->cancelled_event };
+        testwmi_count( STAT_GATED, 1 );
         WaitForMultipleObjects( 2, handles, FALSE, INFINITE );
+        testwmi_count( STAT_GATED, -1 );
     }
     if (!async_progress( op, 0, list->count )) return FALSE;
     while (sent < list->count)
@@ -284,7 +294,7 @@ static IWbemClassObject *async_event( const WCHAR *cls, ULONG sequence )
     FILETIME ft;
 
     GetSystemTimeAsFileTime( &ft );
-    swprintf( time, ARRAYSIZE(time), L"%llu", ((ULONGLONG)ft.dwHighDateTime << 32) | ft.dwLowDateTime );
+    _ui64tow( ((ULONGLONG)ft.dwHighDateTime << 32) | ft.dwLowDateTime, time, 10 );
     props[0].name = L"Sequence";
     props[0].type = CIM_UINT32;
     V_VT( &props[0].value ) = VT_I4;
@@ -451,14 +461,15 @@ HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
     {
         next = op->next;
         if (op->sink != sink) continue;
+        /* First a reference: once cancelled_event is set, the operation's thread
+         * may end and drop its own. */
+        InterlockedIncrement( &op->refs );
         /* In the table, so final_sent is FALSE: this cancel sends the final status. */
         op->cancelled = TRUE;
         op->final_sent = TRUE;
         op->hr = WBEM_E_CALL_CANCELLED;
-        /* Referenced before the event wakes the call's thread, whose end may free it. */
-        InterlockedIncrement( &op->refs );
-        SetEvent( op->cancelled_event );
         async_unlink( op );
+        SetEvent( op->cancelled_event );
         op->cancelling = list;
         list = op;
         matched++;

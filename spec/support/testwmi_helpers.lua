@@ -5,7 +5,7 @@ local helpers = require "spec.helpers"
 
 local M = {}
 
-M.LIVE = { "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held" }
+M.LIVE = { "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held", "gated" }
 
 -- wmi.connect through the test server's locator (OPTS as wmi.connect's table).
 function M.connect(opts)
@@ -24,6 +24,7 @@ function M.assert_server_idle()
   for _, what in ipairs(M.LIVE) do
     assert(s[what] == 0, ("testwmi.stats().%s is %d, expected 0"):format(what, s[what]))
   end
+  assert(s.double_status == 0 and s.same_thread == 0, "the test server broke its own rules")
 end
 
 -- In a describe block: the server reset and a connection through it before each
