@@ -42,7 +42,7 @@ build/bench/sleeper.exe: bench/sleeper.c
 	$(BENCH_CC) -O2 -Wall -Wextra -Werror -nostdlib -mwindows -e sleeper_start -o $@ $< -lkernel32 -s
 
 # LEAK=64: the calibration run (a 64-byte leak per operation), which must fail.
-stress: setup all testapt valuetest
+stress: setup all testapt valuetest testwmi
 	LEAK=$(LEAK) bash bench/stress.sh
 
 include spec/support/testapt.mk
