@@ -7,8 +7,9 @@
 --   scripts/lua bench/stress.lua --list      the kinds, one a line
 --
 -- LUAWMI_LEAK=BYTES (make stress LEAK=64) calls testapt.leak(BYTES) once per operation:
--- the calibration run, which must fail every kind. LUAWMI_STRESS_POINTS=1 prints
--- every point of the fit.
+-- the calibration run, which must fail every judged kind. LUAWMI_STRESS_POINTS=1
+-- prints every point of the fit; LUAWMI_STRESS_OPS=N and LUAWMI_STRESS_BLOCKS=N
+-- override a kind's block size and count (to study the noise).
 local wmi = require "wmi"
 local helpers = require "spec.helpers"
 local leak = require "bench.leak"
@@ -18,8 +19,9 @@ io.stdout:setvbuf("line")
 local HKCU = 0x80000001
 local REG_KEY = "Software\\luawmi-stress"
 
--- Each kind: ops per block, measured blocks, warm-up blocks, a bound in bytes/op, and
--- setup() --> op(i), teardown(): op asserts what WMI really answered, so the kind also
+-- Each kind: ops per block, measured blocks, warm-up blocks, a bound in bytes/op
+-- (false: shown, not judged), settle() after each block, and setup() --> op(i),
+-- teardown(): op asserts what WMI really answered, so the kind also
 -- proves the work was done.
 local kinds = {}
 local order = {}
@@ -29,7 +31,7 @@ local function kind(name, spec)
   order[#order + 1] = name
 end
 
--- Bounds in bytes per operation, from the measured noise (README, "Reliability"):
+-- Bounds in bytes per operation, from the measured noise (README, "Leaks"):
 -- private bytes (everything the process holds) and bytes in use in its heaps (what a
 -- forgotten free leaves behind, read exactly by walking the heaps: no thread stacks,
 -- no commit granularity, so its bound can be tight).
