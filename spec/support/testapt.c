@@ -16,6 +16,7 @@
 #include <windows.h>
 #include <objbase.h>
 #include <wbemcli.h>
+#include <tlhelp32.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1156,6 +1157,66 @@ static int testapt_init_sta( lua_State *L )
     return 1;
 }
 
+/* testapt.leak(bytes): allocates BYTES, touches them and never frees them. `make
+ * stress LEAK=64` calls it once per operation to show that the slope catches a
+ * leak of that size (a hook in this test-only DLL, no test branch in the module).
+ * The volatile store keeps the compiler from dropping the allocation. */
+static void *volatile testapt_leaked;
+
+static int testapt_leak( lua_State *L )
+{
+    lua_Integer bytes = luaL_checkinteger( L, 1 );
+    void *p;
+
+    luaL_argcheck( L, bytes > 0 && bytes <= 0x100000, 1, "1 to 1048576 bytes" );
+    if (!(p = malloc( (size_t)bytes ))) return luaL_error( L, "out of memory" );
+    memset( p, 0xa5, (size_t)bytes );
+    testapt_leaked = p;
+    return 0;
+}
+
+/* testapt.heap() --> bytes in use in every heap of the process, their blocks, and the
+ * process's threads: what `make stress` reads beside private bytes, to tell a leak
+ * (heap blocks that pile up) from the commit and thread-stack swings of Wine. */
+static int testapt_heap( lua_State *L )
+{
+    HANDLE heaps[64];
+    DWORD n = GetProcessHeaps( ARRAYSIZE(heaps), heaps ), i;
+    LONGLONG busy = 0, blocks = 0, threads = 0;
+    HANDLE snap;
+    THREADENTRY32 te;
+
+    if (n > ARRAYSIZE(heaps)) n = ARRAYSIZE(heaps);
+    for (i = 0; i < n; i++)
+    {
+        PROCESS_HEAP_ENTRY e;
+
+        if (!HeapLock( heaps[i] )) continue;
+        e.lpData = NULL;
+        while (HeapWalk( heaps[i], &e ))
+        {
+            if (!(e.wFlags & PROCESS_HEAP_ENTRY_BUSY)) continue;
+            busy += e.cbData;
+            blocks++;
+        }
+        HeapUnlock( heaps[i] );
+    }
+    snap = CreateToolhelp32Snapshot( TH32CS_SNAPTHREAD, 0 );
+    if (snap != INVALID_HANDLE_VALUE)
+    {
+        te.dwSize = sizeof(te);
+        if (Thread32First( snap, &te ))
+            do if (te.th32OwnerProcessID == GetCurrentProcessId()) threads++;
+            while (Thread32Next( snap, &te ));
+        CloseHandle( snap );
+    }
+    lua_createtable( L, 0, 3 );
+    set_integer( L, "busy", busy );
+    set_integer( L, "blocks", blocks );
+    set_integer( L, "threads", threads );
+    return 1;
+}
+
 __declspec(dllexport) int luaopen_testapt( lua_State *L )
 {
     static const luaL_Reg funcs[] =
@@ -1171,6 +1232,8 @@ __declspec(dllexport) int luaopen_testapt( lua_State *L )
         { "flood", testapt_flood },
         { "flood_wait", testapt_flood_wait },
         { "probe", testapt_probe },
+        { "leak", testapt_leak },
+        { "heap", testapt_heap },
         { NULL, NULL }
     };
     char path[MAX_PATH];
