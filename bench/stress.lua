@@ -61,18 +61,23 @@ kind("each+break", { ops = 1000, blocks = 10, setup = function()
   end, function() svc:close() end
 end })
 
+-- One async call START(SVC, WHAT, handler) that delivers Win32_BIOS's one instance.
+local function one_bios(start, svc, what)
+  local n = 0
+  local call = assert(start(svc, what, function(bios)
+    assert(bios.Manufacturer == "The Wine Project")
+    n = n + 1
+  end))
+  assert(call:wait(10000), "a call did not finish")
+  assert(call:result())
+  assert(n == 1 and call.count == 1)
+  call:close()
+end
+
 kind("query_async", { ops = 500, blocks = 40, warmup = 4, setup = function()
   local svc = assert(wmi.connect())
   return function()
-    local n = 0
-    local call = assert(svc:query_async("SELECT * FROM Win32_BIOS", function(bios)
-      assert(bios.Manufacturer == "The Wine Project")
-      n = n + 1
-    end))
-    assert(call:wait(10000), "a call did not finish")
-    assert(call:result())
-    assert(n == 1 and call.count == 1)
-    call:close()
+    one_bios(svc.query_async, svc, "SELECT * FROM Win32_BIOS")
   end, function() svc:close() end
 end })
 
@@ -207,15 +212,7 @@ kind("instances_async (test server)", { ops = 250, blocks = 40, warmup = 4, sett
   local testwmi = require "testwmi"
   local svc = assert(wmi.connect { locator = testwmi.clsid })
   return function()
-    local n = 0
-    local call = assert(svc:instances_async("Win32_BIOS", function(bios)
-      assert(bios.Manufacturer == "The Wine Project")
-      n = n + 1
-    end))
-    assert(call:wait(10000), "a call did not finish")
-    assert(call:result())
-    assert(n == 1 and call.count == 1)
-    call:close()
+    one_bios(svc.instances_async, svc, "Win32_BIOS")
   end, function() svc:close() end
 end })
 

@@ -359,12 +359,8 @@ static BOOL call_is_done(void *arg)
 /* call:wait([ms]) --> true when finished (delivering callbacks meanwhile), false on timeout */
 static int call_wait(lua_State *L)
 {
-    struct call **box = call_box(L, 1);
-    DWORD ms;
     call_check(L, 1);
-    ms = queue_check_ms(L, 2, INFINITE);
-    lua_pushboolean(L, call_is_done(box) || queue_wait_until(L, call_is_done, box, ms));
-    return 1;
+    return queue_wait_method(L, call_is_done, call_box(L, 1));
 }
 
 /* call:result() --> true | nil, message, hresult (once finished) */

@@ -213,6 +213,9 @@ void queue_add_pending(struct queue *q, int delta);    /* calls in flight */
 BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms);
 /* Milliseconds argument ARG: DEF when absent, INFINITE when negative or huge. */
 DWORD queue_check_ms(lua_State *L, int arg, DWORD def);
+/* A wait([ms]) method: pushes true once DONE(ARG) (delivering callbacks
+ * meanwhile; ms is argument 2, default forever), false on timeout. */
+int queue_wait_method(lua_State *L, BOOL (*done)(void *), void *arg);
 int queue_dispatch(lua_State *L);            /* wmi.dispatch */
 int queue_run(lua_State *L);                 /* wmi.run */
 int queue_pending(lua_State *L);             /* wmi.pending */

@@ -230,12 +230,8 @@ static BOOL pool_is_done(void *arg)
 /* c:wait([ms]) --> true once the handler has run, delivering callbacks meanwhile */
 static int pool_wait(lua_State *L)
 {
-    struct job **box = pool_box(L, 1);
-    DWORD ms;
     pool_check(L, 1);
-    ms = queue_check_ms(L, 2, INFINITE);
-    lua_pushboolean(L, pool_is_done(box) || queue_wait_until(L, pool_is_done, box, ms));
-    return 1;
+    return queue_wait_method(L, pool_is_done, pool_box(L, 1));
 }
 
 /* c:result() --> the services | nil, message, hresult (once done) */

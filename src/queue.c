@@ -330,3 +330,10 @@ int queue_pending(lua_State *L)
     lua_pushinteger(L, q ? q->pending : 0);
     return 1;
 }
+
+int queue_wait_method(lua_State *L, BOOL (*done)(void *), void *arg)
+{
+    DWORD ms = queue_check_ms(L, 2, INFINITE);
+    lua_pushboolean(L, done(arg) || queue_wait_until(L, done, arg, ms));
+    return 1;
+}

@@ -10,7 +10,7 @@ TESTAPT_DLL    := build/test/testapt.dll
 .PHONY: testapt
 
 testapt: $(TESTAPT_DLL)
-	bash scripts/register-testapt.sh
+	bash scripts/register-testserver.sh testapt
 
 # Exports are marked __declspec(dllexport) in the source (no .def needed on x64).
 $(TESTAPT_DLL): $(TESTAPT_SRC) build/lua/bin/lua.exe
