@@ -244,14 +244,15 @@ testwmi.release()
 for _ = 1, 500 do if wmi.stats().connects == 0 then break end wmi.dispatch(20) end
 collectgarbage() collectgarbage()
 local s, t = wmi.stats(), testwmi.stats()
-io.write("held ", s.connects, s.services, s.calls, s.stubs, s.queued, t.calls, t.sinks, t.services, "\n")
+io.write("held ", s.connects, s.services, s.calls, s.stubs, s.queued, s.identities, t.calls, t.sinks, t.services,
+  "\n")
 os.exit(0, true)
 ]])
     assert.same({ true, "exit", 0 }, { ok, how, status })
     local n = assert(out:match("testwmi true (%d+)"), out)
     assert.equal(("init 0\nthreading sta\nwine 2147500034\ntestwmi true %s\nwait true\n"
       .. "denied false 2147942405 0 x50\ndown false 2147944122 0 x50\nhang false 2147749993 0 x50\n"
-      .. "lat true 0 1 x50\nheld 00000000\n"):format(n), out)
+      .. "lat true 0 1 x50\nheld 000000000\n"):format(n), out)
   end)
 end)
 

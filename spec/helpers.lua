@@ -18,7 +18,8 @@ function helpers.assert_all_released()
   collectgarbage()
   collectgarbage()
   local stats = wmi.stats()
-  for _, what in ipairs { "objects", "services", "stubs", "calls", "queued", "enumerators", "connects", "timers" } do
+  for _, what in ipairs { "objects", "services", "stubs", "calls", "queued", "enumerators", "connects", "timers",
+                            "identities" } do
     assert(stats[what] == 0, ("wmi.stats().%s is %d, expected 0"):format(what, stats[what]))
   end
 end

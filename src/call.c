@@ -220,19 +220,12 @@ static int call_close(lua_State *L)
 
 /* --- delivering ---------------------------------------------------------------- */
 
-static int call_traceback(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (msg) luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
 /* Runs the handler and its NARGS arguments on the stack; rethrows its error with
  * a traceback after the caller released everything it held. */
 static void call_run_handler(lua_State *L, int nargs)
 {
     int base = lua_gettop(L) - nargs;
-    lua_pushcfunction(L, call_traceback);
+    lua_pushcfunction(L, core_traceback);
     lua_insert(L, base);
     if (lua_pcall(L, nargs, 0, base))
     {
@@ -255,10 +248,11 @@ static void call_push_status_message(lua_State *L, HRESULT hr, const WCHAR *text
 }
 
 /* Drops NODE when its call ended while the handler's arguments were pushed: an
- * allocation may run a finalizer (a collected Services aborts its calls). */
+ * allocation may run a finalizer (that closes the call, freeing C, or its
+ * Services). The call's userdata, at BASE + 1, says which. */
 static BOOL call_ended_meanwhile(lua_State *L, struct call *c, int base, struct node *node)
 {
-    if (c->state != CALL_COMPLETED) return FALSE;
+    if (*(struct call **)lua_touserdata(L, base + 1) == c && c->state != CALL_COMPLETED) return FALSE;
     lua_settop(L, base);
     queue_drop(node);
     return TRUE;
@@ -270,7 +264,7 @@ int call_deliver(lua_State *L, struct node *node)
 {
     struct stub *stub = node->sink->stub;
     struct call *c = stub ? stub->call : NULL;
-    int base = lua_gettop(L), handler;
+    int base = lua_gettop(L), handler, message = LUA_NOREF;
 
     /* After cancel only the module's own cancellation status gets through: a
      * COM thread may have queued a little after the purge. */
@@ -323,10 +317,18 @@ int call_deliver(lua_State *L, struct node *node)
         lua_pushinteger(L, (lua_Integer)(DWORD)node->hr);
         if (node->obj) object_push(L, node->obj);
         else lua_pushnil(L);
-        if (FAILED(node->hr)) lua_pushvalue(L, -3);
-        if (call_ended_meanwhile(L, c, base, node)) return 0;
+        if (FAILED(node->hr))
+        {
+            lua_pushvalue(L, -3);
+            message = luaL_ref(L, LUA_REGISTRYINDEX);   /* allocates: before the check */
+        }
+        if (call_ended_meanwhile(L, c, base, node))
+        {
+            luaL_unref(L, LUA_REGISTRYINDEX, message);
+            return 0;
+        }
         c->hr = node->hr;
-        if (FAILED(node->hr)) c->message = luaL_ref(L, LUA_REGISTRYINDEX);
+        c->message = message;
         queue_drop(node);
         /* Release first: the handler may raise, start calls, or drop this one. */
         call_set_state(L, c, CALL_COMPLETED);
@@ -505,7 +507,7 @@ static int call_ref(lua_State *L)
  * call userdata at BOX, both from call_prepare. It raises only once X is freed. */
 static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int box)
 {
-    struct services *s = *(struct services **)lua_touserdata(L, 1);
+    struct services *s;
     struct call *c = NULL;
     HRESULT hr;
     int anchor = LUA_NOREF;
@@ -521,6 +523,7 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
     }
     anchor = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
+    s = *(struct services **)lua_touserdata(L, 1);     /* read after the allocation */
     if (!s || !(c = calloc(1, sizeof(*c))))
     {
         luaL_unref(L, LUA_REGISTRYINDEX, anchor);

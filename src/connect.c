@@ -33,6 +33,7 @@ void identity_release(struct identity *id)
     if (!id || InterlockedDecrement(&id->refs)) return;
     connect_free_auth(id->auth);
     free(id);
+    InterlockedDecrement(&wmi_stats.identities);
 }
 
 HRESULT identity_blanket(struct identity *id, IUnknown *proxy)
@@ -98,6 +99,7 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
     *out = NULL;
     *out_id = NULL;
     if (!(id = calloc(1, sizeof(*id)))) return E_OUTOFMEMORY;
+    InterlockedIncrement(&wmi_stats.identities);
     id->refs = 1;
     id->authn = a->authn;
     id->imp = a->imp;
@@ -205,8 +207,6 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
     default:
         luaL_typeerror(L, idx, "nil, string or table");
     }
-    a->authn = RPC_C_AUTHN_LEVEL_PKT_PRIVACY;
-    a->imp = RPC_C_IMP_LEVEL_IMPERSONATE;
     connect_opt_levels(L, idx, func, "privacy", &a->authn, "impersonate", &a->imp);
     core_opt_clsid(L, idx, func, "locator", &CLSID_WbemLocator, &a->locator);
     a->remote = s[CONNECT_HOST] != NULL;

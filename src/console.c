@@ -26,6 +26,14 @@ static int console_read_secret(lua_State *L)
     }
     SetConsoleMode(in, (mode | ENABLE_LINE_INPUT | ENABLE_PROCESSED_INPUT) & ~ENABLE_ECHO_INPUT);
     ok = ReadConsoleW(in, line, CONSOLE_LINE - 1, &got, NULL);
+    /* A longer line is cut: its rest must not become the next input read. */
+    if (ok && got && line[got - 1] != L'\n')
+    {
+        WCHAR rest[64];
+        DWORD more = 0;
+        while (ReadConsoleW(in, rest, ARRAYSIZE(rest), &more, NULL) && more && rest[more - 1] != L'\n');
+        SecureZeroMemory(rest, sizeof(rest));
+    }
     SetConsoleMode(in, mode);
     if (!ok) got = 0;
     while (got && (line[got - 1] == L'\n' || line[got - 1] == L'\r')) got--;

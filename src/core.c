@@ -113,6 +113,23 @@ void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, 
     lua_pop(L, 1);
 }
 
+void core_pin_module(void)
+{
+    static LONG pinned;
+    HMODULE module;
+    if (InterlockedCompareExchange(&pinned, 0, 0)) return;
+    if (GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
+                           (const WCHAR *)&core_pin_module, &module))
+        InterlockedExchange(&pinned, 1);
+}
+
+int core_traceback(lua_State *L)
+{
+    const char *msg = lua_tostring(L, 1);
+    if (msg) luaL_traceback(L, L, msg, 1);
+    return 1;
+}
+
 /* COM on the Lua thread: MTA, or the STA the host already made (TRUE). Per Lua
  * state: two states on two threads may live in different apartments. The module
  * never uninitialises COM: pointers it handed out may outlive any moment it could pick. */
@@ -143,7 +160,7 @@ static int core_stats(lua_State *L)
         { "enumerators", &wmi_stats.enumerators }, { "stubs", &wmi_stats.stubs },
         { "calls", &wmi_stats.calls }, { "queued", &wmi_stats.queued },
         { "overflows", &wmi_stats.overflows }, { "connects", &wmi_stats.connects },
-        { "timers", &wmi_stats.timers },
+        { "timers", &wmi_stats.timers }, { "identities", &wmi_stats.identities },
     };
     PROCESS_MEMORY_COUNTERS mem;
     size_t i;

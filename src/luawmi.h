@@ -29,6 +29,7 @@ struct wmi_stats {
     LONG overflows; /* calls cancelled because their queue limit was reached */
     LONG connects;  /* wmi.connect_async jobs alive (a pool thread may still run one) */
     LONG timers;    /* timers of the Lua layer alive */
+    LONG identities; /* connection identities (the blanket's COAUTHIDENTITY) alive */
 };
 extern struct wmi_stats wmi_stats;
 
@@ -51,6 +52,11 @@ int core_opt_choice(lua_State *L, int idx, const char *func, const char *field, 
 /* Option FIELD of the options table at IDX: a CLSID string ("{...}"), DEF when
  * absent; raises naming the option when it is not one. */
 void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, const CLSID *def, CLSID *out);
+/* Pins this DLL in the process, once: COM threads (a provider's late SetStatus,
+ * a pool thread) may run its code after lua_close would have unloaded it. */
+void core_pin_module(void);
+/* Message handler for lua_pcall: the error message with a traceback. */
+int core_traceback(lua_State *L);
 /* A BSTR copy of string argument ARG; raises for a non-string or invalid UTF-8
  * (an argument error) or out of memory, so call it before acquiring anything. */
 BSTR core_check_bstr(lua_State *L, int arg);

@@ -485,26 +485,46 @@ static void object_push_values(lua_State *L, IWbemClassObject *obj)
     lua_remove(L, names);
 }
 
+static int object_push_values_protected(lua_State *L)
+{
+    object_push_values(L, lua_touserdata(L, 1));
+    return 1;
+}
+
 /* "class Win32_Process", "Win32_Process.Handle=\"42\"", or, for an instance
- * without a path, its class and values: "Win32_Service {Name = \"Spooler\"}". */
+ * without a path, its class and values: "Win32_Service {Name = \"Spooler\"}".
+ * Never raises for a value it cannot convert: that instance shows " {...}". */
 static int object_tostring(lua_State *L)
 {
     struct object *o = luaL_checkudata(L, 1, WMI_OBJECT);
+    IWbemClassObject *obj = o->obj;
 
-    if (!o->obj)
+    if (!obj)
+    {
         lua_pushliteral(L, WMI_OBJECT " (closed)");
-    else if (object_genus(o->obj) == WBEM_GENUS_CLASS)
+        return 1;
+    }
+    /* Its own reference: an allocation below may run a finalizer that closes O. */
+    IWbemClassObject_AddRef(obj);
+    if (object_genus(obj) == WBEM_GENUS_CLASS)
     {
         lua_pushliteral(L, "class ");
-        object_push_class(L, o->obj);
+        object_push_class(L, obj);
         lua_concat(L, 2);
     }
-    else if (!object_push_system(L, o->obj, L"__RELPATH"))
+    else if (!object_push_system(L, obj, L"__RELPATH"))
     {
-        if (!object_push_system(L, o->obj, L"__CLASS")) lua_pushliteral(L, "instance of an unknown class");
-        object_push_values(L, o->obj);
+        if (!object_push_system(L, obj, L"__CLASS")) lua_pushliteral(L, "instance of an unknown class");
+        lua_pushcfunction(L, object_push_values_protected);
+        lua_pushlightuserdata(L, obj);
+        if (lua_pcall(L, 1, 1, 0) != LUA_OK)
+        {
+            lua_pop(L, 1);
+            lua_pushliteral(L, " {...}");
+        }
         lua_concat(L, 2);
     }
+    IWbemClassObject_Release(obj);
     return 1;
 }
 

@@ -47,16 +47,6 @@ struct job
     PTP_TIMER timer;
 };
 
-/* A job outlives lua_close when a pool thread still runs it: pin the module once. */
-static void pool_pin_module(void)
-{
-    static BOOL pinned;
-    HMODULE module;
-    if (pinned) return;
-    pinned = GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
-                                (const WCHAR *)&pool_pin_module, &module);
-}
-
 static void pool_addref(struct job *job)
 {
     InterlockedIncrement(&job->refs);
@@ -267,13 +257,6 @@ static int pool_tostring(lua_State *L)
 
 /* --- delivering on the Lua thread -------------------------------------------------- */
 
-static int pool_traceback(lua_State *L)
-{
-    const char *msg = lua_tostring(L, 1);
-    if (msg) luaL_traceback(L, L, msg, 1);
-    return 1;
-}
-
 /* The connect's result as handler arguments: services, nil, 0 or nil, message,
  * hresult. The services userdata (at SVC) is made before anything is taken out of
  * the job: only then can nothing raise while a COM pointer is held in C alone. */
@@ -297,12 +280,17 @@ static void pool_push_result(lua_State *L, struct job *job, int ud, int svc_box)
             IWbemServices_Release(svc);
             svc = NULL;
         }
-        if (FAILED(hr)) identity_release(id);
     }
     lua_getiuservalue(L, ud, POOL_UV_APARTMENT);
     apt = lua_isnil(L, -1) ? 0 : lua_gettop(L);
     /* services_open takes svc and id, whatever it returns. */
     if (SUCCEEDED(hr)) hr = services_open(L, svc_box, svc, id, job->args.label, apt);
+    else
+    {
+        /* Failed before: in the pool (marshalling into the STA) or unmarshalling. */
+        if (svc) IWbemServices_Release(svc);
+        identity_release(id);
+    }
     lua_pop(L, 1);
     job->status = hr;
     if (FAILED(hr))
@@ -339,7 +327,7 @@ int pool_deliver(lua_State *L, struct node *node)
     lua_rawgeti(L, LUA_REGISTRYINDEX, job->anchor);
     ud = lua_gettop(L);
     if (result) services_push_closed(L);
-    lua_pushcfunction(L, pool_traceback);
+    lua_pushcfunction(L, core_traceback);
     msgh = lua_gettop(L);
     if (cancellation) hresult_push_message(L, job->status);
     if (!*(struct job **)lua_touserdata(L, ud))    /* a finalizer closed it meanwhile */
@@ -396,7 +384,7 @@ static struct job *pool_new(lua_State *L, const char *meta, int arg, enum pool_k
         free(job);
         return NULL;
     }
-    pool_pin_module();
+    core_pin_module();     /* a pool thread may outlive lua_close */
     job->refs = 1;
     job->kind = kind;
     job->state = POOL_CLOSED;

@@ -303,7 +303,8 @@ int queue_dispatch(lua_State *L)
     n = queue_drain(L, q, NULL, NULL, start, limit);
     while (!n && queue_left(start, ms))
     {
-        queue_wait_event(q, queue_left(start, ms));
+        /* As in queue_wait_until: a node queued behind another sets no event. */
+        if (!q->hand && !queue_count(q)) queue_wait_event(q, queue_left(start, ms));
         n = queue_drain(L, q, NULL, NULL, start, limit);
     }
     lua_pushinteger(L, n);

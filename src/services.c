@@ -560,6 +560,8 @@ static int services_exec(lua_State *L)
 {
     IWbemClassObject *in = NULL, *out = NULL;
     IWbemServices *svc;
+    struct services *sv;
+    struct identity *id;
     struct object *o;
     BSTR path, method;
     BOOL misuse;
@@ -578,12 +580,16 @@ static int services_exec(lua_State *L)
         return luaL_argerror(L, 3, "invalid UTF-8");
     }
     /* Reading the parameters allocates: a finalizer may close the services
-     * meanwhile, so the call keeps its own reference. */
-    svc = services_check_free(L, path, method)->svc;
+     * meanwhile, so the call keeps its own references (the proxy's identity too). */
+    sv = services_check_free(L, path, method);
+    svc = sv->svc;
+    id = sv->identity;
     IWbemServices_AddRef(svc);
+    identity_addref(id);
     hr = services_inparams(L, 4, svc, path, method, &in, &misuse);
     if (SUCCEEDED(hr)) hr = IWbemServices_ExecMethod(svc, path, method, 0, NULL, in, &out, NULL);
     IWbemServices_Release(svc);
+    identity_release(id);
     if (in) IWbemClassObject_Release(in);
     SysFreeString(path);
     SysFreeString(method);

@@ -122,21 +122,10 @@ static IWbemObjectSinkVtbl sink_vtbl =
     sink_SetStatus,
 };
 
-/* A sink may be called after lua_close unloaded this DLL (a provider's late
- * SetStatus, or unsecapp releasing its proxy): pin the module once a sink exists. */
-static void sink_pin_module(void)
-{
-    static BOOL pinned;
-    HMODULE module;
-    if (pinned) return;
-    pinned = GetModuleHandleExW(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_PIN,
-                                (const WCHAR *)&sink_vtbl, &module);
-}
-
 HRESULT sink_create(struct queue *q, struct sink **out)
 {
     struct sink *sink;
-    sink_pin_module();
+    core_pin_module();     /* a provider may call a sink after lua_close */
     if (!(sink = calloc(1, sizeof(*sink)))) return E_OUTOFMEMORY;
     sink->IWbemObjectSink_iface.lpVtbl = &sink_vtbl;
     sink->refs = 1;
