@@ -53,21 +53,29 @@ local function limit_of(opts)
   return limit or nil
 end
 
-local function new_buffer(call, opts, owned)
-  local b = { call = call, first = 1, last = 0, limit = limit_of(opts), owned = owned }
-  buffers[call] = b
-  return b
+-- A buffer is made before its call starts, and noted once it has: nothing but
+-- the note allocates after the start, and if even that fails (out of memory) the
+-- call is closed before the error goes on, so no call runs that its caller never got.
+local function new_buffer(opts, owned)
+  return { call = false, first = 1, last = 0, limit = limit_of(opts), owned = owned }
+end
+
+local function note_buffer(call, b)
+  b.call = call
+  local ok, err = pcall(rawset, buffers, call, b)
+  if not ok then
+    call:close()
+    error(err, 0)
+  end
 end
 
 -- Re-raises ERR from a C function called through pcall, naming it as luaL_argerror
 -- would have for the call of NAME by the caller of the function calling rethrow.
--- ARGMAP maps C argument positions to the caller's, where they differ.
-local function rethrow(err, name, argmap)
+local function rethrow(err, name)
   if type(err) == "string" then
     local n, msg = err:match("^bad argument #(%d+) to '[^']*' (%(.*%))$")
     if n then
       n = tonumber(n)
-      n = argmap and argmap[n] or n
       local info = debug.getinfo(2, "n") or {}
       if info.namewhat == "method" then
         n = n - 1
@@ -96,23 +104,15 @@ local async_methods = {
 for name, arg in pairs(async_methods) do
   local start = Services[name]
   original[name] = start
-  -- Nothing is allocated between the start of the call and its return but the
-  -- buffer's entry: if that fails (out of memory), the call is closed before the
-  -- error goes on, so no call runs that the caller never got.
   Services[name] = function(...)
     local args = pack(...)
     local buffered
     args[arg], buffered = buffering_handlers(args[arg])
+    local b = buffered and new_buffer(args[arg + 1], false)
     local ok, call, message, hr = pcall(start, unpack(args, 1, args.n))
     if not ok then rethrow(call, name) end
     if not call then return call, message, hr end
-    if buffered then
-      local noted, err = pcall(new_buffer, call, args[arg + 1], false)
-      if not noted then
-        call:close()
-        error(err, 0)
-      end
-    end
+    if b then note_buffer(call, b) end
     return call
   end
 end
@@ -187,7 +187,6 @@ end
 -- opts: subscribe = true (an event query: ExecNotificationQueryAsync), and the
 -- async calls' progress and queue_limit. Raises when the call cannot start.
 local query_async, subscribe = original.query_async, original.subscribe
-local STREAM_ARGS = { [4] = 3 }           -- the C core's opts (4th) is stream's 3rd
 function Services.stream(...)
   local svc, wql, opts = ...
   if type(wql) ~= "string" and type(wql) ~= "number" then
@@ -198,11 +197,11 @@ function Services.stream(...)
     rethrow(("bad argument #3 to '?' (table expected, got %s)"):format(type(opts)), "stream")
   end
   local start = opts and rawget(opts, "subscribe") and subscribe or query_async
-  local r = pack(pcall(start, svc, wql, { indicate = buffer_indicate }, opts))
-  if not r[1] then rethrow(r[2], "stream", STREAM_ARGS) end
-  local call, message, code = r[2], r[3], r[4]
+  local b = setmetatable(new_buffer(opts, true), Closer)
+  local ok, call, message, code = pcall(start, svc, wql, { indicate = buffer_indicate }, opts)
+  if not ok then rethrow(call, "stream") end
   if not call then raise(message, code) end
-  local b = setmetatable(new_buffer(call, opts, true), Closer)
+  note_buffer(call, b)
   return next_object, b, nil, b
 end
 
