@@ -216,7 +216,7 @@ kind("instances_async (test server)", { ops = 250, blocks = 40, warmup = 4, sett
   end, function() svc:close() end
 end })
 
-kind("subscribe+cancel (test server)", { ops = 250, blocks = 20, warmup = 2,
+kind("subscribe+cancel (test server)", { ops = 250, blocks = 40, warmup = 4,
   settle = server_settle { event_interval = 1 }, setup = function()
   local testwmi = require "testwmi"
   testwmi.configure { event_interval = 1 }
