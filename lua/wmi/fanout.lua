@@ -3,7 +3,8 @@
 -- timer covering both; at most `throttle` hosts are in flight. All of it happens in
 -- handlers run by wmi.dispatch (or wmi.run, run:wait, run:each, any call:wait): a
 -- finishing host starts the next one, so a slow or dead host delays nobody beyond
--- its timeout, and nothing here blocks.
+-- its timeout, and nothing here blocks. REQUEST: a WQL string (query_async), or
+-- function(svc, handlers, host) --> call, as an async method returns it.
 local core = require "wmi.core"
 
 local TIMED_OUT = 0x80041069        -- WBEM_E_TIMED_OUT
