@@ -318,15 +318,25 @@ describe("wmi.fanout against simulated hosts", function()
     assert.matches("no result within 3000 ms", rec.done[host("hang", 7)].message)
   end)
 
-  it("never has more than `throttle` hosts in flight at the server", function()
+  it("never has more than `throttle` hosts in flight at the server, and fills it", function()
+    -- The first 16 hang until released: the throttle must fill (the server sees 16
+    -- connects blocked at once, and no 17th starts); then 184 more pass through it.
     local hosts = {}
-    for i = 1, 200 do hosts[i] = host("lat20", i) end
+    for i = 1, 200 do hosts[i] = host(i <= 16 and "hang" or "lat20", i) end
     local rec = record(hosts, { throttle = 16, timeout = 60000 })
+    for _ = 1, 1500 do
+      if testwmi.stats().in_flight == 16 then break end
+      wmi.dispatch(20)
+    end
+    assert.same({ 16, 16 }, { testwmi.stats().in_flight, testwmi.stats().connects })
+    assert.equal(0, #rec.order)
+    testwmi.release()
     assert.is_true(rec.run:wait(120000))
     assert.equal(200, #rec.order)
-    local st = testwmi.stats()
-    assert.is_true(st.max_in_flight <= 16, "max_in_flight " .. st.max_in_flight)
-    assert.is_true(st.max_in_flight >= 8, "max_in_flight " .. st.max_in_flight)
+    for i = 1, 200 do
+      assert.equal(i <= 16 and RPC_S_SERVER_UNAVAILABLE or 0, rec.done[hosts[i]].hresult, hosts[i])
+    end
+    assert.equal(16, testwmi.stats().max_in_flight)
   end)
 
   it("delivers each host's objects complete and in arrival order, in the pull form too", function()
@@ -355,25 +365,36 @@ describe("wmi.fanout against simulated hosts", function()
     local hosts = {}
     for i = 1, 200 do hosts[i] = host(i % 10 == 0 and "hang" or "lat30", i) end
     local rec = record(hosts, { throttle = 20, timeout = 60000, pull = true })
-    local n = 0
-    for _ in rec.run:each() do
+    local n, came = 0, {}
+    for name in rec.run:each() do
       n = n + 1
+      came[name] = true
       if n == 40 then break end              -- leaving the loop cancels the run
     end
     assert.is_true(rec.run.done)
     assert.equal(200, #rec.order)
+    -- One dispatch may bring several hosts' objects and statuses: those not yet
+    -- pulled when the loop ended wait in the run, and a second loop gets them.
+    local yielded = n
+    for name in rec.run:each() do
+      yielded = yielded + 1
+      came[name] = true
+    end
     local cancelled, ok = 0, 0
     for _, name in ipairs(hosts) do
       local got = rec.done[name]
       if got.ok then
         ok = ok + 1
+        assert.is_true(came[name], name .. " ended well, its object never came")
       else
         cancelled = cancelled + 1
         assert.equal(WBEM_E_CALL_CANCELLED, got.hresult, name)
       end
     end
     assert.equal(200, ok + cancelled)
-    assert.is_true(ok <= 40 and cancelled >= 160, ("%d ok, %d cancelled"):format(ok, cancelled))
+    -- Each host gives one object before its status: only hosts whose object came
+    -- ended well, all the others were cancelled; without the cancel 180 would have.
+    assert.is_true(yielded <= 100, ("%d ok, %d cancelled, %d objects"):format(ok, cancelled, yielded))
     rec.run:cancel()                          -- again: nothing more
     assert.equal(200, #rec.order)
     -- Only the calls in flight (at most the throttle) were cancelled, each once. One
@@ -439,13 +460,73 @@ describe("wmi.fanout against simulated hosts", function()
   end)
 
   it("the timeout covers the request: a slow call is cancelled at the server", function()
-    local rec = record({ "lat400.1", "lat0.2" }, { throttle = 2, timeout = 600 })
+    -- lat200.1's query of the 23 services takes 22 pauses of 300 ms: far beyond the
+    -- timeout, its connect (200 ms) far within it. lat0.2 asks for the BIOS (one
+    -- object, no pause). The request function hears each host's name.
+    testwmi.configure { batch = 1, batch_delay = 300 }
+    local asked = {}
+    local rec = record({ "lat200.1", "lat0.2" }, { throttle = 2, timeout = 3000,
+      request = function(svc, handlers, name)
+        asked[#asked + 1] = name
+        return svc:query_async(name == "lat200.1" and SERVICES or BIOS, handlers)
+      end })
     assert.is_true(rec.run:wait(60000))
-    assert.equal(WBEM_E_TIMED_OUT, rec.done["lat400.1"].hresult)   -- 400 ms connect + 400 ms call
-    assert.is_true(rec.done["lat0.2"].ok)
+    table.sort(asked)
+    assert.same({ "lat0.2", "lat200.1" }, asked)
+    local slow = rec.done["lat200.1"]
+    assert.same({ false, WBEM_E_TIMED_OUT }, { slow.ok, slow.hresult })
+    assert.is_true(slow.count < #sync_names(SERVICES), tostring(slow.count))
+    assert.same({ ok = true, hresult = 0, count = 1 }, rec.done["lat0.2"])
     local st = testwmi.stats()
     assert.equal(1, st.cancels_matched)
     assert.equal(0, st.cancels_unmatched)
+  end)
+
+  it("a request function that raises: its host ends with WBEM_E_FAILED, the error reaches the wait", function()
+    local rec = record({ "lat1.1", "lat1.2" }, { throttle = 1,
+      request = function(svc, handlers, name)
+        if name == "lat1.1" then error("no request for " .. name) end
+        return svc:query_async(BIOS, handlers)
+      end })
+    local ok, err = pcall(rec.run.wait, rec.run, 60000)
+    assert.is_false(ok)
+    assert.matches("no request for lat1.1", err)
+    assert.is_true(rec.run:wait(60000))           -- the run went on: lat1.2 started after lat1.1
+    local failed = rec.done["lat1.1"]
+    assert.same({ false, 0x80041001, 0 }, { failed.ok, failed.hresult, failed.count })
+    assert.matches("^WBEM_E_FAILED %(0x80041001%): .*no request for lat1.1", failed.message)
+    assert.same({ ok = true, hresult = 0, count = 1 }, rec.done["lat1.2"])
+    assert.same({ "lat1.1", "lat1.2" }, rec.order)
+  end)
+
+  it("refuses a host name that is not UTF-8 before anything starts, wherever it is", function()
+    local reported = 0
+    assert.error_matches(function()
+      wmi.fanout({ "lat5.1", "lat5.\xff" }, BIOS, { locator = testwmi.clsid, throttle = 1,
+        done = function() reported = reported + 1 end })
+    end, "bad argument #1 to 'fanout' %(host #2: invalid UTF%-8%)")
+    assert.same({ 0, 0, 0 }, { wmi.pending(), #testwmi.connects(), reported })
+  end)
+
+  it("a start that raises mid-run (its apartment closed) ends that host; every done runs, the run ends", function()
+    local apt = assert(wmi.apartment())
+    local order = {}
+    local run = wmi.fanout({ "lat5.1", "lat5.2", "lat5.3" }, BIOS, { locator = testwmi.clsid, throttle = 1,
+      apartment = apt, done = function(name, ok, msg, hr)
+        order[#order + 1] = { name, ok, hr, msg }
+        if name == "lat5.1" then apt:close() end
+      end })
+    local ok, err = pcall(run.wait, run, 60000)
+    assert.is_false(ok)
+    assert.matches("attempt to use a closed wmi.Apartment", err)
+    assert.is_true(run:wait(60000))
+    assert.equal(3, #order)
+    assert.same({ "lat5.1", true, 0 }, { order[1][1], order[1][2], order[1][3] })
+    for i = 2, 3 do
+      assert.same({ "lat5." .. i, false, 0x80041001 }, { order[i][1], order[i][2], order[i][3] })
+      assert.matches("^WBEM_E_FAILED %(0x80041001%): .*attempt to use a closed wmi.Apartment", order[i][4])
+    end
+    assert.equal(1, #testwmi.connects())
   end)
 
   it("takes any async request as a function of the services and handlers", function()

@@ -253,4 +253,33 @@ describe("wmiq's logic in-process (wmi.cli)", function()
     assert.equal(0, wmi.pending())
     helpers.assert_all_released()
   end)
+
+  it("hands the password read for -p - to ConnectServer, with the user given", function()
+    -- The test server records whether a password came (never the password): the
+    -- typed one does, an empty line does not; the user is the one given.
+    testwmi.reset()
+    local asked = {}
+    local function run(secret)
+      local out, err = sink(), sink()
+      local status = cli.main({ "--locator", testwmi.clsid, "-H", "lat5", "-u", "DOM\\someone", "-p", "-",
+        "-f", "csv", "SELECT Name FROM Win32_Service WHERE Name = 'Spooler'" }, out, err,
+        { width = false, read_password = function(e) asked[#asked + 1] = e == err return secret end })
+      return status, out:text(), err:text()
+    end
+    assert.same({ 0, "Name\r\nSpooler\r\n", "" }, { run("s3cr3t-typed") })
+    assert.same({ 0, "Name\r\nSpooler\r\n", "" }, { run("") })
+    assert.same({ true, true }, asked)
+    local got = {}
+    for i, c in ipairs(testwmi.connects()) do got[i] = { c.host, c.user, c.password } end
+    assert.same({ { "lat5", "DOM\\someone", true }, { "lat5", "DOM\\someone", false } }, got)
+    -- The services' blanket carries the same identity, password or none.
+    got = {}
+    for _, b in ipairs(testwmi.blankets()) do
+      if b.kind == "services" then got[#got + 1] = { b.user, b.domain, b.password } end
+    end
+    assert.same({ { "someone", "DOM", true }, { "someone", "DOM", false } }, got)
+    assert.equal(0, wmi.pending())
+    th.assert_server_idle()
+    helpers.assert_all_released()
+  end)
 end)

@@ -24,9 +24,10 @@ Options:
                        line of standard input when that is not a console)
   -f, --format FMT     table (default), list, csv, json, jsonl or mof
       --throttle N     hosts in flight at once (default 32)
-      --timeout MS     milliseconds per host, connection included, with several
-                       hosts (default 30000); watch: how long to watch (default:
-                       until Ctrl+C)
+      --timeout MS     milliseconds per host, connection included, for every
+                       command (default 30000 with -H, none without); a host that
+                       takes longer fails with WBEM_E_TIMED_OUT; watch: how long
+                       to watch (default: until Ctrl+C)
       --locator CLSID  another IWbemLocator to connect with ({...}; default WMI's)
   -h, --help           this help
 
@@ -395,14 +396,14 @@ end
 -- Running the command
 ---------------------------------------------------------------------------------
 
-local function connect_opts(o, host)
-  return { namespace = o.namespace, host = host, user = o.user, password = o.password, locator = o.locator }
+local function connect_opts(o)
+  return { namespace = o.namespace, user = o.user, password = o.password, locator = o.locator }
 end
 
--- One host (or this machine): synchronous connection, the query as a stream.
+-- This machine, no --timeout: synchronous connection, the query as a stream.
 -- Returns true, or nil, message.
-local function run_single(o, host, emit)
-  local svc, msg = wmi.connect(connect_opts(o, host))
+local function run_single(o, emit)
+  local svc, msg = wmi.connect(connect_opts(o))
   if not svc then return nil, msg end
   local ok, err = pcall(function()
     if o.command == "query" then
@@ -412,13 +413,7 @@ local function run_single(o, host, emit)
       local call <close>, message = svc:subscribe(o.wql, emit)
       if not call then error({ message = message }) end
       -- In slices: Ctrl+C interrupts Lua code only, between waits.
-      local left = o.timeout or math.huge
-      while true do
-        local slice = math.min(200, left)
-        if call:wait(slice) then break end
-        left = left - slice
-        if left <= 0 then return true end
-      end
+      while not call:wait(200) do end
       local done, failure = call:result()
       if not done then error({ message = failure }) end
       return true
@@ -443,42 +438,64 @@ local function run_single(o, host, emit)
   error(err, 0)
 end
 
--- Several hosts at once: wmi.fanout (throttle, a timeout per host). Returns true
--- when every host succeeded; FAIL(host, message) hears of each failure.
+-- Hosts (-H), or this machine with --timeout: wmi.fanout (throttle, a timeout per
+-- host, connection included). Rows carry their host when there are several.
+-- FAIL(host, message) hears of each failure (host nil for this machine).
 local TIMED_OUT = 0x80041069
+local REQUESTS = {
+  query = function(o, svc, h) return svc:query_async(o.wql, h) end,
+  get = function(o, svc, h) return svc:get_async(o.path, h) end,
+  call = function(o, svc, h) return svc:exec_async(o.path, o.method, next(o.params) and o.params or nil, h) end,
+  classes = function(o, svc, h) return svc:classes_async(o.super, h) end,
+  watch = function(o, svc, h) return svc:subscribe(o.wql, h) end,
+}
 local function run_hosts(o, emit, fail)
-  local request = o.wql
-  if o.command == "get" then
-    request = function(svc, h) return svc:get_async(o.path, h) end
-  elseif o.command == "call" then
-    request = function(svc, h) return svc:exec_async(o.path, o.method, next(o.params) and o.params or nil, h) end
-  elseif o.command == "classes" then
-    request = function(svc, h) return svc:classes_async(o.super, h) end
-  elseif o.command == "watch" then
-    request = function(svc, h) return svc:subscribe(o.wql, h) end
+  local hosts = o.hosts or { "." }
+  local several = #hosts > 1
+  -- Hosts whose request started; quiet: the hosts' ends are no news (Ctrl+C, or
+  -- a request that raised, which main reports once as a usage error).
+  local started, quiet = {}, false
+  local function request(svc, h, host)
+    local ok, call, msg, code = pcall(REQUESTS[o.command], o, svc, h)
+    if not ok then
+      quiet = true
+      error(call, 0)
+    end
+    started[host] = call ~= nil
+    return call, msg, code
   end
-  local all = true
   local opts = connect_opts(o)
   opts.throttle, opts.timeout = o.throttle, o.timeout
-  -- watch ends with its --timeout (a normal end), or with Ctrl+C.
+  -- A watch ends with its --timeout (a normal end, once it started), or with Ctrl+C.
   if o.command == "watch" then opts.timeout = o.timeout or (1 << 31) - 1 end
-  opts.indicate = function(obj, host) emit(obj, host) end
-  local interrupted = false
+  opts.indicate = function(obj, host) emit(obj, several and host or nil) end
   opts.done = function(host, ok, message, code)
-    if ok or interrupted or (o.command == "watch" and code == TIMED_OUT) then return end
-    all = false
-    fail(host, message)
+    if ok or quiet or (o.command == "watch" and code == TIMED_OUT and started[host]) then return end
+    fail(o.hosts and host, message)
   end
-  local run = wmi.fanout(o.hosts, request, opts)
+  local run = wmi.fanout(hosts, request, opts)
   -- In slices: Ctrl+C interrupts Lua code only. Whatever ends the wait early (Ctrl+C,
   -- an error in the output) cancels every host still running.
   local ok, err = pcall(function() while not run:wait(200) do end end)
   if not ok then
-    interrupted = true      -- the hosts' cancellation is no news
+    quiet = true
     run:cancel()
     error(err, 0)
   end
-  return all
+end
+
+-- The message of ERR when it is an argument or option error raised by the
+-- library, without its "file:line:" prefix and traceback; else nil.
+local function misuse(problem)
+  if type(problem) ~= "string" then return nil end
+  local line = problem:match("^[^\n]*")
+  while not line:find("^bad ") do
+    local rest = line:match("^.-:%d+: (.*)$")
+    if not rest then return nil end
+    line = rest
+  end
+  if line:find("^bad argument #%d+ to '[^']*' %(") or line:find("^bad option '[^']*'") then return line end
+  return nil
 end
 
 -- Reads the password given as "-": without echo from a console, else a line of stdin.
@@ -521,21 +538,29 @@ function cli.main(args, out, err, env)
   end
 
   -- Each row is written (and flushed) as it comes, but a table's, which waits for all.
+  local rows = 0
   local function emit(obj, host)
+    rows = rows + 1
     fmt.row(row_of(obj, host, mof, class_only))
     if out.flush then out:flush() end
   end
   local ran, problem = pcall(function()
-    if o.hosts and #o.hosts > 1 then
+    if o.hosts or o.timeout then
       run_hosts(o, emit, fail)
     else
-      local host = o.hosts and o.hosts[1]
-      local done, msg = run_single(o, host, function(obj) emit(obj) end)
-      if not done then fail(host, msg) end
+      local done, msg = run_single(o, emit)
+      if not done then fail(nil, msg) end
     end
   end)
+  -- The library's argument errors are the user's mistakes (get "", --locator xyz,
+  -- call ... Bogus=1): usage errors, said without a source position.
+  local mistake = not ran and misuse(problem)
   -- Whatever ended the run (Ctrl+C too: "interrupted!"), what arrived is printed.
-  fmt.finish()
+  if rows > 0 or not mistake then fmt.finish() end
+  if mistake then
+    err:write("wmiq: ", mistake, "\nTry 'wmiq --help'.\n")
+    return 2
+  end
   if not ran then error(problem, 0) end
   return status
 end

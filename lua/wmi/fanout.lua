@@ -3,11 +3,13 @@
 -- timer covering both; at most `throttle` hosts are in flight. All of it happens in
 -- handlers run by wmi.dispatch (or wmi.run, run:wait, run:each, any call:wait): a
 -- finishing host starts the next one, so a slow or dead host delays nobody beyond
--- its timeout, and nothing here blocks.
+-- its timeout, and nothing here blocks. REQUEST: a WQL string (query_async), or
+-- function(svc, handlers, host) --> call, as an async method returns it.
 local core = require "wmi.core"
 
 local TIMED_OUT = 0x80041069        -- WBEM_E_TIMED_OUT
 local CANCELLED = 0x80041032        -- WBEM_E_CALL_CANCELLED
+local FAILED = 0x80041001           -- WBEM_E_FAILED
 
 -- Options passed on to connect_async for every host.
 local CONNECT_OPTIONS = { "namespace", "user", "password", "authority", "locale", "authentication",
@@ -56,21 +58,32 @@ local function release(h)
 end
 
 -- Starts queued hosts while fewer than `throttle` are in flight.
-local start_host
+local start_host, finish
 
+-- A start that raises mid-run (an apartment option closed meanwhile; names and
+-- options were checked by wmi.fanout) ends that host with WBEM_E_FAILED and the
+-- error text; the others still start, then the first such error reaches the
+-- caller of the wait. The flag is reset however this ends.
 local function pump(s)
   if s.pumping then return end
   s.pumping = true
+  local _ <close> = s.unpump
+  local raised
   while not s.cancelled and s.active < s.throttle and s.next <= #s.hosts do
     local h = s.hosts[s.next]
     s.next = s.next + 1
-    start_host(s, h)
+    local ok, err = pcall(start_host, s, h)
+    if not ok then
+      raised = raised or err
+      finish(s, h, false, failure(FAILED, tostring(err)), FAILED)
+    end
   end
-  s.pumping = false
+  if raised then error(raised, 0) end
 end
 
--- The one end of a host, whatever ended it: reported once, then the next starts.
-local function finish(s, h, ok, message, hresult)
+-- The one end of a host, whatever ended it: reported once, then the next starts
+-- (even when done raises: s.pumper's close).
+function finish(s, h, ok, message, hresult)
   if h.state == "done" then return end
   local was_active = h.state ~= "queued"
   h.state = "done"
@@ -79,7 +92,7 @@ local function finish(s, h, ok, message, hresult)
   if was_active then s.active = s.active - 1 end
   s.finished = s.finished + 1
   if s.finished == #s.hosts then s.run.done = true end
-  pump(s)
+  local _ <close> = s.pumper
   if s.done then s.done(h.name, h.ok, message, hresult, h.count) end
 end
 
@@ -107,10 +120,13 @@ local function on_connected(s, h, svc, message, hresult)
   if type(s.request) == "string" then
     call, msg, code = svc:query_async(s.request, handlers)
   else
+    -- A request function that raises (a bug, a misuse) ends its host with
+    -- WBEM_E_FAILED and the error text, and then the error goes on out of the wait,
+    -- as any handler's does: the run stays whole, and goes on at the next wait.
     local ran
-    ran, call, msg, code = pcall(s.request, svc, handlers)
+    ran, call, msg, code = pcall(s.request, svc, handlers, h.name)
     if not ran then
-      finish(s, h, false, tostring(call), nil)
+      finish(s, h, false, failure(FAILED, tostring(call)), FAILED)
       error(call, 0)
     end
   end
@@ -235,6 +251,8 @@ local function fanout(hosts, request, opts)
     if type(name) ~= "string" or name == "" then
       argerror(1, "fanout", ("host #%d: non-empty string expected, got %s"):format(i, tostring(name)))
     end
+    -- As connect_async would refuse it, but now: mid-run it would raise in a handler.
+    if not utf8.len(name) then argerror(1, "fanout", ("host #%d: invalid UTF-8"):format(i)) end
     local key = name:lower()
     if not seen[key] then
       seen[key] = true
@@ -244,6 +262,14 @@ local function fanout(hosts, request, opts)
 
   local run = setmetatable({ done = #s.hosts == 0 }, Run)
   s.run = run
+  s.unpump = setmetatable({}, { __close = function() s.pumping = false end })
+  s.pumper = setmetatable({}, { __close = function() pump(s) end })
+  -- The first start, outside pump's guard: misuse of the connect options (the same
+  -- for every host) raises from here, with nothing started.
+  if s.hosts[1] then
+    s.next = 2
+    start_host(s, s.hosts[1])
+  end
   PRIVATE[run] = s
   pump(s)
   return run

@@ -225,12 +225,22 @@ describe("wmiq", function()
       { { "-p", "x", "SELECT * FROM Win32_BIOS" }, "option '--password' needs '--user'" },
       { { "-H", "@/nonexistent/hosts", "SELECT * FROM Win32_BIOS" }, "cannot read the host list" },
       { { "--help=yes" }, "option '--help' takes no value" },
+      -- The library's argument errors, without a source position.
+      { { "get", "" }, "bad argument #1 to 'get' (empty object path)" },
+      { { "--locator", "xyz", "SELECT * FROM Win32_BIOS" }, "bad option 'locator' to 'connect' (not a CLSID: xyz)" },
+      { { "-n", "root\\default", "call", "StdRegProv", "CreateKey", "Bogus=1" },
+        "bad argument #3 to 'exec' (no parameter 'Bogus')" },
+      -- With hosts: said once, no host's failure with it.
+      { { "-H", ".,localhost", "-n", "root\\default", "call", "StdRegProv", "CreateKey", "Bogus=1" },
+        "bad argument #4 to 'exec_async' (no parameter 'Bogus')" },
     } do
       local out, err, status = wmiq(case[1])
       assert.equal(2, status, table.concat(case[1], " "))
       assert.equal("", out)
       assert.equal("wmiq: " .. case[2], err:match("^(.-)\n"):sub(1, 6 + #case[2]))
       assert.matches("\nTry 'wmiq %-%-help'%.\n$", err)
+      assert.falsy(err:find("%.lua:%d+:"), err)
+      assert.equal(2, select(2, err:gsub("\n", "")), err)   -- the message and the hint, nothing else
     end
   end)
 
@@ -293,6 +303,24 @@ describe("wmiq", function()
     end)
   end)
 
+  it("holds --timeout with one host or none, for every command", function()
+    -- `timeout 120`: the run must end by itself, long before.
+    for _, args in ipairs {
+      { "SELECT Name FROM Win32_Service WHERE Name = 'Spooler'" },
+      { "get", "Win32_Service.Name='Spooler'" },
+      { "classes" },
+    } do
+      local out, err, status = wmiq({ "--locator", TESTWMI, "-H", "hang.1", "--timeout", "1000", table.unpack(args) },
+        "timeout 120 env")
+      assert.same({ "", "wmiq: hang.1: WBEM_E_TIMED_OUT (0x80041069): Operation timed out (no result within 1000 ms)\n",
+        1 }, { out, err, status }, table.concat(args, " "))
+    end
+    -- This machine with --timeout: the same rows, without a Host column.
+    local out, err, status = wmiq { "--timeout", "60000", "-f", "csv", SPOOLER }
+    assert.same({ "", 0 }, { err, status })
+    assert.same({ { "Name" }, { "Spooler" } }, python(CSV_ROWS, out))
+  end)
+
   it("watches events until --timeout, one JSON object a line", function()
     local out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5", "--timeout", "1500", "-f", "jsonl",
       "watch", EVENTS }
@@ -311,6 +339,17 @@ describe("wmiq", function()
       assert.equal(seen[ev.Host], ev.Sequence)
     end
     assert.is_true(seen.lat5 >= 3 and seen.lat20 >= 3, out)
+    -- A host that never connected did not watch: its timeout is a failure.
+    out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5,hang.1", "--timeout", "1500", "-f", "jsonl",
+      "watch", EVENTS }
+    assert.same({ "wmiq: hang.1: WBEM_E_TIMED_OUT (0x80041069): Operation timed out (no result within 1500 ms)\n", 1 },
+      { err, status })
+    local n = 0
+    for _, ev in ipairs(python(JSON_LINES, out)) do
+      n = n + 1
+      assert.same({ "lat5", n }, { ev.Host, ev.Sequence })
+    end
+    assert.is_true(n >= 3, out)
   end)
 
   it("ends a watch on Ctrl+C with status 130, after printing the table of what arrived", function()
@@ -348,6 +387,9 @@ describe("wmiq", function()
     assert.equal("", stderr)
   end)
 
+  -- That the password read reaches ConnectServer (a test host accepts any), the
+  -- in-process spec shows from the test server's records (spec/16-stream_spec.lua,
+  -- "hands the password read for -p - to ConnectServer, with the user given").
   it("reads a password given as - without echo in a terminal, and from a pipe", function()
     local term = terminal.open(
       ("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5 -u %s -p - %s; echo EXIT=$?")
