@@ -277,7 +277,8 @@ describe("wmiq's logic in-process (wmi.cli)", function()
     for _, b in ipairs(testwmi.blankets()) do
       if b.kind == "services" then got[#got + 1] = { b.user, b.domain, b.password } end
     end
-    assert.same({ { "someone", "DOM", true }, { "someone", "DOM", false } }, got)
+    assert.same({ { "someone", "DOM", true }, { "someone", "DOM", true }, { "someone", "DOM", false },
+                  { "someone", "DOM", false } }, got)   -- the interface's and its IUnknown's
     assert.equal(0, wmi.pending())
     th.assert_server_idle()
     helpers.assert_all_released()

@@ -36,12 +36,7 @@ HRESULT apartment_wrap(struct apartment *a, struct sink *sink, IWbemObjectSink *
     HRESULT hr;
 
     *out = NULL;
-    if (!a->ua)
-    {
-        *out = &sink->IWbemObjectSink_iface;
-        IWbemObjectSink_AddRef(*out);
-        return S_OK;
-    }
+    if (!a->ua) return S_OK;    /* WMI gets the sink itself */
     if (a->wua)
         return IWbemUnsecuredApartment_CreateSinkStub(a->wua, &sink->IWbemObjectSink_iface,
                                                      a->stub_flags, NULL, out);

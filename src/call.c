@@ -9,21 +9,28 @@
 
 /* A call's life. Every change of state is made by call_set_state, which does
  * what the change means; nothing else writes c->state.
- *   STARTING -> RUNNING      the provider took the call: anchored, counted pending
- *   STARTING -> COMPLETED    the provider refused it: the stub stays free for another
- *   RUNNING -> CANCELLING    call:cancel(): the provider is stopped; only the
+ *   NEW -> STARTING          the start is issued: on the Lua thread for a local
+ *                            connection, handed to the pool for another host's
+ *                            (call:... returns at once); anchored, in its lists,
+ *                            counted pending, its stub in use
+ *   STARTING -> RUNNING      the provider took the call: a local start returned, or
+ *                            a remote call's first callback arrived
+ *   STARTING -> COMPLETED    a local start refused (the stub is free for another
+ *                            call), or a remote call's status (a failed start's too)
+ *   STARTING/RUNNING -> CANCELLING  call:cancel(): the provider is stopped; only the
  *                            module's own cancellation status is still to come
- *   RUNNING/CANCELLING -> COMPLETED   its status was delivered, or it ended unheard
- *                            (its Services, apartment or stub closed, or it did):
- *                            the stub, the handlers and the anchor are released
+ *   any -> COMPLETED         its status was delivered, or it ended unheard (its
+ *                            Services, apartment or stub closed, or it did): the
+ *                            stub, the handlers and the anchor are released
  * CLOSED is no state: call_close frees the struct and empties the userdata box. */
-enum call_state { CALL_STARTING, CALL_RUNNING, CALL_CANCELLING, CALL_COMPLETED };
+enum call_state { CALL_NEW, CALL_STARTING, CALL_RUNNING, CALL_CANCELLING, CALL_COMPLETED };
 
 struct call
 {
     enum call_state state;
     struct stub *stub;              /* until COMPLETED */
-    IWbemServices *svc;             /* until COMPLETED: for CancelAsyncCall */
+    IWbemServices *svc;             /* until COMPLETED, local: for CancelAsyncCall */
+    struct flight *flight;          /* until COMPLETED, remote: its round trips on the pool */
     struct identity *identity;      /* until COMPLETED: what the proxy's blanket refers to */
     struct call_link links[2];      /* in the services' and the apartment's lists, while running */
     struct call_list *lists[2];
@@ -70,17 +77,6 @@ static void call_unlink(struct call *c)
     }
 }
 
-/* The arguments of each *Async method, converted before anything is started. */
-enum call_kind { CALL_QUERY, CALL_INSTANCES, CALL_CLASSES, CALL_GET, CALL_EXEC, CALL_PUT, CALL_DELETE, CALL_SUBSCRIBE };
-struct call_args
-{
-    enum call_kind kind;
-    BSTR a, b;
-    IWbemClassObject *obj;
-    LONG flags;
-    LONG limit;
-};
-
 /* --- one async call per IWbemServices (Wine) ----------------------------------------
  * Wine's provider runs one async call per IWbemServices and frees that slot only
  * in CancelAsyncCall, even after the call completed, whatever sink it is given
@@ -107,15 +103,17 @@ static BOOL call_slot_free(struct services *s, IWbemObjectSink *any)
 /* --- the state ----------------------------------------------------------------- */
 
 /* Nothing more of the provider's reaches Lua. CancelAsyncCall gets the stub that
- * started the call, only on the Lua thread (from a COM callback it can deadlock),
- * and only while the provider has not completed the call: a completed call's
- * cancel could stop whatever holds Wine's slot by now. */
+ * started the call, and only while the provider has not completed the call: a
+ * completed call's cancel could stop whatever holds Wine's slot by now. A local
+ * one runs here (never from a COM callback: it can deadlock), a remote one on the
+ * pool after its start's round trip. */
 static void call_stop_provider(struct call *c)
 {
     struct sink *sink = c->stub->sink;
     InterlockedExchange(&sink->closed, 1);
     queue_purge(sink->queue, sink);
-    if (!sink->completed) IWbemServices_CancelAsyncCall(c->svc, c->stub->wrapped);
+    if (c->flight) pool_flight_cancel(c->flight);
+    else if (!sink->completed && c->svc) IWbemServices_CancelAsyncCall(c->svc, stub_target(c->stub));
 }
 
 static void call_set_state(lua_State *L, struct call *c, enum call_state to)
@@ -124,16 +122,19 @@ static void call_set_state(lua_State *L, struct call *c, enum call_state to)
     struct stub *stub = c->stub;
     struct queue *q = stub ? stub->sink->queue : NULL;
     struct node *node;
+    BOOL refused;
 
     if (from == CALL_COMPLETED || from == to) return;
     c->state = to;
     switch (to)
     {
-    case CALL_STARTING:
+    case CALL_NEW:
         break;
-    case CALL_RUNNING:
+    case CALL_STARTING:
         stub->used = TRUE;
         queue_add_pending(q, 1);
+        break;
+    case CALL_RUNNING:
         break;
     case CALL_CANCELLING:
         call_stop_provider(c);
@@ -148,13 +149,12 @@ static void call_set_state(lua_State *L, struct call *c, enum call_state to)
         call_set_state(L, c, CALL_COMPLETED);   /* no memory for it: ended unheard */
         break;
     case CALL_COMPLETED:
-        if (from == CALL_RUNNING) call_stop_provider(c);
+        /* A local start the provider refused: it never had the stub. */
+        refused = from == CALL_STARTING && !c->flight;
+        if (from == CALL_RUNNING || (from == CALL_STARTING && c->flight)) call_stop_provider(c);
         else queue_purge(q, stub->sink);    /* what a refused call may have queued too */
-        if (from != CALL_STARTING)
-        {
-            call_unlink(c);
-            queue_add_pending(q, -1);
-        }
+        call_unlink(c);
+        if (from != CALL_NEW) queue_add_pending(q, -1);
         if (lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor) == LUA_TUSERDATA)
         {
             lua_pushnil(L);
@@ -167,8 +167,11 @@ static void call_set_state(lua_State *L, struct call *c, enum call_state to)
         c->stub = NULL;
         /* A refused call leaves its stub free to serve another; a finished one
          * lets go of it at once, on every provider. */
-        if (from != CALL_STARTING) stub_release(L, stub);
-        IWbemServices_Release(c->svc);
+        if (refused) stub->used = FALSE;
+        else stub_release(L, stub);
+        pool_flight_release(c->flight);
+        c->flight = NULL;
+        if (c->svc) IWbemServices_Release(c->svc);
         c->svc = NULL;
         identity_release(c->identity);
         c->identity = NULL;
@@ -191,7 +194,7 @@ static void call_abort(lua_State *L, struct call *c)
 static int call_cancel(lua_State *L)
 {
     struct call *c = call_check(L, 1);
-    if (c->state == CALL_RUNNING) call_set_state(L, c, CALL_CANCELLING);
+    if (c->state == CALL_RUNNING || c->state == CALL_STARTING) call_set_state(L, c, CALL_CANCELLING);
     return 0;
 }
 
@@ -268,12 +271,14 @@ int call_deliver(lua_State *L, struct node *node)
 
     /* After cancel only the module's own cancellation status gets through: a
      * COM thread may have queued a little after the purge. */
-    if (!c || c->state == CALL_COMPLETED || c->state == CALL_STARTING
+    if (!c || c->state == CALL_COMPLETED || c->state == CALL_NEW
         || (c->state == CALL_CANCELLING && (node->kind != NODE_STATUS || node->hr != (HRESULT)WBEM_E_CALL_CANCELLED)))
     {
         queue_drop(node);
         return 0;
     }
+    /* A remote call's first callback: its provider has it. */
+    if (node->kind != NODE_STATUS) call_set_state(L, c, CALL_RUNNING);
     /* First the call itself (no allocation): on the stack it stays reachable,
      * and with it its stub, whatever a finalizer does meanwhile. */
     lua_rawgeti(L, LUA_REGISTRYINDEX, c->anchor);
@@ -396,7 +401,7 @@ static int call_index(lua_State *L)
 
 static int call_tostring(lua_State *L)
 {
-    static const char *const names[] = { "starting", "running", "cancelling", "done" };
+    static const char *const names[] = { "new", "starting", "running", "cancelling", "done" };
     struct call *c = *call_box(L, 1);
     if (!c) lua_pushfstring(L, "%s (closed)", WMI_CALL);
     else lua_pushfstring(L, "%s (%s, %I objects)", WMI_CALL,
@@ -464,14 +469,14 @@ static LONG call_flags(lua_State *L, int opts, LONG *limit)
 }
 
 
-static void call_free_args(struct call_args *x)
+void call_free_args(struct call_args *x)
 {
     SysFreeString(x->a);
     SysFreeString(x->b);
     if (x->obj) IWbemClassObject_Release(x->obj);
 }
 
-static HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink)
+HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink)
 {
     static const WCHAR wql[] = L"WQL";
     BSTR lang;
@@ -531,11 +536,9 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
         if (!s) return core_closed_error(L, WMI_SERVICES);  /* a finalizer closed it meanwhile */
         return luaL_error(L, "not enough memory");
     }
-    c->state = CALL_STARTING;
+    c->state = CALL_NEW;
     c->anchor = anchor;
     c->message = LUA_NOREF;
-    c->svc = services_iface(s);
-    IWbemServices_AddRef(c->svc);
     c->identity = services_identity(s);
     identity_addref(c->identity);
     c->stub = stub;
@@ -543,20 +546,39 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
     *(struct call **)lua_touserdata(L, box) = c;
     InterlockedIncrement(&wmi_stats.calls);
     stub->sink->limit = x->limit;
+    call_link(c, 0, services_calls(s));
+    call_link(c, 1, apartment_calls(*stub->apartment));
 
-    hr = call_issue(c->svc, x, stub->wrapped);
-    if (hr == (HRESULT)WBEM_E_FAILED && call_may_retry(x->kind) && call_slot_free(s, stub->wrapped))
-        hr = call_issue(c->svc, x, stub->wrapped);
-    call_free_args(x);
+    if (c->identity && c->identity->remote)
+    {
+        /* Another host: the start's round trip is the pool's, and so is its failure. */
+        call_set_state(L, c, CALL_STARTING);
+        hr = pool_flight_start(queue_get(L), services_iface(s), c->identity, stub, x, &c->flight);
+        if (FAILED(hr) && !sink_end(stub->sink, hr)) hr = E_OUTOFMEMORY;
+        else hr = S_OK;
+    }
+    else
+    {
+        c->svc = services_iface(s);
+        IWbemServices_AddRef(c->svc);
+        call_set_state(L, c, CALL_STARTING);
+        /* Held across the start: a provider that lets the sink go before the start
+         * returns has not vanished (the start's result says how it went). */
+        IWbemObjectSink_AddRef(sink_iface(stub->sink));
+        hr = call_issue(c->svc, x, stub_target(stub));
+        if (hr == (HRESULT)WBEM_E_FAILED && call_may_retry(x->kind) && call_slot_free(s, stub_target(stub)))
+            hr = call_issue(c->svc, x, stub_target(stub));
+        call_free_args(x);
+        if (SUCCEEDED(hr)) InterlockedExchange(&stub->sink->armed, 1);
+        IWbemObjectSink_Release(sink_iface(stub->sink));
+    }
     if (FAILED(hr))
     {
         c->hr = hr;
         call_set_state(L, c, CALL_COMPLETED);
         return hresult_fail(L, hr);
     }
-    call_link(c, 0, services_calls(s));
-    call_link(c, 1, apartment_calls(*stub->apartment));
-    call_set_state(L, c, CALL_RUNNING);
+    if (!c->flight) call_set_state(L, c, CALL_RUNNING);
     lua_pushvalue(L, box);
     return 1;
 }

@@ -36,12 +36,30 @@ void identity_release(struct identity *id)
     InterlockedDecrement(&wmi_stats.identities);
 }
 
+static HRESULT identity_set(struct identity *id, IUnknown *proxy)
+{
+    return CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT, COLE_DEFAULT_PRINCIPAL,
+                             id->authn, id->imp, id->auth, EOAC_NONE);
+}
+
+/* The interface's blanket, then its IUnknown's: a proxy's IUnknown has a blanket of
+ * its own, and COM calls through it (QueryInterface, the release's RemRelease)
+ * with the default one unless it is set too ("Setting Security on IUnknown"). */
+static HRESULT identity_set_both(struct identity *id, IUnknown *proxy)
+{
+    IUnknown *unknown;
+    HRESULT hr = identity_set(id, proxy);
+    if (FAILED(hr) || FAILED(IUnknown_QueryInterface(proxy, &IID_IUnknown, (void **)&unknown))) return hr;
+    hr = identity_set(id, unknown);
+    IUnknown_Release(unknown);
+    return hr;
+}
+
 HRESULT identity_blanket(struct identity *id, IUnknown *proxy)
 {
     HRESULT hr;
     if (!id || !id->proxy || !proxy) return S_OK;
-    hr = CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT, COLE_DEFAULT_PRINCIPAL,
-                           id->authn, id->imp, id->auth, EOAC_NONE);
+    hr = identity_set_both(id, proxy);
     /* An object served in-process (a local provider, Wine's) is no proxy. */
     return hr == E_NOINTERFACE ? S_OK : hr;
 }
@@ -104,6 +122,7 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
     id->authn = a->authn;
     id->imp = a->imp;
     id->proxy = TRUE;
+    id->remote = a->remote;
     hr = CoCreateInstance(&a->locator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator, (void **)&locator);
     if (FAILED(hr)) goto done;
     hr = IWbemLocator_ConnectServer(locator, a->resource, a->user, a->password, a->locale,
@@ -111,8 +130,7 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
     if (FAILED(hr)) goto done;
     /* Explicit credentials for another host travel in the blanket of every proxy. */
     if (a->remote && a->user && FAILED(hr = connect_make_auth(a, &id->auth))) goto done;
-    hr = CoSetProxyBlanket((IUnknown *)svc, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT, COLE_DEFAULT_PRINCIPAL,
-                           id->authn, id->imp, id->auth, EOAC_NONE);
+    hr = identity_set_both(id, (IUnknown *)svc);
     /* No proxy: neither is what it hands out, and no blanket is needed anywhere. */
     if (hr == E_NOINTERFACE)
     {

@@ -124,13 +124,15 @@ struct identity
 {
     LONG refs;
     BOOL proxy;                 /* the Services took a blanket: so must what it hands out */
+    BOOL remote;                /* another host: its round trips stay off the Lua thread */
     DWORD authn, imp;           /* RPC_C_AUTHN_LEVEL_*, RPC_C_IMP_LEVEL_* */
     COAUTHIDENTITY *auth;       /* explicit credentials for another host, else NULL */
 };
 void identity_addref(struct identity *id);          /* NULL is fine for both */
 void identity_release(struct identity *id);
-/* Sets ID's blanket on PROXY (an IEnumWbemClassObject, IWbemCallResult...); S_OK
- * when it is not a proxy. Any thread. */
+/* Sets ID's blanket on PROXY (an IEnumWbemClassObject, IWbemCallResult...) and on
+ * its IUnknown, which has a blanket of its own (COM's rule); S_OK when it is not a
+ * proxy. Any thread; again after every unmarshalling. */
 HRESULT identity_blanket(struct identity *id, IUnknown *proxy);
 /* wmi.connect's options as plain C data: UTF-16 copies the struct owns. */
 struct connect_args
@@ -230,7 +232,9 @@ int queue_pending(lua_State *L);             /* wmi.pending */
 struct sink
 {
     IWbemObjectSink IWbemObjectSink_iface;
-    LONG refs;
+    LONG refs;                  /* the module's (sink_addref), plus one while COM holds any */
+    LONG com_refs;              /* what COM, a provider or an apartment's stub hold (AddRef) */
+    volatile LONG armed;        /* a call started with it: a last Release without status ends it */
     volatile LONG closed;       /* set on the Lua thread: drop further callbacks */
     volatile LONG completed;    /* the provider sent its final status */
     volatile LONG overflowed;   /* LIMIT objects waited for dispatch: the call ends */
@@ -242,6 +246,12 @@ struct sink
 HRESULT sink_create(struct queue *q, struct sink **out);
 void sink_addref(struct sink *s);
 void sink_release(struct sink *s);
+/* Any thread: ends the sink's call with HR, as a final SetStatus would, unless it
+ * has ended already (exactly one final status). FALSE: no memory for it. */
+BOOL sink_end(struct sink *s, HRESULT hr);
+/* What WMI is handed for SINK when the apartment makes no stub: the sink itself,
+ * without a COM reference of ours (so a provider's last Release is seen). */
+IWbemObjectSink *sink_iface(struct sink *s);
 
 /* apartment.c: wmi.Apartment */
 struct apartment;
@@ -249,7 +259,8 @@ void apartment_register(lua_State *L);
 int apartment_new(lua_State *L);             /* wmi.apartment */
 struct apartment *apartment_check(lua_State *L, int arg);
 struct call_list *apartment_calls(struct apartment *a);
-/* Wraps SINK in a stub of the apartment; *OUT is what WMI gets. */
+/* Wraps SINK in a stub of the apartment; *OUT is what WMI gets: a reference to
+ * the apartment's stub, or NULL in-process (WMI then gets sink_iface(SINK)). */
 HRESULT apartment_wrap(struct apartment *a, struct sink *sink, IWbemObjectSink **out);
 
 /* stub.c: wmi.Stub */
@@ -257,7 +268,7 @@ enum { STUB_INDICATE, STUB_STATUS, STUB_PROGRESS, STUB_HANDLERS };
 struct stub
 {
     struct sink *sink;              /* ours; the stub owns it */
-    IWbemObjectSink *wrapped;       /* what WMI gets: the apartment's stub */
+    IWbemObjectSink *wrapped;       /* the apartment's stub, or NULL in-process: see stub_target */
     struct apartment **apartment;   /* its userdata box (the stub's user value) */
     int handlers[STUB_HANDLERS];    /* registry references */
     struct call *call;              /* while serving a call */
@@ -269,6 +280,9 @@ int stub_new(lua_State *L);                  /* apt:stub(handlers) */
  * returns 1, or 3 with nil, message, hresult pushed. */
 int stub_push(lua_State *L, int apt, int arg);
 struct stub *stub_test(lua_State *L, int arg);  /* NULL when not a wmi.Stub */
+/* The pointer WMI gets, starts and cancels the call with: the apartment's stub,
+ * or in-process the sink itself. */
+IWbemObjectSink *stub_target(struct stub *stub);
 void stub_release(lua_State *L, struct stub *stub);
 
 /* console.c: core.console, for wmiq (secret input, width, binary stdout) */
@@ -276,18 +290,44 @@ void console_push(lua_State *L);
 
 /* call.c: wmi.Call and the *_async methods of wmi.Services */
 #define CALL_QUEUE_LIMIT 100000     /* default objects a call may queue undispatched */
+/* The arguments of each *Async method, converted before anything is started. */
+enum call_kind { CALL_QUERY, CALL_INSTANCES, CALL_CLASSES, CALL_GET, CALL_EXEC, CALL_PUT, CALL_DELETE, CALL_SUBSCRIBE };
+struct call_args
+{
+    enum call_kind kind;
+    BSTR a, b;
+    IWbemClassObject *obj;
+    LONG flags;
+    LONG limit;
+};
+void call_free_args(struct call_args *x);
+/* The *Async method X names, with SINK. Any thread where SVC may be used. */
+HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink);
 void call_register(lua_State *L);
 int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void call_cancel_list(lua_State *L, struct call_list *list);
 void call_detach_stub(lua_State *L, struct call *c);
 
-/* pool.c: work on the Windows thread pool (wmi.connect_async, timers) */
+/* pool.c: work on the Windows thread pool (wmi.connect_async, timers, and a
+ * remote call's round trips) */
 struct job;
+struct flight;
 void pool_register(lua_State *L);
 int pool_connect_async(lua_State *L);       /* wmi.connect_async */
 int pool_timer(lua_State *L);               /* core.timer, for the Lua layer */
 int pool_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void pool_release(struct job *job);
 struct queue *pool_queue(struct job *job);  /* the queue its nodes go to */
+/* Lua thread: starts the call X (taken) with SVC (the Services' proxy, with ID) and
+ * STUB on a pool thread; a start that fails ends the call through the sink's
+ * status. *OUT: the flight, for pool_flight_cancel and pool_flight_release. A
+ * failure here (nothing was started) leaves the caller to end the call. */
+HRESULT pool_flight_start(struct queue *q, IWbemServices *svc, struct identity *id, struct stub *stub,
+                          struct call_args *x, struct flight **out);
+void pool_flight_cancel(struct flight *f);     /* CancelAsyncCall on a pool thread, once */
+void pool_flight_release(struct flight *f);    /* what it holds goes on a pool thread */
+/* Lua thread: releases PROXY (with ID) on a pool thread when it is another host's
+ * (its last Release is a round trip) and the Lua thread is an MTA; else at once. */
+void pool_release_proxy(lua_State *L, IUnknown *proxy, struct identity *id);
 
 #endif

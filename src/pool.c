@@ -132,6 +132,226 @@ static void CALLBACK pool_timer_fire(PTP_CALLBACK_INSTANCE instance, void *conte
     pool_post(context);
 }
 
+/* --- a remote call's round trips ------------------------------------------------------
+ * On another host every IWbemServices method is a synchronous DCOM round trip, the
+ * *Async starts and CancelAsyncCall included, and so is the last Release of a proxy
+ * (RemRelease); a host that accepted the connection and then stalls blocks each of
+ * them. So they run here, never on the Lua thread. A flight is one call's share of
+ * that work: its start, at most one cancel, then the release of what it holds, in
+ * that order (the lock orders the start's round trip before the cancel's), each on a
+ * pool thread (an MTA). A start that fails ends the call through its sink's status,
+ * as SetStatus would: same message and HRESULT as a local start's return values. */
+
+enum flight_phase { FLIGHT_QUEUED, FLIGHT_STARTED, FLIGHT_FAILED, FLIGHT_CANCELLED };
+
+struct flight
+{
+    LONG refs;                  /* the call's, and one per work item submitted */
+    CRITICAL_SECTION lock;
+    enum flight_phase phase;    /* under the lock */
+    struct call_args args;
+    IWbemServices *svc;         /* usable in the MTA */
+    IWbemObjectSink *target;    /* the pointer the call starts and cancels with */
+    IStream *svc_stream;        /* STA: the Services' proxy, marshalled on the Lua thread */
+    IStream *target_stream;     /* STA: an apartment's stub, marshalled on the Lua thread */
+    struct sink *sink;          /* ours */
+    struct identity *identity;
+};
+
+static void flight_release(struct flight *f)
+{
+    IStream **streams[2] = { &f->svc_stream, &f->target_stream };
+    int i;
+    if (InterlockedDecrement(&f->refs)) return;
+    for (i = 0; i < 2; i++)
+    {
+        if (!*streams[i]) continue;
+        CoReleaseMarshalData(*streams[i]);
+        IStream_Release(*streams[i]);
+    }
+    if (f->svc) IWbemServices_Release(f->svc);
+    if (f->target && f->target != sink_iface(f->sink)) IWbemObjectSink_Release(f->target);
+    call_free_args(&f->args);
+    identity_release(f->identity);
+    sink_release(f->sink);
+    DeleteCriticalSection(&f->lock);
+    free(f);
+}
+
+/* STA: what was marshalled on the Lua thread, unmarshalled here. An unmarshalled
+ * proxy starts with the default blanket: the connection's is set again. */
+static HRESULT flight_unmarshal(struct flight *f)
+{
+    HRESULT hr = S_OK;
+    if (f->svc_stream)
+    {
+        hr = CoGetInterfaceAndReleaseStream(f->svc_stream, &IID_IWbemServices, (void **)&f->svc);
+        f->svc_stream = NULL;
+        if (SUCCEEDED(hr)) hr = identity_blanket(f->identity, (IUnknown *)f->svc);
+    }
+    if (SUCCEEDED(hr) && f->target_stream)
+    {
+        hr = CoGetInterfaceAndReleaseStream(f->target_stream, &IID_IWbemObjectSink, (void **)&f->target);
+        f->target_stream = NULL;
+    }
+    return hr;
+}
+
+static void CALLBACK flight_start_work(PTP_CALLBACK_INSTANCE instance, void *context)
+{
+    struct flight *f = context;
+    IWbemObjectSink *own = sink_iface(f->sink);
+    HRESULT init, hr;
+
+    if (instance) CallbackMayRunLong(instance);
+    init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
+    EnterCriticalSection(&f->lock);
+    if (f->phase == FLIGHT_QUEUED)      /* else cancelled before it started */
+    {
+        /* Held across the start: a provider that takes the sink and lets it go
+         * before the start returns is no vanished server (the start's result says). */
+        IWbemObjectSink_AddRef(own);
+        hr = FAILED(init) ? init : flight_unmarshal(f);
+        if (SUCCEEDED(hr)) hr = call_issue(f->svc, &f->args, f->target);
+        f->phase = SUCCEEDED(hr) ? FLIGHT_STARTED : FLIGHT_FAILED;
+        if (FAILED(hr)) sink_end(f->sink, hr);
+        IWbemObjectSink_Release(own);
+    }
+    LeaveCriticalSection(&f->lock);
+    flight_release(f);      /* before CoUninitialize: it may release proxies */
+    if (SUCCEEDED(init)) CoUninitialize();
+}
+
+static void CALLBACK flight_cancel_work(PTP_CALLBACK_INSTANCE instance, void *context)
+{
+    struct flight *f = context;
+    HRESULT init;
+
+    if (instance) CallbackMayRunLong(instance);
+    init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
+    EnterCriticalSection(&f->lock);
+    /* The same pointer that started the call; none for a call that never started,
+     * or whose provider has sent its final status (nothing left to stop). */
+    if (f->phase == FLIGHT_QUEUED) f->phase = FLIGHT_CANCELLED;
+    else if (f->phase == FLIGHT_STARTED && !f->sink->completed && SUCCEEDED(init))
+        IWbemServices_CancelAsyncCall(f->svc, f->target);
+    LeaveCriticalSection(&f->lock);
+    flight_release(f);
+    if (SUCCEEDED(init)) CoUninitialize();
+}
+
+static void CALLBACK flight_release_work(PTP_CALLBACK_INSTANCE instance, void *context)
+{
+    HRESULT init;
+    if (instance) CallbackMayRunLong(instance);
+    init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
+    flight_release(context);
+    if (SUCCEEDED(init)) CoUninitialize();
+}
+
+/* Runs WORK with a reference of F's on a pool thread; where the pool refuses it,
+ * on this thread: the round trip is then waited for, never skipped. */
+static void flight_submit(struct flight *f, PTP_SIMPLE_CALLBACK work)
+{
+    InterlockedIncrement(&f->refs);
+    if (!TrySubmitThreadpoolCallback(work, f, NULL)) work(NULL, f);
+}
+
+HRESULT pool_flight_start(struct queue *q, IWbemServices *svc, struct identity *id, struct stub *stub,
+                          struct call_args *x, struct flight **out)
+{
+    struct flight *f = calloc(1, sizeof(*f));
+    HRESULT hr = S_OK;
+
+    *out = NULL;
+    if (!f)
+    {
+        call_free_args(x);
+        return E_OUTOFMEMORY;
+    }
+    f->refs = 1;
+    InitializeCriticalSection(&f->lock);
+    f->args = *x;
+    f->sink = stub->sink;
+    sink_addref(f->sink);
+    f->identity = id;
+    identity_addref(id);
+    if (!queue_is_sta(q))
+    {
+        f->svc = svc;
+        IWbemServices_AddRef(svc);
+        f->target = stub_target(stub);
+        if (stub->wrapped) IWbemObjectSink_AddRef(f->target);
+    }
+    else
+    {
+        /* An STA's proxies are the STA's: the pool gets its own. Our sink is
+         * free-threaded and in this process: it needs no marshalling. */
+        hr = CoMarshalInterThreadInterfaceInStream(&IID_IWbemServices, (IUnknown *)svc, &f->svc_stream);
+        if (SUCCEEDED(hr) && stub->wrapped)
+            hr = CoMarshalInterThreadInterfaceInStream(&IID_IWbemObjectSink, (IUnknown *)stub->wrapped,
+                                                       &f->target_stream);
+        if (!stub->wrapped) f->target = sink_iface(f->sink);
+    }
+    if (FAILED(hr))
+    {
+        flight_release(f);
+        return hr;
+    }
+    InterlockedExchange(&f->sink->armed, 1);
+    flight_submit(f, flight_start_work);
+    *out = f;
+    return S_OK;
+}
+
+void pool_flight_cancel(struct flight *f)
+{
+    flight_submit(f, flight_cancel_work);
+}
+
+void pool_flight_release(struct flight *f)
+{
+    if (!f) return;
+    if (TrySubmitThreadpoolCallback(flight_release_work, f, NULL)) return;
+    flight_release(f);
+}
+
+struct pool_proxy
+{
+    IUnknown *proxy;
+    struct identity *id;        /* its blanket points into it: kept until released */
+};
+
+static void CALLBACK pool_release_work(PTP_CALLBACK_INSTANCE instance, void *context)
+{
+    struct pool_proxy *p = context;
+    HRESULT init;
+    CallbackMayRunLong(instance);
+    init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
+    IUnknown_Release(p->proxy);
+    identity_release(p->id);
+    free(p);
+    if (SUCCEEDED(init)) CoUninitialize();
+}
+
+void pool_release_proxy(lua_State *L, IUnknown *proxy, struct identity *id)
+{
+    struct queue *q = queue_get(L);
+    struct pool_proxy *p;
+    /* An STA's proxy is released in the STA: pool threads are not its apartment. */
+    if (id && id->remote && q && !queue_is_sta(q) && (p = malloc(sizeof(*p))))
+    {
+        core_pin_module();      /* the pool thread may outlive lua_close */
+        p->proxy = proxy;
+        p->id = id;
+        identity_addref(id);
+        if (TrySubmitThreadpoolCallback(pool_release_work, p, NULL)) return;
+        identity_release(id);
+        free(p);
+    }
+    IUnknown_Release(proxy);
+}
+
 /* --- the Lua objects ------------------------------------------------------------- */
 
 static struct job **pool_box(lua_State *L, int arg)

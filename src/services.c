@@ -68,7 +68,7 @@ static int services_close(lua_State *L)
     if (s)
     {
         call_cancel_list(L, &s->calls);
-        IWbemServices_Release(s->svc);
+        pool_release_proxy(L, (IUnknown *)s->svc, s->identity);
         identity_release(s->identity);
         free(s->resource);
         free(s);

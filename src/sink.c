@@ -1,6 +1,12 @@
 /* Our IWbemObjectSink. WMI (or the unsecured apartment's stub) calls it on its own
  * threads: it only AddRefs what it is handed, appends to the Lua state's queue and
- * returns at once. It never touches a lua_State and never blocks. */
+ * returns at once. It never touches a lua_State and never blocks.
+ *
+ * A server, a network or Unsecapp.exe can vanish mid-call: the sink is then
+ * released without any SetStatus (on Windows by COM's garbage collection, after
+ * about six minutes of missed pings). So the references COM holds (AddRef through
+ * the vtable) are counted apart from the module's own, and their last Release
+ * with no final status seen ends the call with RPC_E_DISCONNECTED, once. */
 #include "luawmi.h"
 
 static inline struct sink *impl_from_IWbemObjectSink(IWbemObjectSink *iface)
@@ -21,22 +27,23 @@ static HRESULT WINAPI sink_QueryInterface(IWbemObjectSink *iface, REFIID riid, v
     return E_NOINTERFACE;
 }
 
+/* COM's references together hold one of the module's. */
 static ULONG WINAPI sink_AddRef(IWbemObjectSink *iface)
 {
-    return InterlockedIncrement(&impl_from_IWbemObjectSink(iface)->refs);
+    struct sink *sink = impl_from_IWbemObjectSink(iface);
+    LONG refs = InterlockedIncrement(&sink->com_refs);
+    if (refs == 1) sink_addref(sink);
+    return refs;
 }
 
 static ULONG WINAPI sink_Release(IWbemObjectSink *iface)
 {
     struct sink *sink = impl_from_IWbemObjectSink(iface);
-    LONG refs = InterlockedDecrement(&sink->refs);
-    if (!refs)
-    {
-        queue_release(sink->queue);
-        free(sink);
-        InterlockedDecrement(&wmi_stats.stubs);
-    }
-    return refs;
+    LONG refs = InterlockedDecrement(&sink->com_refs);
+    if (refs) return refs;
+    if (sink->armed) sink_end(sink, RPC_E_DISCONNECTED);
+    sink_release(sink);
+    return 0;
 }
 
 /* LIMIT objects wait undispatched: stop taking more, so that a subscription or a
@@ -94,7 +101,7 @@ static HRESULT WINAPI sink_SetStatus(IWbemObjectSink *iface, LONG flags, HRESULT
     if (flags == WBEM_STATUS_COMPLETE)
     {
         kind = NODE_STATUS;
-        InterlockedExchange(&sink->completed, 1);
+        if (InterlockedExchange(&sink->completed, 1)) return WBEM_S_NO_ERROR;  /* one final status */
     }
     else if (flags == WBEM_STATUS_PROGRESS) kind = NODE_PROGRESS;
     else return WBEM_S_NO_ERROR; /* e.g. WBEM_STATUS_REQUIREMENTS: nothing for Lua */
@@ -128,7 +135,7 @@ HRESULT sink_create(struct queue *q, struct sink **out)
     core_pin_module();     /* a provider may call a sink after lua_close */
     if (!(sink = calloc(1, sizeof(*sink)))) return E_OUTOFMEMORY;
     sink->IWbemObjectSink_iface.lpVtbl = &sink_vtbl;
-    sink->refs = 1;
+    sink->refs = 1;             /* the caller's, a module reference */
     sink->queue = q;
     queue_addref(q);
     InterlockedIncrement(&wmi_stats.stubs);
@@ -138,10 +145,28 @@ HRESULT sink_create(struct queue *q, struct sink **out)
 
 void sink_addref(struct sink *s)
 {
-    sink_AddRef(&s->IWbemObjectSink_iface);
+    InterlockedIncrement(&s->refs);
 }
 
 void sink_release(struct sink *s)
 {
-    sink_Release(&s->IWbemObjectSink_iface);
+    if (InterlockedDecrement(&s->refs)) return;
+    queue_release(s->queue);
+    free(s);
+    InterlockedDecrement(&wmi_stats.stubs);
+}
+
+IWbemObjectSink *sink_iface(struct sink *s)
+{
+    return &s->IWbemObjectSink_iface;
+}
+
+BOOL sink_end(struct sink *s, HRESULT hr)
+{
+    struct node *node;
+    if (InterlockedExchange(&s->completed, 1) || s->closed) return TRUE;
+    if (!(node = queue_new_node(s, NODE_STATUS))) return FALSE;
+    node->hr = hr;
+    queue_push(s->queue, node);
+    return TRUE;
 }

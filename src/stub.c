@@ -19,6 +19,11 @@ struct stub *stub_test(lua_State *L, int arg)
     return *box;
 }
 
+IWbemObjectSink *stub_target(struct stub *stub)
+{
+    return stub->wrapped ? stub->wrapped : sink_iface(stub->sink);
+}
+
 /* Drops the handlers and what the stub holds; the call keeps the struct. */
 void stub_release(lua_State *L, struct stub *stub)
 {
