@@ -2,20 +2,41 @@
  * Test-only WMI server: an in-process IWbemLocator (registered in the test prefix
  * by scripts/register-testserver.sh) named by wmi.connect{ locator = testwmi.clsid }.
  * Its services wrap Wine's real WMI for the data and follow Microsoft's [MS-WMI]
- * for the asynchronous contract Wine lacks (testwmi_async.c). The host name of
- * the resource selects a simulated machine:
- *   lat<N>  N ms added to the connection and to every call
+ * for the asynchronous contract Wine lacks (testwmi_async.c), and DCOM's costs and
+ * failures for a remote host. The host name of the resource selects a machine:
+ *   lat<N>  N ms is one round trip: ConnectServer pays 3; every method the client
+ *           calls pays 1 (each *Async start, CancelAsyncCall, each sync call, each
+ *           Next batch), and so does the last Release of a services object, an
+ *           enumerator or a call result; an async result arrives N ms after its
+ *           start returned
  *   down    RPC_S_SERVER_UNAVAILABLE (0x800706BA) after a short delay
  *   denied  E_ACCESSDENIED (0x80070005)
  *   hang    ConnectServer blocks until testwmi.release() (then 0x800706BA)
+ *   wedge   connects like lat10, then every method and every last Release blocks
+ *           until testwmi.release() (then fails 0x800706BA; Release just returns)
+ *   vanish  after configure{ vanish_after = n } Indicates of a call, the sink is
+ *           released without SetStatus and every later call on that services
+ *           object fails 0x800706BA
  *   other   this machine, no latency
  * Only the first label counts: "down.7" is another machine that is down.
  * The same DLL is the Lua module "testwmi" that configures the server and reads
  * its counts: require and COM load one file, so they share these globals.
  *
+ * What the server offers a spec (the Lua module):
+ *   configure{ batch, event_interval, batch_delay, late_indicate, gate, vanish_after }
+ *   release([ms])  ends "hang" and "wedge" blocking (after ms, from another thread)
+ *   stats()        live: calls sinks objects services enumerators call_results
+ *                  in_flight held gated wedged; since reset: max_in_flight connects
+ *                  started cancels_matched cancels_unmatched indicates indicated
+ *                  statuses progress late_indicates events same_thread blankets
+ *                  identity_checks identity_lost double_status round_trips vanished
+ *   reset() idle([ms]) open_gate() blankets() connects() marshal_check()
+ *   background_connect(resource) background_result([ms])
+ *
  * What it does not model of Windows: DCOM itself (no proxies, marshalling or RPC
  * security: the blanket is recorded, never enforced; sink calls are direct calls
- * on the server's threads); semisynchronous streaming (an enumerator holds Wine's
+ * on the server's threads; a round trip is a sleep on the calling thread);
+ * semisynchronous streaming (an enumerator holds Wine's
  * whole answer); WMI's own providers (the data is Wine's: an unknown class in a
  * query gives no objects instead of WBEM_E_INVALID_CLASS, GetObject(class) gives
  * the class's first instance, instances read their class's table, which the next
@@ -34,16 +55,18 @@
 #define WIDEN_(s) L##s
 #define WIDEN(s) WIDEN_(s)
 #define DOWN_DELAY 50           /* ms before an unreachable host fails */
+#define WEDGE_LATENCY 10        /* ms of a round trip to "wedge" before it stalls */
+#define CONNECT_TRIPS 3         /* activation, authentication, the login */
 
 const char *const testwmi_stat_names[STAT_COUNT] =
 {
     "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held", "gated",
-    "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched", "indicates", "indicated",
+    "wedged", "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched", "indicates", "indicated",
     "statuses", "progress", "late_indicates", "events", "same_thread", "blankets", "identity_checks",
-    "identity_lost", "double_status"
+    "identity_lost", "double_status", "round_trips", "vanished"
 };
 
-static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE };
+static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE, 0 };
 
 CRITICAL_SECTION testwmi_cs, testwmi_wine_cs;
 HANDLE testwmi_gate, testwmi_unhang;
@@ -136,7 +159,34 @@ static void connect_parse( const WCHAR *resource, struct connect_record *r, stru
     else if (connect_is( r->host, L"down" )) host->kind = HOST_DOWN;
     else if (connect_is( r->host, L"denied" )) host->kind = HOST_DENIED;
     else if (connect_is( r->host, L"hang" )) host->kind = HOST_HANG;
+    else if (connect_is( r->host, L"wedge" ))
+    {
+        host->kind = HOST_WEDGE;
+        host->latency = WEDGE_LATENCY;
+    }
+    else if (connect_is( r->host, L"vanish" )) host->kind = HOST_VANISH;
     else host->kind = HOST_LOCAL;
+}
+
+void host_delay( const struct host *host, ULONG trips )
+{
+    testwmi_count( STAT_ROUND_TRIPS, trips );
+    if (host->latency) Sleep( host->latency * trips );
+}
+
+HRESULT host_round_trip( const struct host *host )
+{
+    if (host->kind != HOST_WEDGE)
+    {
+        host_delay( host, 1 );
+        return S_OK;
+    }
+    /* The host accepted the connection and stalls: the call waits for its answer. */
+    testwmi_count( STAT_ROUND_TRIPS, 1 );
+    testwmi_count( STAT_WEDGED, 1 );
+    WaitForSingleObject( testwmi_unhang, INFINITE );
+    testwmi_count( STAT_WEDGED, -1 );
+    return RPC_UNAVAILABLE;
 }
 
 struct locator
@@ -217,17 +267,17 @@ static HRESULT WINAPI locator_ConnectServer( IWbemLocator *iface, const BSTR res
     {
     case HOST_DOWN:
         Sleep( DOWN_DELAY );
-        hr = HRESULT_FROM_WIN32( RPC_S_SERVER_UNAVAILABLE );
+        hr = RPC_UNAVAILABLE;
         break;
     case HOST_DENIED:
         hr = E_ACCESSDENIED;
         break;
     case HOST_HANG:
         WaitForSingleObject( testwmi_unhang, INFINITE );
-        hr = HRESULT_FROM_WIN32( RPC_S_SERVER_UNAVAILABLE );
+        hr = RPC_UNAVAILABLE;
         break;
     default:
-        if (host.latency) Sleep( host.latency );
+        host_delay( &host, CONNECT_TRIPS );
         hr = connect_local( r.ns, &wine );
         if (SUCCEEDED(hr)) hr = services_create( wine, &host, out );
         else wine = NULL;
@@ -405,6 +455,7 @@ static int testwmi_configure( lua_State *L )
     c.event_interval = (LONG)opt_integer( L, "event_interval", c.event_interval, 1, 600000 );
     c.batch_delay = (LONG)opt_integer( L, "batch_delay", c.batch_delay, 0, 600000 );
     c.late_indicate = opt_boolean( L, "late_indicate", c.late_indicate );
+    c.vanish_after = (LONG)opt_integer( L, "vanish_after", c.vanish_after, 0, 100000 );
     gate = opt_boolean( L, "gate", c.gate );
     if (gate && !c.gate) ResetEvent( testwmi_gate );
     if (!gate) SetEvent( testwmi_gate );
@@ -423,11 +474,24 @@ static int testwmi_open_gate( lua_State *L )
     return 0;
 }
 
-/* testwmi.release(): every connection to "hang" returns (and later ones too, until reset). */
+static DWORD WINAPI release_later( void *arg )
+{
+    Sleep( (DWORD)(ULONG_PTR)arg );
+    SetEvent( testwmi_unhang );
+    return 0;
+}
+
+/* testwmi.release([ms]): every connection to "hang" and every call blocked on "wedge"
+ * returns 0x800706BA (and later ones at once, until reset); after MS milliseconds
+ * when given, from another thread, so that the Lua thread may block meanwhile. */
 static int testwmi_release( lua_State *L )
 {
-    (void)L;
-    SetEvent( testwmi_unhang );
+    lua_Integer ms = luaL_optinteger( L, 1, 0 );
+
+    luaL_argcheck( L, ms >= 0 && ms <= 600000, 1, "out of range" );
+    if (!ms) SetEvent( testwmi_unhang );
+    else if (!QueueUserWorkItem( release_later, (void *)(ULONG_PTR)ms, WT_EXECUTELONGFUNCTION ))
+        return luaL_error( L, "cannot queue the release" );
     return 0;
 }
 
@@ -660,9 +724,9 @@ static int testwmi_marshal_check( lua_State *L )
         LeaveCriticalSection( &testwmi_wine_cs );
     }
     if (SUCCEEDED(hr)) hr = marshal_probe( (IUnknown *)svc, &IID_IWbemServices, &same[0] );
-    if (SUCCEEDED(hr)) hr = enum_create( &none, &e );
+    if (SUCCEEDED(hr)) hr = enum_create( &local, &none, &e );
     if (SUCCEEDED(hr)) hr = marshal_probe( (IUnknown *)e, &IID_IEnumWbemClassObject, &same[1] );
-    if (SUCCEEDED(hr)) hr = call_result_create( S_OK, NULL, NULL, &result );
+    if (SUCCEEDED(hr)) hr = call_result_create( &local, S_OK, NULL, NULL, &result );
     if (SUCCEEDED(hr)) hr = marshal_probe( (IUnknown *)result, &IID_IWbemCallResult, &same[2] );
     if (result) IWbemCallResult_Release( result );
     if (e) IEnumWbemClassObject_Release( e );

@@ -34,6 +34,7 @@ enum testwmi_stat
     STAT_IN_FLIGHT,         /* connects + calls running now */
     STAT_HELD,              /* Indicates under way, held by configure{ late_indicate = true } */
     STAT_GATED,             /* calls waiting at the gate (configure{ gate = true }) */
+    STAT_WEDGED,            /* client calls blocked on a "wedge" host until testwmi.release() */
     STAT_LIVE_END,
     STAT_MAX_IN_FLIGHT = STAT_LIVE_END,
     STAT_CONNECTS,          /* ConnectServer calls */
@@ -51,6 +52,8 @@ enum testwmi_stat
     STAT_IDENTITY_CHECKS,   /* uses of a proxy whose blanket carries an identity */
     STAT_IDENTITY_LOST,     /* ... that found the identity freed or changed */
     STAT_DOUBLE_STATUS,     /* a second final status refused (a server bug if ever non-zero) */
+    STAT_ROUND_TRIPS,       /* DCOM round trips the client paid (a method call, a last Release) */
+    STAT_VANISHED,          /* sinks released without a final status by a "vanish" host */
     STAT_COUNT
 };
 extern const char *const testwmi_stat_names[STAT_COUNT];
@@ -65,6 +68,7 @@ struct testwmi_config
     LONG batch_delay;       /* ms between two Indicates of one call */
     BOOL late_indicate;     /* hold a call's first Indicate until it is cancelled, then send it */
     BOOL gate;              /* calls wait before their first Indicate until testwmi.open_gate() */
+    LONG vanish_after;      /* a "vanish" host is gone after a call's first n Indicates */
 };
 extern struct testwmi_config testwmi_config;
 extern CRITICAL_SECTION testwmi_cs;         /* counts, configuration, operation tables, overlay */
@@ -75,10 +79,16 @@ extern HANDLE testwmi_unhang;               /* manual-reset: set by testwmi.rele
 /* A simulated machine, chosen by the host name of the resource ("\\host\ns"). */
 struct host
 {
-    enum host_kind { HOST_LOCAL, HOST_LATENCY, HOST_DOWN, HOST_DENIED, HOST_HANG } kind;
-    DWORD latency;          /* ms added to connect and to every call */
+    enum host_kind { HOST_LOCAL, HOST_LATENCY, HOST_DOWN, HOST_DENIED, HOST_HANG, HOST_WEDGE, HOST_VANISH } kind;
+    DWORD latency;          /* ms of one round trip */
     BOOL remote;            /* a host name other than ".", "localhost" or none */
 };
+/* TRIPS round trips to HOST: each costs its latency. Counted (STAT_ROUND_TRIPS). */
+void host_delay( const struct host *host, ULONG trips );
+/* One round trip of a client call: host_delay, except that on a "wedge" host it
+ * blocks until testwmi.release() and then fails as a dropped connection. */
+HRESULT host_round_trip( const struct host *host );
+#define RPC_UNAVAILABLE HRESULT_FROM_WIN32( RPC_S_SERVER_UNAVAILABLE )    /* 0x800706BA */
 
 /* --- testwmi_security.c: IClientSecurity for every proxy-like object ---------------- */
 
@@ -138,10 +148,12 @@ struct objects
 };
 void objects_free( struct objects *list );
 HRESULT objects_add( struct objects *list, IWbemClassObject *obj );    /* takes the reference */
-/* Takes LIST. Like a DCOM proxy, a new enumerator has the default blanket until the client sets one. */
-HRESULT enum_create( struct objects *list, IEnumWbemClassObject **out );
+/* Takes LIST. Like a DCOM proxy, a new enumerator has the default blanket until the
+ * client sets one; each Next, Skip, Reset and the last Release is a round trip to HOST. */
+HRESULT enum_create( const struct host *host, struct objects *list, IEnumWbemClassObject **out );
 /* A finished call's result: a path string (taken) and/or an object (AddRef'd). */
-HRESULT call_result_create( HRESULT status, BSTR path, IWbemClassObject *obj, IWbemCallResult **out );
+HRESULT call_result_create( const struct host *host, HRESULT status, BSTR path, IWbemClassObject *obj,
+                            IWbemCallResult **out );
 
 /* --- testwmi_services.c: IWbemServices ------------------------------------------- */
 
@@ -151,8 +163,14 @@ HRESULT services_create( IWbemServices *wine, const struct host *host, IWbemServ
 IWbemServices *services_wine( struct services *svc );
 const struct host *services_host( struct services *svc );
 struct security *services_security( struct services *svc );
+/* The server's own references (an operation's), apart from the client's. */
 void services_addref( struct services *svc );
 void services_release( struct services *svc );
+/* A client call reaches the server: a round trip (fails once the host vanished or stalled). */
+HRESULT services_trip( struct services *svc );
+/* A "vanish" host is gone: every later call fails 0x800706BA. */
+void services_vanish( struct services *svc );
+BOOL services_vanished( struct services *svc );
 /* What Wine returns for KIND ("query", "instances", "classes", "get", "exec"), as
  * wrapped objects, serialised on testwmi_wine_cs. */
 HRESULT services_collect( struct services *svc, int kind, const WCHAR *a, const WCHAR *b, LONG flags,

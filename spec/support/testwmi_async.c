@@ -24,6 +24,10 @@
  *   = true } holds a call's first Indicate until then, to show that race).
  * - ExecMethodAsync delivers the out-parameters object by Indicate, then the status
  *   (IWbemServices::ExecMethodAsync page; [MS-WMI] 3.1.4.3.23).
+ * - A "vanish" host (the server, the network or Unsecapp.exe gone mid-call): once a
+ *   call has sent configure{ vanish_after = n } Indicates, the sink is released
+ *   without a final SetStatus, as COM releases it when its pings stop, and every
+ *   later call on that services object fails 0x800706BA (testwmi_services.c).
  * - ExecNotificationQueryAsync never completes on its own: an event object every
  *   configure{ event_interval = ms }, numbered by its Sequence property, until
  *   cancelled (IWbemServices::ExecNotificationQueryAsync page).
@@ -53,6 +57,7 @@ struct op
     HANDLE cancelled_event;     /* set with cancelled */
     HANDLE cancel_returned;     /* set as CancelAsyncCall returns */
     DWORD indicate_thread;      /* the thread that called Indicate last */
+    LONG indicates;             /* Indicates sent */
     struct testwmi_config config;   /* as it was when the call started */
     HRESULT hr;                 /* the final status */
     BSTR param;
@@ -160,12 +165,45 @@ static void async_queue_status( struct op *op )
     SetEvent( status.wake );
 }
 
+/* A "vanish" host is gone once the call sent its vanish_after Indicates (or another call
+ * of its services found it gone): the sink is released without a final status. */
+static BOOL async_gone( struct op *op )
+{
+    BOOL drop;
+
+    if (services_host( op->svc )->kind != HOST_VANISH
+        || (op->indicates < op->config.vanish_after && !services_vanished( op->svc )))
+        return FALSE;
+    services_vanish( op->svc );
+    EnterCriticalSection( &testwmi_cs );
+    if ((drop = !op->final_sent))
+    {
+        op->final_sent = op->cancelled = TRUE;
+        async_unlink( op );
+        SetEvent( op->cancelled_event );
+    }
+    LeaveCriticalSection( &testwmi_cs );
+    if (drop)
+    {
+        testwmi_count( STAT_VANISHED, 1 );
+        testwmi_in_flight( -1 );
+        async_sink_put( op );
+    }
+    return TRUE;
+}
+
 /* The operation's own end: the final status, unless a cancel sent it. Takes PARAM and ERR. */
 static void async_finish( struct op *op, HRESULT hr, BSTR param, IWbemClassObject *err )
 {
     BOOL send;
 
     security_check( services_security( op->svc ) );
+    if (async_gone( op ))
+    {
+        SysFreeString( param );
+        if (err) IWbemClassObject_Release( err );
+        return;
+    }
     EnterCriticalSection( &testwmi_cs );
     if ((send = !op->final_sent))
     {
@@ -244,7 +282,7 @@ static BOOL async_deliver( struct op *op, struct objects *list )
         if (sent && op->config.batch_delay && !async_pause( op, op->config.batch_delay )) return FALSE;
         n = list->count - sent;
         if (n > (ULONG)op->config.batch) n = op->config.batch;
-        if (!async_sink_get( op )) return FALSE;
+        if (async_gone( op ) || !async_sink_get( op )) return FALSE;
         if (!sent && op->config.late_indicate)
         {
             /* This Indicate is under way; it reaches the sink once CancelAsyncCall has
@@ -259,6 +297,7 @@ static BOOL async_deliver( struct op *op, struct objects *list )
         }
         op->indicate_thread = GetCurrentThreadId();
         hr = IWbemObjectSink_Indicate( op->sink, n, list->objs + sent );
+        op->indicates++;
         testwmi_count( STAT_INDICATES, 1 );
         testwmi_count( STAT_INDICATED, n );
         async_sink_put( op );
@@ -324,13 +363,14 @@ static void async_events( struct op *op )
         IWbemClassObject *ev = async_event( cls, ++sequence );
         HRESULT hr;
 
-        if (!ev || !async_sink_get( op ))
+        if (!ev || async_gone( op ) || !async_sink_get( op ))
         {
             if (ev) IWbemClassObject_Release( ev );
             break;
         }
         op->indicate_thread = GetCurrentThreadId();
         hr = IWbemObjectSink_Indicate( op->sink, 1, &ev );
+        op->indicates++;
         testwmi_count( STAT_INDICATES, 1 );
         testwmi_count( STAT_INDICATED, 1 );
         testwmi_count( STAT_EVENTS, 1 );
@@ -389,15 +429,16 @@ HRESULT async_start( struct services *svc, struct op_table *table, enum op_kind 
 {
     struct op *op;
     HANDLE thread = NULL;
-    HRESULT hr = S_OK;
+    HRESULT hr;
 
+    /* The start is a round trip: it returns once the server has queued the call. */
+    if (FAILED(hr = services_trip( svc ))) return hr;
     /* [MS-WMI] 3.1.1.1.3: a call that does not start keeps no sink and never calls it. */
     if (!sink) return WBEM_E_INVALID_PARAMETER;
     if ((kind == OP_GET || kind == OP_DELETE || kind == OP_EXEC || kind == OP_QUERY || kind == OP_EVENTS
          || kind == OP_INSTANCES) && !a)
         return WBEM_E_INVALID_PARAMETER;
     if ((kind == OP_EXEC && !b) || (kind == OP_PUT && !in)) return WBEM_E_INVALID_PARAMETER;
-    security_check( services_security( svc ) );
     if (!(op = calloc( 1, sizeof(*op) ))) return WBEM_E_OUT_OF_MEMORY;
     op->refs = 1;                       /* the thread's */
     op->svc = svc;

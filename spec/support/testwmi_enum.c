@@ -4,7 +4,8 @@
  * server reads Wine's answer whole under its Wine lock and serves it from a list,
  * so no Wine enumerator outlives the lock. Both implement IClientSecurity (a
  * client sets the blanket on them as on any proxy WMI hands out) and aggregate
- * the free-threaded marshaler, so they can be handed to another apartment.
+ * the free-threaded marshaler, so they can be handed to another apartment. Each
+ * method the client calls and the last Release are a round trip to the host.
  */
 #include "testwmi.h"
 
@@ -48,6 +49,7 @@ struct enumerator
     struct security security;
     IUnknown *ftm;
     LONG refs;
+    struct host host;
     struct objects list;
     ULONG pos;              /* under testwmi_cs */
 };
@@ -89,6 +91,7 @@ static ULONG WINAPI enum_Release( IEnumWbemClassObject *iface )
 
     if (!refs)
     {
+        host_round_trip( &e->host );
         objects_free( &e->list );
         if (e->ftm) IUnknown_Release( e->ftm );
         security_free( &e->security );
@@ -101,6 +104,9 @@ static ULONG WINAPI enum_Release( IEnumWbemClassObject *iface )
 static HRESULT WINAPI enum_Reset( IEnumWbemClassObject *iface )
 {
     struct enumerator *e = impl_from_IEnumWbemClassObject( iface );
+    HRESULT hr;
+
+    if (FAILED(hr = host_round_trip( &e->host ))) return hr;
     security_check( &e->security );
     EnterCriticalSection( &testwmi_cs );
     e->pos = 0;
@@ -113,9 +119,12 @@ static HRESULT WINAPI enum_Next( IEnumWbemClassObject *iface, LONG timeout, ULON
 {
     struct enumerator *e = impl_from_IEnumWbemClassObject( iface );
     ULONG i = 0;
+    HRESULT hr;
 
     (void)timeout;
     if (!objs || !returned) return WBEM_E_INVALID_PARAMETER;
+    *returned = 0;
+    if (FAILED(hr = host_round_trip( &e->host ))) return hr;
     security_check( &e->security );
     EnterCriticalSection( &testwmi_cs );
     for (; i < count && e->pos < e->list.count; i++)
@@ -145,8 +154,10 @@ static HRESULT WINAPI enum_Skip( IEnumWbemClassObject *iface, LONG timeout, ULON
 {
     struct enumerator *e = impl_from_IEnumWbemClassObject( iface );
     ULONG left;
+    HRESULT hr;
 
     (void)timeout;
+    if (FAILED(hr = host_round_trip( &e->host ))) return hr;
     security_check( &e->security );
     EnterCriticalSection( &testwmi_cs );
     left = e->list.count - e->pos;
@@ -167,7 +178,7 @@ static const IEnumWbemClassObjectVtbl enum_vtbl =
     enum_Skip
 };
 
-HRESULT enum_create( struct objects *list, IEnumWbemClassObject **out )
+HRESULT enum_create( const struct host *host, struct objects *list, IEnumWbemClassObject **out )
 {
     struct enumerator *e;
 
@@ -179,6 +190,7 @@ HRESULT enum_create( struct objects *list, IEnumWbemClassObject **out )
     }
     e->IEnumWbemClassObject_iface.lpVtbl = &enum_vtbl;
     e->refs = 1;
+    e->host = *host;
     e->list = *list;
     memset( list, 0, sizeof(*list) );
     security_init( &e->security, (IUnknown *)&e->IEnumWbemClassObject_iface, "enumerator" );
@@ -197,6 +209,7 @@ struct call_result
     struct security security;
     IUnknown *ftm;
     LONG refs;
+    struct host host;
     HRESULT status;
     BSTR path;
     IWbemClassObject *obj;
@@ -239,6 +252,7 @@ static ULONG WINAPI result_Release( IWbemCallResult *iface )
 
     if (!refs)
     {
+        host_round_trip( &r->host );
         SysFreeString( r->path );
         if (r->obj) IWbemClassObject_Release( r->obj );
         if (r->ftm) IUnknown_Release( r->ftm );
@@ -252,9 +266,11 @@ static ULONG WINAPI result_Release( IWbemCallResult *iface )
 static HRESULT WINAPI result_GetResultObject( IWbemCallResult *iface, LONG timeout, IWbemClassObject **obj )
 {
     struct call_result *r = impl_from_IWbemCallResult( iface );
+    HRESULT hr;
 
     (void)timeout;
     if (!obj) return WBEM_E_INVALID_PARAMETER;
+    if (FAILED(hr = host_round_trip( &r->host ))) return hr;
     security_check( &r->security );
     if ((*obj = r->obj)) IWbemClassObject_AddRef( r->obj );
     if (r->obj) return WBEM_S_NO_ERROR;
@@ -264,11 +280,13 @@ static HRESULT WINAPI result_GetResultObject( IWbemCallResult *iface, LONG timeo
 static HRESULT WINAPI result_GetResultString( IWbemCallResult *iface, LONG timeout, BSTR *str )
 {
     struct call_result *r = impl_from_IWbemCallResult( iface );
+    HRESULT hr;
 
     (void)timeout;
     if (!str) return WBEM_E_INVALID_PARAMETER;
-    security_check( &r->security );
     *str = NULL;
+    if (FAILED(hr = host_round_trip( &r->host ))) return hr;
+    security_check( &r->security );
     if (FAILED(r->status)) return r->status;
     if (!r->path) return WBEM_E_INVALID_OPERATION;
     return (*str = SysAllocString( r->path )) ? WBEM_S_NO_ERROR : E_OUTOFMEMORY;
@@ -284,9 +302,11 @@ static HRESULT WINAPI result_GetResultServices( IWbemCallResult *iface, LONG tim
 static HRESULT WINAPI result_GetCallStatus( IWbemCallResult *iface, LONG timeout, LONG *status )
 {
     struct call_result *r = impl_from_IWbemCallResult( iface );
+    HRESULT hr;
 
     (void)timeout;
     if (!status) return WBEM_E_INVALID_PARAMETER;
+    if (FAILED(hr = host_round_trip( &r->host ))) return hr;
     security_check( &r->security );
     *status = r->status;
     return WBEM_S_NO_ERROR;
@@ -303,7 +323,8 @@ static const IWbemCallResultVtbl result_vtbl =
     result_GetCallStatus
 };
 
-HRESULT call_result_create( HRESULT status, BSTR path, IWbemClassObject *obj, IWbemCallResult **out )
+HRESULT call_result_create( const struct host *host, HRESULT status, BSTR path, IWbemClassObject *obj,
+                            IWbemCallResult **out )
 {
     struct call_result *r;
 
@@ -315,6 +336,7 @@ HRESULT call_result_create( HRESULT status, BSTR path, IWbemClassObject *obj, IW
     }
     r->IWbemCallResult_iface.lpVtbl = &result_vtbl;
     r->refs = 1;
+    r->host = *host;
     r->status = status;
     r->path = path;
     if ((r->obj = obj)) IWbemClassObject_AddRef( obj );

@@ -12,7 +12,10 @@
  * - Wine's CreateClassEnum fails (WBEM_E_FAILED): the class list is the classes of
  *   a fixed list that Wine's GetObject finds (Wine answers GetObject(class) with
  *   the class's first instance, so these are what Wine has for a class object).
- * - The host the client connected to adds its latency to every call.
+ * - Every method the client calls is a DCOM round trip to the host it connected to
+ *   (host_round_trip), and so is the last Release of the client's reference; the
+ *   server's own references (its running operations) are counted apart, as a DCOM
+ *   server's are. Once a "vanish" host vanished, every call fails 0x800706BA.
  */
 #include "testwmi.h"
 
@@ -24,7 +27,9 @@ struct services
     IWbemServices IWbemServices_iface;
     struct security security;
     IUnknown *ftm;
-    LONG refs;
+    LONG refs;              /* the client's */
+    LONG held;              /* the server's: one for all the client's references, one per operation */
+    LONG vanished;          /* a "vanish" host is gone */
     IWbemServices *wine;
     struct host host;
     struct op_table table;  /* its AsyncOperationTable, under testwmi_cs */
@@ -108,8 +113,33 @@ static inline struct services *impl_from_IWbemServices( IWbemServices *iface )
 IWbemServices *services_wine( struct services *svc ) { return svc->wine; }
 const struct host *services_host( struct services *svc ) { return &svc->host; }
 struct security *services_security( struct services *svc ) { return &svc->security; }
-void services_addref( struct services *svc ) { IWbemServices_AddRef( &svc->IWbemServices_iface ); }
-void services_release( struct services *svc ) { IWbemServices_Release( &svc->IWbemServices_iface ); }
+void services_addref( struct services *svc ) { InterlockedIncrement( &svc->held ); }
+BOOL services_vanished( struct services *svc ) { return InterlockedCompareExchange( &svc->vanished, 0, 0 ); }
+void services_vanish( struct services *svc ) { InterlockedExchange( &svc->vanished, TRUE ); }
+
+void services_release( struct services *svc )
+{
+    if (InterlockedDecrement( &svc->held )) return;
+    EnterCriticalSection( &testwmi_wine_cs );
+    IWbemServices_Release( svc->wine );
+    LeaveCriticalSection( &testwmi_wine_cs );
+    if (svc->ftm) IUnknown_Release( svc->ftm );
+    security_free( &svc->security );
+    free( svc );
+    testwmi_count( STAT_SERVICES, -1 );
+}
+
+/* A client call reaches the server: one round trip, and the identity checked. */
+HRESULT services_trip( struct services *svc )
+{
+    HRESULT hr;
+
+    if (services_vanished( svc )) return RPC_UNAVAILABLE;
+    if (FAILED(hr = host_round_trip( &svc->host ))) return hr;
+    if (services_vanished( svc )) return RPC_UNAVAILABLE;
+    security_check( &svc->security );
+    return S_OK;
+}
 
 static HRESULT WINAPI services_QueryInterface( IWbemServices *iface, REFIID riid, void **obj )
 {
@@ -143,23 +173,19 @@ static ULONG WINAPI services_Release( IWbemServices *iface )
 
     if (!refs)
     {
-        EnterCriticalSection( &testwmi_wine_cs );
-        IWbemServices_Release( svc->wine );
-        LeaveCriticalSection( &testwmi_wine_cs );
-        if (svc->ftm) IUnknown_Release( svc->ftm );
-        security_free( &svc->security );
-        free( svc );
-        testwmi_count( STAT_SERVICES, -1 );
+        /* The proxy's last Release is a call to the server (RemRelease). */
+        if (!services_vanished( svc )) host_round_trip( &svc->host );
+        services_release( svc );
     }
     return refs;
 }
 
-/* A synchronous call: counted in flight, checks the identity, pays the host's latency. */
-static void services_call_begin( struct services *svc )
+/* A synchronous call: a round trip, counted in flight until services_call_end. */
+static HRESULT services_call_begin( struct services *svc )
 {
-    security_check( &svc->security );
-    testwmi_in_flight( 1 );
-    if (svc->host.latency) Sleep( svc->host.latency );
+    HRESULT hr = services_trip( svc );
+    if (SUCCEEDED(hr)) testwmi_in_flight( 1 );
+    return hr;
 }
 
 static HRESULT services_call_end( HRESULT hr )
@@ -403,7 +429,9 @@ static HRESULT WINAPI services_OpenNamespace( IWbemServices *iface, const BSTR n
 
 static HRESULT WINAPI services_CancelAsyncCall( IWbemServices *iface, IWbemObjectSink *sink )
 {
-    return async_cancel( &impl_from_IWbemServices( iface )->table, sink );
+    struct services *svc = impl_from_IWbemServices( iface );
+    HRESULT hr = services_trip( svc );
+    return FAILED(hr) ? hr : async_cancel( &svc->table, sink );
 }
 
 static HRESULT WINAPI services_QueryObjectSink( IWbemServices *iface, LONG flags, IWbemObjectSink **sink )
@@ -424,7 +452,7 @@ static HRESULT WINAPI services_GetObject( IWbemServices *iface, const BSTR path,
     if (result) *result = NULL;
     if (!obj) return WBEM_E_INVALID_PARAMETER;
     *obj = NULL;
-    services_call_begin( svc );
+    if (FAILED(hr = services_call_begin( svc ))) return hr;
     if (SUCCEEDED(hr = services_collect( svc, COLLECT_GET, path, NULL, flags, NULL, &list )))
     {
         *obj = list.objs[0];
@@ -479,9 +507,9 @@ static HRESULT services_enum( struct services *svc, int kind, const WCHAR *a, LO
 
     if (!out) return WBEM_E_INVALID_PARAMETER;
     *out = NULL;
-    services_call_begin( svc );
+    if (FAILED(hr = services_call_begin( svc ))) return hr;
     hr = services_collect( svc, kind, a, NULL, flags, NULL, &list );
-    if (SUCCEEDED(hr)) hr = enum_create( &list, out );
+    if (SUCCEEDED(hr)) hr = enum_create( &svc->host, &list, out );
     return services_call_end( hr );
 }
 
@@ -510,9 +538,9 @@ static HRESULT WINAPI services_PutInstance( IWbemServices *iface, IWbemClassObje
     (void)ctx;
     if (result) *result = NULL;
     if (!obj) return WBEM_E_INVALID_PARAMETER;
-    services_call_begin( svc );
+    if (FAILED(hr = services_call_begin( svc ))) return hr;
     hr = services_put( svc, obj, flags, &path );
-    if (SUCCEEDED(hr) && result) hr = call_result_create( S_OK, path, NULL, result );
+    if (SUCCEEDED(hr) && result) hr = call_result_create( &svc->host, S_OK, path, NULL, result );
     else SysFreeString( path );
     return services_call_end( hr );
 }
@@ -541,7 +569,7 @@ static HRESULT WINAPI services_DeleteInstance( IWbemServices *iface, const BSTR 
 
     (void)flags; (void)ctx;
     if (result) *result = NULL;
-    services_call_begin( svc );
+    if (FAILED(hr = services_call_begin( svc ))) return hr;
     hr = services_delete( svc, path );
     return services_call_end( hr );
 }
@@ -614,7 +642,7 @@ static HRESULT WINAPI services_ExecMethod( IWbemServices *iface, const BSTR path
     (void)ctx;
     if (out) *out = NULL;
     if (result) *result = NULL;
-    services_call_begin( svc );
+    if (FAILED(hr = services_call_begin( svc ))) return hr;
     hr = services_collect( svc, COLLECT_EXEC, path, method, flags, in, &list );
     if (SUCCEEDED(hr) && list.count && out)
     {
@@ -672,6 +700,7 @@ HRESULT services_create( IWbemServices *wine, const struct host *host, IWbemServ
     if (!(svc = calloc( 1, sizeof(*svc) ))) return E_OUTOFMEMORY;
     svc->IWbemServices_iface.lpVtbl = &services_vtbl;
     svc->refs = 1;
+    svc->held = 1;
     svc->wine = wine;
     svc->host = *host;
     security_init( &svc->security, (IUnknown *)&svc->IWbemServices_iface, "services" );

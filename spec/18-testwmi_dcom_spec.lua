@@ -1,0 +1,151 @@
+-- The test WMI server behaves like DCOM (issue 16, items 1-4): every method is a
+-- round trip, hosts stall or vanish, calls come back inline, final statuses and
+-- error objects take every form [MS-WMI] allows. Driven through the module as it
+-- is; asserted against what the server recorded (testwmi.stats()).
+local wmi = require "wmi"
+local testwmi = require "testwmi"
+local helpers = require "spec.helpers"
+local th = require "spec.support.testwmi_helpers"
+
+local RPC_S_SERVER_UNAVAILABLE = 0x800706BA
+local SERVICES = "SELECT Name FROM Win32_Service"   -- 23 in a default prefix
+
+-- The server's count WHAT moved by how much while F ran.
+local function delta(what, f)
+  local before = testwmi.stats()[what]
+  local r = table.pack(f())
+  return testwmi.stats()[what] - before, table.unpack(r, 1, r.n)
+end
+
+-- Handlers that record what reached Lua.
+local function recorder()
+  local rec = { objects = 0, statuses = {} }
+  rec.handlers = {
+    indicate = function() rec.objects = rec.objects + 1 end,
+    status = function(ok, _, hr) rec.statuses[#rec.statuses + 1] = { ok = ok, hresult = hr, at = os.clock() } end,
+  }
+  return rec
+end
+
+describe("the test WMI server as DCOM", function()
+  local svc
+  before_each(function() testwmi.reset() end)
+  after_each(function()
+    testwmi.release()
+    if svc then svc:close() end
+    svc = nil
+    assert.equal(0, wmi.pending())
+    th.assert_server_idle()
+    helpers.assert_all_released()
+    testwmi.reset()
+  end)
+
+  describe("lat<N>: N ms is one round trip", function()
+    it("costs ConnectServer three round trips and the Services' last Release one", function()
+      local trips
+      trips, svc = delta("round_trips", function() return assert(th.connect { host = "lat20" }) end)
+      assert.equal(3, trips)
+      trips = delta("round_trips", function() svc:close() end)
+      assert.equal(1, trips)
+    end)
+
+    it("makes a start return after one round trip, and the result come one more later", function()
+      svc = assert(th.connect { host = "lat50" })
+      local rec = recorder()
+      local t0 = os.clock()
+      local trips, call = delta("round_trips", function() return assert(svc:query_async(SERVICES, rec.handlers)) end)
+      local started = os.clock() - t0
+      assert.equal(1, trips)
+      assert.is_true(started >= 0.045, ("the start returned after %.3f s"):format(started))
+      assert.is_true(call:wait(10000))
+      assert.same({ 23, 1, true }, { rec.objects, #rec.statuses, rec.statuses[1].ok })
+      local took = rec.statuses[1].at - t0
+      assert.is_true(took >= 0.095, ("the status arrived %.3f s after the start"):format(took))
+      call:close()
+    end)
+
+    it("charges each sync call, each Next batch and the enumerator's last Release", function()
+      svc = assert(th.connect { host = "lat5" })
+      -- ExecQuery, one Next of 64 (23 come back), the enumerator's Release.
+      local trips, list = delta("round_trips", function() return assert(svc:query(SERVICES)) end)
+      assert.same({ 3, 23 }, { trips, #list })
+      -- svc:each asks Next for one object at a time: 23 and the one that finds no more.
+      local n = 0
+      trips = delta("round_trips", function() for _ in svc:each(SERVICES) do n = n + 1 end end)
+      assert.same({ 1 + 24 + 1, 23 }, { trips, n })
+      trips = delta("round_trips", function() return assert(svc:get("Win32_Process")) end)
+      assert.equal(1, trips)
+    end)
+
+    it("charges CancelAsyncCall one round trip", function()
+      svc = assert(th.connect { host = "lat20" })
+      testwmi.configure { gate = true }
+      local call = assert(svc:query_async(SERVICES, function() end))
+      local trips = delta("round_trips", function() call:cancel() end)
+      assert.equal(1, trips)
+      assert.equal(1, testwmi.stats().cancels_matched)
+      assert.is_true(call:wait(10000))
+      call:close()
+    end)
+  end)
+
+  describe("wedge: connects, then stalls every call until testwmi.release()", function()
+    it("connects like lat10", function()
+      local trips
+      trips, svc = delta("round_trips", function() return assert(th.connect { host = "wedge" }) end)
+      assert.equal(3, trips)
+      assert.equal(0, testwmi.connects()[1].hresult)
+    end)
+
+    it("blocks a start until released, then fails it 0x800706BA without starting anything", function()
+      svc = assert(th.connect { host = "wedge.2" })
+      testwmi.release(300)
+      local t0 = os.clock()
+      local call, _, hr = svc:query_async(SERVICES, function() end)
+      local blocked = os.clock() - t0
+      assert.is_true(blocked >= 0.25, ("the start returned after %.3f s"):format(blocked))
+      if call then  -- a module that starts on another thread ends the call through its status
+        assert.is_true(call:wait(10000))
+        hr = select(3, call:result())
+        call:close()
+      end
+      assert.equal(RPC_S_SERVER_UNAVAILABLE, hr)
+      local s = testwmi.stats()
+      assert.same({ 0, 0, 0 }, { s.started, s.wedged, s.sinks })
+    end)
+
+    it("blocks a sync call and the last Release until released", function()
+      svc = assert(th.connect { host = "wedge" })
+      testwmi.release(300)
+      local t0 = os.clock()
+      local ok, _, hr = svc:query(SERVICES)
+      assert.is_true(os.clock() - t0 >= 0.25)
+      assert.same({ nil, RPC_S_SERVER_UNAVAILABLE }, { ok, hr })
+      testwmi.reset()   -- wedged again
+      local other = assert(th.connect { host = "wedge.3" })
+      testwmi.release(300)
+      t0 = os.clock()
+      other:close()
+      assert.is_true(os.clock() - t0 >= 0.25)
+      assert.equal(1, testwmi.stats().services)   -- the first one only
+    end)
+  end)
+
+  describe("vanish: the host goes away mid-call", function()
+    it("releases the sink after vanish_after Indicates without a status, then fails every call", function()
+      testwmi.configure { vanish_after = 5, batch = 1 }
+      svc = assert(th.connect { host = "vanish" })
+      local rec = recorder()
+      local call = assert(svc:query_async(SERVICES, rec.handlers))
+      -- The module may or may not end the call (RPC_E_DISCONNECTED) once the sink is gone.
+      call:wait(2000)
+      assert.is_true(th.until_true(function() return testwmi.stats().sinks == 0 end, 5000))
+      local s = testwmi.stats()
+      assert.same({ 5, 5, 0, 1, 0 }, { rec.objects, s.indicated, s.statuses, s.vanished, s.calls })
+      assert.is_true(#rec.statuses <= 1)
+      local ok, _, hr = svc:query(SERVICES)
+      assert.same({ nil, RPC_S_SERVER_UNAVAILABLE }, { ok, hr })
+      call:close()
+    end)
+  end)
+end)
