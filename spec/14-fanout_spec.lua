@@ -477,8 +477,9 @@ describe("wmi.fanout against simulated hosts", function()
     assert.same({ false, WBEM_E_TIMED_OUT }, { slow.ok, slow.hresult })
     assert.is_true(slow.count < #sync_names(SERVICES), tostring(slow.count))
     assert.same({ ok = true, hresult = 0, count = 1 }, rec.done["lat0.2"])
+    -- The cancel is a round trip of its own, on the thread pool: it lands soon after.
+    assert.is_true(server.until_true(function() return testwmi.stats().cancels_matched == 1 end, 5000))
     local st = testwmi.stats()
-    assert.equal(1, st.cancels_matched)
     assert.equal(0, st.cancels_unmatched)
   end)
 
