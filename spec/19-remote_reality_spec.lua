@@ -1,0 +1,195 @@
+-- Remote hosts as they really are (issue 16, items 5-9): the module against the test
+-- WMI server's DCOM model (spec/support/testwmi.c's header):
+--   wedge   connects, then every method and every last Release block until
+--           testwmi.release(): the Lua thread must never be the one blocked;
+--   vanish  the sink is released without a status after vanish_after Indicates:
+--           the call ends with RPC_E_DISCONNECTED, once, and no wait hangs on it.
+-- A wait that a regression could turn into a hang is bounded twice: the server is
+-- released from another thread (testwmi.release(ms)), and a module timer raises
+-- out of the wait, so a broken module fails here instead of hanging.
+local wmi = require "wmi"
+local core = require "wmi.core"
+local testwmi = require "testwmi"
+local helpers = require "spec.helpers"
+local th = require "spec.support.testwmi_helpers"
+
+local SERVICES = "SELECT Name FROM Win32_Service"   -- 23 in a default prefix
+local BIOS = "SELECT Name FROM Win32_BIOS"
+local RPC_E_DISCONNECTED = 0x80010108
+local RPC_S_SERVER_UNAVAILABLE = 0x800706BA
+local WBEM_E_TIMED_OUT = 0x80041069
+local WBEM_E_CALL_CANCELLED = 0x80041032
+
+-- Raises out of whatever wait is dispatching after MS: a hang becomes a failure.
+local function watchdog(ms)
+  return core.timer(ms, function() error(("still waiting after %d ms"):format(ms)) end)
+end
+
+-- Handlers that record what reached Lua.
+local function recorder()
+  local rec = { objects = 0, statuses = {} }
+  rec.handlers = {
+    indicate = function() rec.objects = rec.objects + 1 end,
+    status = function(ok, msg, hr, obj)
+      rec.statuses[#rec.statuses + 1] = { ok = ok, message = msg, hresult = hr, object = obj }
+    end,
+  }
+  return rec
+end
+
+local function all_released()
+  testwmi.release()
+  collectgarbage()
+  collectgarbage()
+  assert.is_true(th.until_true(function() return wmi.stats().connects == 0 end, 10000))
+  assert.equal(0, wmi.pending())
+  th.assert_server_idle()
+  helpers.assert_all_released()
+  assert.equal(0, wmi.stats().timers)
+end
+
+describe("the Lua thread never waits on the network", function()
+  before_each(function() testwmi.reset() end)
+  after_each(function()
+    all_released()
+    testwmi.reset()
+  end)
+
+  it("a start, a cancel and a close return while the host is wedged", function()
+    local svc = assert(th.connect { host = "wedge.1" })
+    testwmi.release(3000)     -- a module that blocks fails below rather than hangs
+    local rec = recorder()
+    local call = assert(svc:query_async(SERVICES, rec.handlers))
+    assert.matches("starting", tostring(call))
+    -- The start is the pool's: it reaches the server and stays there.
+    assert.is_true(th.until_true(function() return testwmi.stats().wedged == 1 end, 2000))
+    call:cancel()
+    assert.is_true(call:wait(0))                -- the module's own cancellation status was queued
+    assert.same({ 0, 1, false, WBEM_E_CALL_CANCELLED }, { rec.objects, #rec.statuses, rec.statuses[1].ok,
+      rec.statuses[1].hresult })
+    call:close()
+    svc:close()
+    assert.equal(1, testwmi.stats().wedged)     -- still blocked: none of that waited for it
+  end)
+
+  it("closing a Services returns while its host is wedged", function()
+    local svc = assert(th.connect { host = "wedge.3" })
+    testwmi.release(3000)
+    svc:close()     -- the last Release is a round trip: the pool's
+    assert.is_true(th.until_true(function() return testwmi.stats().wedged == 1 end, 2000))
+  end)
+
+  it("a start that fails ends the call through its status, as a sync call reports it", function()
+    local svc = assert(th.connect { host = "wedge.2" })
+    testwmi.release(200)
+    local rec = recorder()
+    local call = assert(svc:query_async(SERVICES, rec.handlers))
+    local dog <close> = watchdog(10000)
+    assert.is_true(call:wait())
+    local _, message, hr = svc:query(BIOS)   -- the same host, the same failure, returned
+    assert.equal(RPC_S_SERVER_UNAVAILABLE, hr)
+    assert.same({ { ok = false, message = message, hresult = hr } }, rec.statuses)
+    assert.same({ nil, message, hr }, { call:result() })
+    assert.equal("RPC_S_SERVER_UNAVAILABLE (0x800706BA): RPC server unavailable", message)
+    local s = testwmi.stats()
+    assert.same({ 0, 0 }, { s.started, s.sinks })
+    call:close()
+    svc:close()
+  end)
+end)
+
+describe("a server that vanishes mid-call", function()
+  local svc
+  before_each(function()
+    testwmi.reset()
+    testwmi.configure { vanish_after = 5, batch = 1 }
+    svc = assert(th.connect { host = "vanish.1" })
+  end)
+  after_each(function()
+    svc:close()
+    all_released()
+    testwmi.reset()
+  end)
+
+  it("ends the call with RPC_E_DISCONNECTED after its objects, once", function()
+    local rec = recorder()
+    local call = assert(svc:query_async(SERVICES, rec.handlers))
+    assert.is_true(call:wait(5000))
+    assert.equal(5, rec.objects)
+    assert.equal(1, #rec.statuses)
+    assert.same({ false, RPC_E_DISCONNECTED }, { rec.statuses[1].ok, rec.statuses[1].hresult })
+    assert.equal("RPC_E_DISCONNECTED (0x80010108): Object has been disconnected from its clients",
+      rec.statuses[1].message)
+    assert.equal(0, wmi.dispatch(100))          -- nothing more
+    assert.same({ 5, 0, 1 }, { testwmi.stats().indicated, testwmi.stats().statuses, testwmi.stats().vanished })
+    call:close()
+  end)
+
+  it("call:wait() without a limit returns", function()
+    local call = assert(svc:query_async(SERVICES, function() end))
+    local dog <close> = watchdog(10000)
+    assert.is_true(call:wait())
+    assert.same({ 5, nil, RPC_E_DISCONNECTED }, { call.count, select(3, call:result()) and nil,
+      select(3, call:result()) })
+    call:close()
+  end)
+
+  it("wmi.run() returns, the call dropped", function()
+    local rec = recorder()
+    assert(svc:query_async(SERVICES, rec.handlers))
+    collectgarbage()
+    assert.is_true(wmi.run(10000))
+    assert.same({ 5, 1, RPC_E_DISCONNECTED }, { rec.objects, #rec.statuses, rec.statuses[1].hresult })
+  end)
+
+  it("svc:stream raises after the objects that came", function()
+    local n = 0
+    local dog <close> = watchdog(10000)
+    local ok, err = pcall(function()
+      for _ in svc:stream(SERVICES) do n = n + 1 end
+    end)
+    assert.is_false(ok)
+    assert.same({ 5, RPC_E_DISCONNECTED }, { n, err.hresult })
+  end)
+end)
+
+describe("wmi.fanout with a wedged host", function()
+  before_each(function() testwmi.reset() end)
+  after_each(function()
+    all_released()
+    testwmi.reset()
+  end)
+
+  it("ends it with WBEM_E_TIMED_OUT at its timeout and delays no other host", function()
+    testwmi.release(4000)     -- a module that blocks fails below rather than hangs
+    local hosts, done, at = { "wedge.1" }, {}, {}
+    for i = 1, 20 do hosts[#hosts + 1] = "lat1." .. i end
+    local t0 = os.clock()
+    local run = wmi.fanout(hosts, BIOS, { locator = testwmi.clsid, timeout = 500,
+      done = function(host, ok, _, hr, count)
+        done[host] = { ok, hr, count }
+        at[host] = os.clock() - t0
+      end })
+    assert.is_true(run:wait(3000))
+    for i = 1, 20 do
+      local host = "lat1." .. i
+      assert.same({ true, 0, 1 }, done[host], host)
+      assert.is_true(at[host] < 1, ("%s done after %.3f s"):format(host, at[host]))
+    end
+    assert.same({ false, WBEM_E_TIMED_OUT, 0 }, done["wedge.1"])
+    assert.is_true(at["wedge.1"] >= 0.5 and at["wedge.1"] < 1.5, ("wedge.1 after %.3f s"):format(at["wedge.1"]))
+    assert.equal(1, testwmi.stats().wedged)     -- the wedged start still holds its pool thread
+  end)
+
+  it("run:cancel() returns at once with wedged hosts", function()
+    testwmi.release(3000)
+    local hosts = {}
+    for i = 1, 5 do hosts[i] = "wedge." .. i end
+    local run = wmi.fanout(hosts, BIOS, { locator = testwmi.clsid, timeout = 30000 })
+    assert.is_true(th.until_true(function() return testwmi.stats().wedged == 5 end, 2000))
+    run:cancel()
+    assert.is_true(run.done)
+    assert.equal(5, testwmi.stats().wedged)     -- cancels and releases wait on the pool, not here
+    for _, r in pairs(run:results()) do assert.equal(WBEM_E_CALL_CANCELLED, r.hresult) end
+  end)
+end)
