@@ -84,7 +84,7 @@ describe("the Lua thread never waits on the network", function()
     testwmi.release(200)
     local rec = recorder()
     local call = assert(svc:query_async(SERVICES, rec.handlers))
-    local dog <close> = watchdog(10000)
+    local _ <close> = watchdog(10000)
     assert.is_true(call:wait())
     local _, message, hr = svc:query(BIOS)   -- the same host, the same failure, returned
     assert.equal(RPC_S_SERVER_UNAVAILABLE, hr)
@@ -127,7 +127,7 @@ describe("a server that vanishes mid-call", function()
 
   it("call:wait() without a limit returns", function()
     local call = assert(svc:query_async(SERVICES, function() end))
-    local dog <close> = watchdog(10000)
+    local _ <close> = watchdog(10000)
     assert.is_true(call:wait())
     assert.same({ 5, nil, RPC_E_DISCONNECTED }, { call.count, select(3, call:result()) and nil,
       select(3, call:result()) })
@@ -144,7 +144,7 @@ describe("a server that vanishes mid-call", function()
 
   it("svc:stream raises after the objects that came", function()
     local n = 0
-    local dog <close> = watchdog(10000)
+    local _ <close> = watchdog(10000)
     local ok, err = pcall(function()
       for _ in svc:stream(SERVICES) do n = n + 1 end
     end)
