@@ -153,4 +153,114 @@ describe("the test WMI server as DCOM", function()
       call:close()
     end)
   end)
+
+  describe("what a server may do and a client must absorb", function()
+    before_each(function() svc = assert(th.connect()) end)
+
+    it("inline = 'start': every object and the status reach the sink before the start returns", function()
+      testwmi.configure { inline = "start", batch = 5 }
+      local rec = recorder()
+      local call = assert(svc:query_async(SERVICES, rec.handlers))
+      local s = testwmi.stats()
+      assert.same({ 23, 5, 1 }, { s.indicated, s.indicates, s.statuses })
+      assert.is_true(call:wait(5000))
+      assert.same({ 23, 1, true }, { rec.objects, #rec.statuses, rec.statuses[1].ok })
+      call:close()
+    end)
+
+    it("inline = 'cancel': nothing before the cancel, everything inside it, one status", function()
+      testwmi.configure { inline = "cancel", batch = 5 }
+      local rec = recorder()
+      local call = assert(svc:query_async(SERVICES, rec.handlers))
+      wmi.dispatch(100)
+      assert.same({ 0, 0 }, { testwmi.stats().indicated, testwmi.stats().statuses })
+      call:cancel()
+      local s = testwmi.stats()
+      assert.same({ 23, 1, 1 }, { s.indicated, s.statuses, s.cancels_matched })
+      assert.is_true(call:wait(5000))
+      assert.equal(1, #rec.statuses)
+      call:close()
+    end)
+
+    it("final_hr: a success code other than 0 ends a call", function()
+      testwmi.configure { final_hr = 0x40010 }
+      local rec = recorder()
+      local call = assert(svc:query_async(SERVICES, rec.handlers))
+      assert.is_true(call:wait(5000))
+      assert.same({ 23, true, 0x40010 }, { rec.objects, rec.statuses[1].ok, rec.statuses[1].hresult })
+      call:close()
+    end)
+
+    it("error_object: a failure carries __ExtendedStatus, a subclass of it, or nothing", function()
+      local function failure(kind)
+        testwmi.configure { error_object = kind }
+        local got
+        local call = assert(svc:query_async("garbage", {
+          status = function(ok, _, hr, obj) got = { ok, hr, obj and obj:get("__CLASS") or "none" } end,
+        }))
+        assert.is_true(call:wait(5000))
+        call:close()
+        return got
+      end
+      assert.same({ false, 0x80041017, "__ExtendedStatus" }, failure("extended"))
+      assert.same({ false, 0x80041017, "Win32_PrivilegesStatus" }, failure("subclass"))
+      assert.same({ false, 0x80041017, "none" }, failure("none"))
+    end)
+
+    it("progress = false: WBEM_FLAG_SEND_STATUS gives no progress calls", function()
+      local function progress_calls()
+        local n = 0
+        local call = assert(svc:query_async(SERVICES, { progress = function() n = n + 1 end }, { progress = true }))
+        assert.is_true(call:wait(5000))
+        call:close()
+        return n
+      end
+      assert.is_true(progress_calls() > 0)
+      testwmi.configure { progress = false }
+      local before = testwmi.stats().progress
+      assert.same({ 0, before }, { progress_calls(), testwmi.stats().progress })
+    end)
+
+    it("run_to_completion: a cancelled put_async still writes", function()
+      local function cancelled_put(handle)
+        local obj = assert(assert(svc:get("Win32_Process")):spawn())
+        obj.Handle = handle
+        local rec = recorder()
+        local call = assert(svc:put_async(obj, rec.handlers))
+        call:cancel()
+        assert.is_true(call:wait(5000))
+        call:close()
+        assert.is_true(testwmi.idle(5000))
+        return rec.statuses[1].ok, svc:get(('Win32_Process.Handle="%s"'):format(handle)) ~= nil
+      end
+      svc:close()
+      svc = assert(th.connect { host = "lat200" })
+      assert.same({ false, false }, { cancelled_put("434343") })
+      testwmi.configure { run_to_completion = true }
+      assert.same({ false, true }, { cancelled_put("444444") })
+      assert.is_true(svc:delete('Win32_Process.Handle="444444"'))
+    end)
+
+    it("next_fail_after, next_hr: Next fails after n objects", function()
+      testwmi.configure { next_fail_after = 5, next_hr = 0x80041010 }
+      local ok, _, hr = svc:query(SERVICES)
+      assert.same({ nil, 0x80041010 }, { ok, hr })
+      local n = 0
+      local ok2, err = pcall(function() for _ in svc:each(SERVICES) do n = n + 1 end end)
+      assert.same({ false, 5 }, { ok2, n })
+      assert.matches("0x80041010", tostring(err))
+    end)
+
+    it("fails a start with flags its method does not define ([MS-WMI] 3.1.4.3.x)", function()
+      local INVALID, SEND_STATUS, SHALLOW, RETURN_IMMEDIATELY = 0x80041008, 0x80, 0x1, 0x10
+      assert.equal(0, testwmi.start_flags("query", SEND_STATUS))
+      assert.equal(INVALID, testwmi.start_flags("query", RETURN_IMMEDIATELY))
+      assert.equal(0, testwmi.start_flags("instances", SHALLOW))
+      assert.equal(INVALID, testwmi.start_flags("get", SHALLOW))
+      assert.equal(0, testwmi.start_flags("exec", SEND_STATUS))
+      assert.equal(INVALID, testwmi.start_flags("exec", 0x20000))
+      assert.equal(0, testwmi.start_flags("events", 0))
+      assert.equal(INVALID, testwmi.start_flags("delete", SHALLOW))
+    end)
+  end)
 end)

@@ -23,7 +23,10 @@
  * its counts: require and COM load one file, so they share these globals.
  *
  * What the server offers a spec (the Lua module):
- *   configure{ batch, event_interval, batch_delay, late_indicate, gate, vanish_after }
+ *   configure{ batch, event_interval, batch_delay, late_indicate, gate, vanish_after,
+ *              inline = "start"|"cancel"|false, final_hr, error_object =
+ *              "extended"|"none"|"subclass", progress, run_to_completion,
+ *              next_fail_after, next_hr }   (testwmi_async.c, testwmi_enum.c)
  *   release([ms])  ends "hang" and "wedge" blocking (after ms, from another thread)
  *   stats()        live: calls sinks objects services enumerators call_results
  *                  in_flight held gated wedged; since reset: max_in_flight connects
@@ -32,6 +35,8 @@
  *                  identity_checks identity_lost double_status round_trips vanished
  *   reset() idle([ms]) open_gate() blankets() connects() marshal_check()
  *   background_connect(resource) background_result([ms])
+ *   start_flags(method, flags)   a start's HRESULT for flags the module never sends
+ * Calls run as work items of the process's thread pool, not a thread per call.
  *
  * What it does not model of Windows: DCOM itself (no proxies, marshalling or RPC
  * security: the blanket is recorded, never enforced; sink calls are direct calls
@@ -66,7 +71,10 @@ const char *const testwmi_stat_names[STAT_COUNT] =
     "identity_lost", "double_status", "round_trips", "vanished"
 };
 
-static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE, 0 };
+static const struct testwmi_config config_defaults =
+{
+    1, 100, 0, FALSE, FALSE, 0, INLINE_NONE, WBEM_S_NO_ERROR, ERROR_EXTENDED, TRUE, FALSE, -1, WBEM_E_INVALID_CLASS
+};
 
 CRITICAL_SECTION testwmi_cs, testwmi_wine_cs;
 HANDLE testwmi_gate, testwmi_unhang;
@@ -432,6 +440,23 @@ static lua_Integer opt_integer( lua_State *L, const char *key, lua_Integer def, 
     return v;
 }
 
+/* One of NAMES (false/nil for the first), as its index. */
+static int opt_choice( lua_State *L, const char *key, int def, const char *const names[] )
+{
+    int i, t = lua_getfield( L, 1, key );
+
+    if (t == LUA_TNIL) i = def;
+    else if (t == LUA_TBOOLEAN && !lua_toboolean( L, -1 )) i = 0;
+    else
+    {
+        const char *name = luaL_checkstring( L, -1 );
+        for (i = 0; names[i] && strcmp( names[i], name ); i++);
+        if (!names[i]) luaL_error( L, "bad option '%s' (invalid value '%s')", key, name );
+    }
+    lua_pop( L, 1 );
+    return i;
+}
+
 static BOOL opt_boolean( lua_State *L, const char *key, BOOL def )
 {
     BOOL v = def;
@@ -441,9 +466,14 @@ static BOOL opt_boolean( lua_State *L, const char *key, BOOL def )
 }
 
 /* testwmi.configure{ batch = n, event_interval = ms, batch_delay = ms, late_indicate = bool,
- * gate = bool }: only the options given change; calls read them when they start. */
+ * gate = bool, vanish_after = n, inline = "start" | "cancel" | false, final_hr = hr,
+ * error_object = "extended" | "none" | "subclass", progress = bool, run_to_completion = bool,
+ * next_fail_after = n (-1: never), next_hr = hr }: only the options given change;
+ * calls read them when they start. */
 static int testwmi_configure( lua_State *L )
 {
+    static const char *const inline_names[] = { "none", "start", "cancel", NULL };
+    static const char *const error_names[] = { "extended", "none", "subclass", NULL };
     struct testwmi_config c;
     BOOL gate;
 
@@ -456,6 +486,13 @@ static int testwmi_configure( lua_State *L )
     c.batch_delay = (LONG)opt_integer( L, "batch_delay", c.batch_delay, 0, 600000 );
     c.late_indicate = opt_boolean( L, "late_indicate", c.late_indicate );
     c.vanish_after = (LONG)opt_integer( L, "vanish_after", c.vanish_after, 0, 100000 );
+    c.inline_at = opt_choice( L, "inline", c.inline_at, inline_names );
+    c.final_hr = (HRESULT)(DWORD)opt_integer( L, "final_hr", (DWORD)c.final_hr, 0, 0xffffffff );
+    c.error_object = opt_choice( L, "error_object", c.error_object, error_names );
+    c.progress = opt_boolean( L, "progress", c.progress );
+    c.run_to_completion = opt_boolean( L, "run_to_completion", c.run_to_completion );
+    c.next_fail_after = (LONG)opt_integer( L, "next_fail_after", c.next_fail_after, -1, 0x7fffffff );
+    c.next_hr = (HRESULT)(DWORD)opt_integer( L, "next_hr", (DWORD)c.next_hr, 0, 0xffffffff );
     gate = opt_boolean( L, "gate", c.gate );
     if (gate && !c.gate) ResetEvent( testwmi_gate );
     if (!gate) SetEvent( testwmi_gate );
@@ -742,6 +779,84 @@ static int testwmi_marshal_check( lua_State *L )
     return 1;
 }
 
+/* A sink that takes everything and keeps nothing: a static object. */
+static HRESULT WINAPI null_sink_QueryInterface( IWbemObjectSink *iface, REFIID riid, void **obj )
+{
+    if (IsEqualGUID( riid, &IID_IUnknown ) || IsEqualGUID( riid, &IID_IWbemObjectSink ))
+    {
+        *obj = iface;
+        return S_OK;
+    }
+    *obj = NULL;
+    return E_NOINTERFACE;
+}
+
+static ULONG WINAPI null_sink_AddRef( IWbemObjectSink *iface ) { (void)iface; return 2; }
+static ULONG WINAPI null_sink_Release( IWbemObjectSink *iface ) { (void)iface; return 1; }
+
+static HRESULT WINAPI null_sink_Indicate( IWbemObjectSink *iface, LONG n, IWbemClassObject **objs )
+{
+    (void)iface; (void)n; (void)objs;
+    return S_OK;
+}
+
+static HRESULT WINAPI null_sink_SetStatus( IWbemObjectSink *iface, LONG flags, HRESULT hr, BSTR param,
+                                           IWbemClassObject *obj )
+{
+    (void)iface; (void)flags; (void)hr; (void)param; (void)obj;
+    return S_OK;
+}
+
+static const IWbemObjectSinkVtbl null_sink_vtbl =
+{
+    null_sink_QueryInterface, null_sink_AddRef, null_sink_Release, null_sink_Indicate, null_sink_SetStatus
+};
+static IWbemObjectSink null_sink = { &null_sink_vtbl };
+
+/* testwmi.start_flags(method, flags) --> the HRESULT of starting METHOD ("query",
+ * "instances", "classes", "get", "exec", "delete", "events") on a local services
+ * object with FLAGS: what the module cannot pass (it sends only flags it means). */
+static int testwmi_start_flags( lua_State *L )
+{
+    static const char *const methods[] = { "query", "instances", "classes", "get", "exec", "delete", "events", NULL };
+    static const struct host local = { HOST_LOCAL, 0, FALSE };
+    int method = luaL_checkoption( L, 1, NULL, methods );
+    LONG flags = (LONG)luaL_checkinteger( L, 2 );
+    IWbemServices *wine = NULL, *svc = NULL;
+    BSTR wql = SysAllocString( L"WQL" ), a = SysAllocString( L"Win32_BIOS" ), query;
+    HRESULT hr;
+
+    query = SysAllocString( method == 6 ? L"SELECT * FROM __InstanceCreationEvent WITHIN 1" : L"SELECT * FROM Win32_BIOS" );
+    hr = wql && a && query ? connect_local( L"root\\cimv2", &wine ) : E_OUTOFMEMORY;
+    if (SUCCEEDED(hr) && FAILED(hr = services_create( wine, &local, &svc )))
+    {
+        EnterCriticalSection( &testwmi_wine_cs );
+        IWbemServices_Release( wine );
+        LeaveCriticalSection( &testwmi_wine_cs );
+    }
+    if (SUCCEEDED(hr))
+    {
+        switch (method)
+        {
+        case 0: hr = IWbemServices_ExecQueryAsync( svc, wql, query, flags, NULL, &null_sink ); break;
+        case 1: hr = IWbemServices_CreateInstanceEnumAsync( svc, a, flags, NULL, &null_sink ); break;
+        case 2: hr = IWbemServices_CreateClassEnumAsync( svc, NULL, flags, NULL, &null_sink ); break;
+        case 3: hr = IWbemServices_GetObjectAsync( svc, a, flags, NULL, &null_sink ); break;
+        case 4: hr = IWbemServices_ExecMethodAsync( svc, a, a, flags, NULL, NULL, &null_sink ); break;
+        case 5: hr = IWbemServices_DeleteInstanceAsync( svc, a, flags, NULL, &null_sink ); break;
+        default: hr = IWbemServices_ExecNotificationQueryAsync( svc, wql, query, flags, NULL, &null_sink ); break;
+        }
+        /* An event call never ends on its own. */
+        if (method == 6 && SUCCEEDED(hr)) IWbemServices_CancelAsyncCall( svc, &null_sink );
+        IWbemServices_Release( svc );
+    }
+    SysFreeString( wql );
+    SysFreeString( a );
+    SysFreeString( query );
+    lua_pushinteger( L, (lua_Integer)(DWORD)hr );
+    return 1;
+}
+
 __declspec(dllexport) int luaopen_testwmi( lua_State *L )
 {
     static const luaL_Reg funcs[] =
@@ -757,6 +872,7 @@ __declspec(dllexport) int luaopen_testwmi( lua_State *L )
         { "marshal_check", testwmi_marshal_check },
         { "background_connect", testwmi_background_connect },
         { "background_result", testwmi_background_result },
+        { "start_flags", testwmi_start_flags },
         { NULL, NULL }
     };
     char path[MAX_PATH];

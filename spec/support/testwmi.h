@@ -69,6 +69,13 @@ struct testwmi_config
     BOOL late_indicate;     /* hold a call's first Indicate until it is cancelled, then send it */
     BOOL gate;              /* calls wait before their first Indicate until testwmi.open_gate() */
     LONG vanish_after;      /* a "vanish" host is gone after a call's first n Indicates */
+    enum { INLINE_NONE, INLINE_START, INLINE_CANCEL } inline_at;    /* where a call is delivered inline */
+    HRESULT final_hr;       /* the final status of a call that succeeds */
+    enum { ERROR_EXTENDED, ERROR_NONE, ERROR_SUBCLASS } error_object;  /* pObjParam of a failure */
+    BOOL progress;          /* WBEM_FLAG_SEND_STATUS gives progress calls */
+    BOOL run_to_completion; /* a cancelled PutInstanceAsync / DeleteInstanceAsync still writes */
+    LONG next_fail_after;   /* Next fails once an enumerator gave this many objects (-1: never) */
+    HRESULT next_hr;        /* ... with this */
 };
 extern struct testwmi_config testwmi_config;
 extern CRITICAL_SECTION testwmi_cs;         /* counts, configuration, operation tables, overlay */
@@ -136,8 +143,9 @@ struct bag_prop
 };
 /* An object made by the server itself (__ExtendedStatus, events): class CLS, N properties. */
 IWbemClassObject *bag_create( const WCHAR *cls, struct bag_prop *props, ULONG n );
-/* An __ExtendedStatus for a failed OPERATION on PARAM (an [MS-WMI] 2.2.? error object). */
-IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *param );
+/* An __ExtendedStatus for a failed OPERATION on PARAM (the error object of [MS-WMI]
+ * 3.1.4.2.2's pObjParam); with SUBCLASS, of a class derived from it. */
+IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *param, BOOL subclass );
 
 /* --- testwmi_enum.c: IEnumWbemClassObject over a list; IWbemCallResult ------------- */
 

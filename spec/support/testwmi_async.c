@@ -5,8 +5,10 @@
  * Rules implemented (section numbers of [MS-WMI]):
  * - 3.1.1.1.3: a call that cannot start returns its error, keeps no reference to
  *   the sink and never calls it; one that starts gets an entry (sink, CallCancelled,
- *   SetStatusWithFinalResultCalled), returns WBEM_S_NO_ERROR at once and runs on
- *   the server's own thread; many may run at once on one services object.
+ *   SetStatusWithFinalResultCalled), returns WBEM_S_NO_ERROR one round trip later and
+ *   runs as a work item of the process's thread pool (a pool, not a thread per call:
+ *   the double's own cost must not dominate a benchmark); many may run at once on
+ *   one services object.
  * - 3.2.4.1.1: objects go to Indicate in batches (testwmi.configure{ batch = n });
  *   one call at a time per operation (CallbackInProgress); never once CallCancelled
  *   is set; an Indicate that fails cancels the operation (final WBEM_E_CALL_CANCELLED).
@@ -28,6 +30,19 @@
  *   call has sent configure{ vanish_after = n } Indicates, the sink is released
  *   without a final SetStatus, as COM releases it when its pings stop, and every
  *   later call on that services object fails 0x800706BA (testwmi_services.c).
+ * - 3.1.4.3.5, .11, .13, .15, .17, .19, .21, .23 (each *Async method's lFlags table):
+ *   "any other DWORD value ... MUST be treated as not valid": flags a method does
+ *   not define fail the start with WBEM_E_INVALID_PARAMETER.
+ * - What a server may do and a client must absorb (testwmi.configure): deliver a
+ *   call's objects and status on the calling thread before the start returns
+ *   (inline = "start") or before CancelAsyncCall returns (inline = "cancel": the
+ *   call waits for its cancel, then completes inside it); end with a success code
+ *   other than 0 (final_hr); fail with no error object or one of a subclass of
+ *   __ExtendedStatus (error_object, 3.1.4.2.2 pObjParam); ignore
+ *   WBEM_FLAG_SEND_STATUS (progress = false: 3.1.4.3.x "the server MAY make
+ *   intermediate SetStatus calls"); write even when the write was cancelled
+ *   (run_to_completion: the IWbemServices::CancelAsyncCall page, "the provider
+ *   ... runs to completion").
  * - ExecNotificationQueryAsync never completes on its own: an event object every
  *   configure{ event_interval = ms }, numbered by its Sequence property, until
  *   cancelled (IWbemServices::ExecNotificationQueryAsync page).
@@ -37,6 +52,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <wchar.h>
+
+#ifndef WBEM_FLAG_OWNER_UPDATE
+#define WBEM_FLAG_OWNER_UPDATE 0x10000     /* WBEM_CHANGE_FLAG_TYPE; MinGW's header lacks it */
+#endif
 
 struct op
 {
@@ -54,6 +73,8 @@ struct op
     LONG sink_refs;             /* the final status's, plus one per sink call under way */
     BOOL cancelled, final_sent; /* CallCancelled, SetStatusWithFinalResultCalled: under testwmi_cs */
     BOOL status_queued;         /* under testwmi_cs */
+    BOOL direct;                /* inline: the status goes on the thread that finishes the call */
+    BOOL deferred;              /* inline = "cancel": runs inside its CancelAsyncCall (under testwmi_cs) */
     HANDLE cancelled_event;     /* set with cancelled */
     HANDLE cancel_returned;     /* set as CancelAsyncCall returns */
     DWORD indicate_thread;      /* the thread that called Indicate last */
@@ -119,6 +140,16 @@ static void async_unlink( struct op *op )
     op->next = NULL;
 }
 
+static void async_send_status( struct op *op )
+{
+    /* Apart from inline delivery, the status comes from another thread than the Indicates. */
+    if (!op->direct && op->indicate_thread == GetCurrentThreadId()) testwmi_count( STAT_SAME_THREAD, 1 );
+    testwmi_count( STAT_STATUSES, 1 );
+    IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_COMPLETE, op->hr, op->param, op->err );
+    async_sink_put( op );
+    async_release( op );
+}
+
 static DWORD WINAPI async_status_thread( void *arg )
 {
     (void)arg;
@@ -135,11 +166,7 @@ static DWORD WINAPI async_status_thread( void *arg )
             WaitForSingleObject( status.wake, INFINITE );
             continue;
         }
-        if (op->indicate_thread == GetCurrentThreadId()) testwmi_count( STAT_SAME_THREAD, 1 );
-        testwmi_count( STAT_STATUSES, 1 );
-        IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_COMPLETE, op->hr, op->param, op->err );
-        async_sink_put( op );
-        async_release( op );
+        async_send_status( op );
     }
     return 0;
 }
@@ -157,6 +184,12 @@ static void async_queue_status( struct op *op )
     op->status_queued = TRUE;
     testwmi_in_flight( -1 );
     InterlockedIncrement( &op->refs );
+    if (op->direct)
+    {
+        LeaveCriticalSection( &testwmi_cs );
+        async_send_status( op );
+        return;
+    }
     op->queued = NULL;
     if (status.tail) status.tail->queued = op;
     else status.head = op;
@@ -222,9 +255,15 @@ static void async_finish( struct op *op, HRESULT hr, BSTR param, IWbemClassObjec
     }
 }
 
-static void async_fail( struct op *op, HRESULT hr )
+/* The call ends with HR (configure{ final_hr } when it succeeded); PARAM is taken. */
+static void async_complete( struct op *op, HRESULT hr, BSTR param )
 {
-    async_finish( op, hr, NULL, bag_status( hr, async_operation_names[op->kind], op->a ) );
+    IWbemClassObject *err = NULL;
+
+    if (SUCCEEDED(hr)) hr = op->config.final_hr;
+    if (FAILED(hr) && op->config.error_object != ERROR_NONE)
+        err = bag_status( hr, async_operation_names[op->kind], op->a, op->config.error_object == ERROR_SUBCLASS );
+    async_finish( op, hr, param, err );
 }
 
 /* The server cancels on its own (a sink call failed): as CancelAsyncCall would. */
@@ -255,7 +294,7 @@ static BOOL async_progress( struct op *op, ULONG current, ULONG total )
 {
     HRESULT hr;
 
-    if (!(op->flags & WBEM_FLAG_SEND_STATUS) || !async_sink_get( op )) return TRUE;
+    if (!(op->flags & WBEM_FLAG_SEND_STATUS) || !op->config.progress || !async_sink_get( op )) return TRUE;
     hr = IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_PROGRESS, MAKELONG( current, total ), NULL, NULL );
     testwmi_count( STAT_PROGRESS, 1 );
     async_sink_put( op );
@@ -355,7 +394,7 @@ static void async_events( struct op *op )
 
     if (!async_event_class( op->a, cls, ARRAYSIZE(cls) ))
     {
-        async_fail( op, WBEM_E_INVALID_QUERY );
+        async_complete( op, WBEM_E_INVALID_QUERY, NULL );
         return;
     }
     while (async_pause( op, op->config.event_interval ))
@@ -384,63 +423,92 @@ static void async_events( struct op *op )
     }
 }
 
-static DWORD WINAPI async_thread( void *arg )
+/* The operation itself, on a server thread (or inline on the client's); drops the runner's reference. */
+static void async_run( struct op *op )
 {
     static const int collect[] = { COLLECT_QUERY, COLLECT_INSTANCES, COLLECT_CLASSES, COLLECT_GET, COLLECT_EXEC };
-    struct op *op = arg;
+    BOOL write = op->kind == OP_PUT || op->kind == OP_DELETE;
     struct objects list = { NULL, 0, 0 };
     BSTR path = NULL;
     HRESULT hr;
 
-    CoInitializeEx( NULL, COINIT_MULTITHREADED );
-    if (!async_pause( op, services_host( op->svc )->latency )) goto done;
+    /* The result comes one round trip after the start returned; inline, it is there. */
+    if (!op->direct && !async_pause( op, services_host( op->svc )->latency )
+        && !(write && op->config.run_to_completion))
+        goto done;
     switch (op->kind)
     {
     case OP_EVENTS:
         async_events( op );
         break;
     case OP_PUT:
-        if (!async_progress( op, 0, 1 )) break;
-        hr = services_put( op->svc, op->in, op->flags, &path );
-        if (FAILED(hr)) async_fail( op, hr );
-        else async_finish( op, hr, path, NULL );
-        break;
     case OP_DELETE:
         if (!async_progress( op, 0, 1 )) break;
-        hr = services_delete( op->svc, op->a );
-        if (FAILED(hr)) async_fail( op, hr );
-        else async_finish( op, hr, NULL, NULL );
+        if (op->kind == OP_PUT) hr = services_put( op->svc, op->in, op->flags, &path );
+        else hr = services_delete( op->svc, op->a );
+        async_complete( op, hr, path );
         break;
     default:
         hr = services_collect( op->svc, collect[op->kind], op->a, op->b, op->flags, op->in, &list );
-        if (FAILED(hr)) async_fail( op, hr );
-        else if (async_deliver( op, &list )) async_finish( op, WBEM_S_NO_ERROR, NULL, NULL );
+        if (FAILED(hr)) async_complete( op, hr, NULL );
+        else if (async_deliver( op, &list )) async_complete( op, WBEM_S_NO_ERROR, NULL );
         objects_free( &list );
         break;
     }
 done:
     async_release( op );
-    CoUninitialize();
-    return 0;
 }
+
+/* A work item of the process's thread pool: the server serves its calls from a pool. */
+static void CALLBACK async_work( PTP_CALLBACK_INSTANCE instance, void *arg )
+{
+    (void)instance;
+    CoInitializeEx( NULL, COINIT_MULTITHREADED );
+    async_run( arg );
+    CoUninitialize();
+}
+
+/* The flags each method defines ([MS-WMI] 3.1.4.3.x, the lFlags tables; the values are
+ * WBEM_GENERIC_FLAG_TYPE's and WBEM_CHANGE_FLAG_TYPE's). */
+static const LONG async_flags[] =
+{
+    /* ExecQueryAsync, 3.1.4.3.19 */
+    WBEM_FLAG_USE_AMENDED_QUALIFIERS | WBEM_FLAG_SEND_STATUS | WBEM_FLAG_ENSURE_LOCATABLE | WBEM_FLAG_PROTOTYPE
+        | WBEM_FLAG_DIRECT_READ,
+    /* CreateInstanceEnumAsync, 3.1.4.3.17 */
+    WBEM_FLAG_USE_AMENDED_QUALIFIERS | WBEM_FLAG_SEND_STATUS | WBEM_FLAG_SHALLOW | WBEM_FLAG_DIRECT_READ,
+    /* CreateClassEnumAsync, 3.1.4.3.11 */
+    WBEM_FLAG_USE_AMENDED_QUALIFIERS | WBEM_FLAG_SEND_STATUS | WBEM_FLAG_SHALLOW,
+    /* GetObjectAsync, 3.1.4.3.5 */
+    WBEM_FLAG_USE_AMENDED_QUALIFIERS | WBEM_FLAG_SEND_STATUS | WBEM_FLAG_DIRECT_READ,
+    /* ExecMethodAsync, 3.1.4.3.23 */
+    WBEM_FLAG_SEND_STATUS,
+    /* PutInstanceAsync, 3.1.4.3.13 */
+    WBEM_FLAG_USE_AMENDED_QUALIFIERS | WBEM_FLAG_SEND_STATUS | WBEM_FLAG_UPDATE_ONLY | WBEM_FLAG_CREATE_ONLY
+        | WBEM_FLAG_OWNER_UPDATE,
+    /* DeleteInstanceAsync, 3.1.4.3.15 */
+    WBEM_FLAG_SEND_STATUS | WBEM_FLAG_OWNER_UPDATE,
+    /* ExecNotificationQueryAsync, 3.1.4.3.21 */
+    WBEM_FLAG_USE_AMENDED_QUALIFIERS | WBEM_FLAG_SEND_STATUS,
+};
 
 HRESULT async_start( struct services *svc, struct op_table *table, enum op_kind kind, const WCHAR *a,
                      const WCHAR *b, LONG flags, IWbemClassObject *in, IWbemObjectSink *sink )
 {
     struct op *op;
-    HANDLE thread = NULL;
+    BOOL linked;
     HRESULT hr;
 
     /* The start is a round trip: it returns once the server has queued the call. */
     if (FAILED(hr = services_trip( svc ))) return hr;
     /* [MS-WMI] 3.1.1.1.3: a call that does not start keeps no sink and never calls it. */
-    if (!sink) return WBEM_E_INVALID_PARAMETER;
+    if (!sink || (flags & ~async_flags[kind])) return WBEM_E_INVALID_PARAMETER;
     if ((kind == OP_GET || kind == OP_DELETE || kind == OP_EXEC || kind == OP_QUERY || kind == OP_EVENTS
          || kind == OP_INSTANCES) && !a)
         return WBEM_E_INVALID_PARAMETER;
     if ((kind == OP_EXEC && !b) || (kind == OP_PUT && !in)) return WBEM_E_INVALID_PARAMETER;
     if (!(op = calloc( 1, sizeof(*op) ))) return WBEM_E_OUT_OF_MEMORY;
-    op->refs = 1;                       /* the thread's */
+    op->refs = 1;                       /* the runner's */
     op->svc = svc;
     services_addref( svc );
     op->table = table;
@@ -469,15 +537,16 @@ HRESULT async_start( struct services *svc, struct op_table *table, enum op_kind 
         if (!status.wake) status.wake = CreateEventW( NULL, FALSE, FALSE, NULL );
         if (status.wake) status.thread = CreateThread( NULL, 0, async_status_thread, NULL, 0, NULL );
     }
-    if (status.thread) thread = CreateThread( NULL, 256 * 1024, async_thread, op, STACK_SIZE_PARAM_IS_A_RESERVATION,
-                                              NULL );
-    if (thread)
+    if ((linked = status.thread != NULL))
     {
         op->next = table->head;
         table->head = op;
+        /* An event subscription never ends: it cannot run inline. */
+        op->direct = op->config.inline_at == INLINE_START && kind != OP_EVENTS;
+        op->deferred = op->config.inline_at == INLINE_CANCEL && kind != OP_EVENTS;
     }
     LeaveCriticalSection( &testwmi_cs );
-    if (!thread)
+    if (!linked)
     {
         async_sink_put( op );
         async_release( op );
@@ -485,13 +554,18 @@ HRESULT async_start( struct services *svc, struct op_table *table, enum op_kind 
     }
     testwmi_count( STAT_STARTED, 1 );
     testwmi_in_flight( 1 );
-    CloseHandle( thread );
+    if (op->direct) async_run( op );
+    else if (!op->deferred && !TrySubmitThreadpoolCallback( async_work, op, NULL ))
+    {
+        async_complete( op, WBEM_E_OUT_OF_MEMORY, NULL );
+        async_release( op );
+    }
     return WBEM_S_NO_ERROR;
 }
 
 HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
 {
-    struct op *list = NULL, *op, *next;
+    struct op *list = NULL, *run = NULL, *op, *next;
     LONG matched = 0;
 
     if (!sink)
@@ -504,6 +578,16 @@ HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
     {
         next = op->next;
         if (op->sink != sink) continue;
+        matched++;
+        if (op->deferred)
+        {
+            /* inline = "cancel": the call completes inside this cancel, on this thread. */
+            op->deferred = FALSE;
+            op->direct = TRUE;
+            op->cancelling = run;
+            run = op;
+            continue;
+        }
         /* First a reference: once cancelled_event is set, the operation's thread
          * may end and drop its own. */
         InterlockedIncrement( &op->refs );
@@ -515,10 +599,14 @@ HRESULT async_cancel( struct op_table *table, IWbemObjectSink *sink )
         SetEvent( op->cancelled_event );
         op->cancelling = list;
         list = op;
-        matched++;
     }
     LeaveCriticalSection( &testwmi_cs );
     testwmi_count( matched ? STAT_CANCELS_MATCHED : STAT_CANCELS_UNMATCHED, 1 );
+    for (op = run; op; op = next)
+    {
+        next = op->cancelling;
+        async_run( op );
+    }
     for (op = list; op; op = op->cancelling) async_queue_status( op );
     /* Not waiting for anything ([MS-WMI] 3.1.4.3.2): a held Indicate now goes. */
     for (op = list; op; op = next)

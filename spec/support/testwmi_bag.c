@@ -18,6 +18,7 @@ struct bag
     IWbemClassObject IWbemClassObject_iface;
     LONG refs;
     WCHAR *cls;
+    const WCHAR *super;     /* a static string, or NULL */
     struct bag_prop *props;
     ULONG count;
     ULONG pos;              /* BeginEnumeration / Next */
@@ -94,6 +95,16 @@ static HRESULT bag_system( struct bag *bag, const WCHAR *name, VARIANT *val, CIM
         {
             V_VT( val ) = VT_I4;
             V_I4( val ) = WBEM_GENUS_INSTANCE;
+        }
+        return S_OK;
+    }
+    if (!_wcsicmp( name, L"__SUPERCLASS" ))
+    {
+        if (type) *type = CIM_STRING;
+        if (val)
+        {
+            V_VT( val ) = VT_NULL;
+            if (bag->super && (V_BSTR( val ) = SysAllocString( bag->super ))) V_VT( val ) = VT_BSTR;
         }
         return S_OK;
     }
@@ -287,8 +298,8 @@ static HRESULT WINAPI bag_GetPropertyOrigin( IWbemClassObject *iface, LPCWSTR na
 
 static HRESULT WINAPI bag_InheritsFrom( IWbemClassObject *iface, LPCWSTR ancestor )
 {
-    (void)iface; (void)ancestor;
-    return WBEM_S_FALSE;
+    struct bag *bag = impl_from_IWbemClassObject( iface );
+    return bag->super && ancestor && !_wcsicmp( ancestor, bag->super ) ? WBEM_S_NO_ERROR : WBEM_S_FALSE;
 }
 
 static HRESULT WINAPI bag_GetMethod( IWbemClassObject *iface, LPCWSTR name, LONG flags, IWbemClassObject **in,
@@ -409,9 +420,10 @@ static void bag_string( struct bag_prop *p, const WCHAR *name, const WCHAR *valu
     else V_VT( &p->value ) = VT_NULL;
 }
 
-IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *param )
+IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *param, BOOL subclass )
 {
     struct bag_prop props[5];
+    IWbemClassObject *obj;
     WCHAR text[96];
 
     swprintf( text, ARRAYSIZE(text), L"%ls failed with 0x%08lX", operation, (unsigned long)(DWORD)hr );
@@ -423,5 +435,8 @@ IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *p
     props[4].type = CIM_UINT32;
     V_VT( &props[4].value ) = VT_I4;    /* uint32 travels as VT_I4, as WMI sends it */
     V_I4( &props[4].value ) = hr;
-    return bag_create( L"__ExtendedStatus", props, ARRAYSIZE(props) );
+    /* Win32_PrivilegesStatus: a subclass of __ExtendedStatus that Windows sends. */
+    obj = bag_create( subclass ? L"Win32_PrivilegesStatus" : L"__ExtendedStatus", props, ARRAYSIZE(props) );
+    if (obj && subclass) impl_from_IWbemClassObject( obj )->super = L"__ExtendedStatus";
+    return obj;
 }

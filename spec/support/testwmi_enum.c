@@ -50,6 +50,8 @@ struct enumerator
     IUnknown *ftm;
     LONG refs;
     struct host host;
+    LONG fail_after;        /* configure{ next_fail_after } when it was made */
+    HRESULT fail_hr;
     struct objects list;
     ULONG pos;              /* under testwmi_cs */
 };
@@ -127,14 +129,18 @@ static HRESULT WINAPI enum_Next( IEnumWbemClassObject *iface, LONG timeout, ULON
     if (FAILED(hr = host_round_trip( &e->host ))) return hr;
     security_check( &e->security );
     EnterCriticalSection( &testwmi_cs );
-    for (; i < count && e->pos < e->list.count; i++)
+    for (; i < count && e->pos < e->list.count && (e->fail_after < 0 || e->pos < (ULONG)e->fail_after); i++)
     {
         objs[i] = e->list.objs[e->pos++];
         IWbemClassObject_AddRef( objs[i] );
     }
+    /* configure{ next_fail_after }: the batch that reaches the limit fails, with the
+     * objects before it (a Next that fails may have returned some). */
+    hr = i == count ? WBEM_S_NO_ERROR : WBEM_S_FALSE;
+    if (i < count && e->fail_after >= 0 && e->pos == (ULONG)e->fail_after) hr = e->fail_hr;
     LeaveCriticalSection( &testwmi_cs );
     *returned = i;
-    return i == count ? WBEM_S_NO_ERROR : WBEM_S_FALSE;
+    return hr;
 }
 
 static HRESULT WINAPI enum_NextAsync( IEnumWbemClassObject *iface, ULONG count, IWbemObjectSink *sink )
@@ -191,6 +197,10 @@ HRESULT enum_create( const struct host *host, struct objects *list, IEnumWbemCla
     e->IEnumWbemClassObject_iface.lpVtbl = &enum_vtbl;
     e->refs = 1;
     e->host = *host;
+    EnterCriticalSection( &testwmi_cs );
+    e->fail_after = testwmi_config.next_fail_after;
+    e->fail_hr = testwmi_config.next_hr;
+    LeaveCriticalSection( &testwmi_cs );
     e->list = *list;
     memset( list, 0, sizeof(*list) );
     security_init( &e->security, (IUnknown *)&e->IEnumWbemClassObject_iface, "enumerator" );

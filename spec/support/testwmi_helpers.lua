@@ -5,7 +5,8 @@ local helpers = require "spec.helpers"
 
 local M = {}
 
-M.LIVE = { "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held", "gated", "wedged" }
+M.LIVE = { "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held", "gated",
+  "wedged" }
 
 -- wmi.connect through the test server's locator (OPTS as wmi.connect's table).
 function M.connect(opts)
