@@ -193,3 +193,106 @@ describe("wmi.fanout with a wedged host", function()
     for _, r in pairs(run:results()) do assert.equal(WBEM_E_CALL_CANCELLED, r.hresult) end
   end)
 end)
+
+describe("what a remote server may do, through the module's thread-pool path", function()
+  local svc
+  before_each(function()
+    testwmi.reset()
+    svc = assert(th.connect { host = "lat1.1" })
+  end)
+  after_each(function()
+    svc:close()
+    all_released()
+    testwmi.reset()
+  end)
+
+  it("inline = 'start': every object and exactly one status", function()
+    testwmi.configure { inline = "start", batch = 5 }
+    local rec = recorder()
+    local call = assert(svc:query_async(SERVICES, rec.handlers))
+    assert.is_true(call:wait(5000))
+    assert.equal(0, wmi.dispatch(100))
+    assert.same({ 23, 1, true, 0 }, { rec.objects, #rec.statuses, rec.statuses[1].ok, rec.statuses[1].hresult })
+    assert.same({ 23, 1 }, { testwmi.stats().indicated, testwmi.stats().statuses })
+    call:close()
+  end)
+
+  it("inline = 'cancel': what comes inside the cancel is dropped, one status: cancelled", function()
+    testwmi.configure { inline = "cancel", batch = 5 }
+    local rec = recorder()
+    local call = assert(svc:query_async(SERVICES, rec.handlers))
+    assert.is_true(th.until_true(function() return testwmi.stats().started == 1 end, 5000))
+    call:cancel()
+    assert.is_true(th.until_true(function() return testwmi.stats().statuses == 1 end, 5000))
+    assert.is_true(call:wait(5000))
+    assert.equal(0, wmi.dispatch(100))
+    assert.same({ 0, 1, WBEM_E_CALL_CANCELLED }, { rec.objects, #rec.statuses, rec.statuses[1].hresult })
+    assert.same({ 23, 1 }, { testwmi.stats().indicated, testwmi.stats().cancels_matched })
+    call:close()
+  end)
+
+  it("final_hr = 0x40010: a success code other than 0 is success, with that code", function()
+    testwmi.configure { final_hr = 0x40010 }
+    local rec = recorder()
+    local call = assert(svc:query_async(SERVICES, rec.handlers))
+    assert.is_true(call:wait(5000))
+    assert.same({ 23, true, 0x40010 }, { rec.objects, rec.statuses[1].ok, rec.statuses[1].hresult })
+    assert.is_true(call:result())
+    call:close()
+  end)
+
+  it("error_object = 'none' and 'subclass': the status' object is nil or the subclass", function()
+    for kind, class in pairs { none = false, subclass = "Win32_PrivilegesStatus" } do
+      testwmi.configure { error_object = kind }
+      local rec = recorder()
+      local call = assert(svc:query_async("garbage", rec.handlers))
+      assert.is_true(call:wait(5000))
+      local st = rec.statuses[1]
+      assert.same({ false, 0x80041017 }, { st.ok, st.hresult }, kind)
+      assert.equal(class, st.object and st.object:get("__CLASS") or false, kind)
+      assert.matches("^WBEM_E_INVALID_QUERY %(0x80041017%)", st.message)
+      call:close()
+    end
+  end)
+
+  it("progress = false: no progress handler call, the call still completes", function()
+    testwmi.configure { progress = false }
+    local n, rec = 0, recorder()
+    rec.handlers.progress = function() n = n + 1 end
+    local call = assert(svc:query_async(SERVICES, rec.handlers, { progress = true }))
+    assert.is_true(call:wait(5000))
+    assert.same({ 0, 23, true }, { n, rec.objects, rec.statuses[1].ok })
+    call:close()
+  end)
+
+  it("next_fail_after: a sync query fails, each raises after the objects that came", function()
+    testwmi.configure { next_fail_after = 5, next_hr = 0x80041010 }
+    local ok, msg, hr = svc:query(SERVICES)
+    assert.same({ nil, 0x80041010 }, { ok, hr })
+    assert.matches("^WBEM_E_INVALID_CLASS %(0x80041010%)", msg)
+    local n = 0
+    local ran, err = pcall(function() for _ in svc:each(SERVICES) do n = n + 1 end end)
+    assert.same({ false, 5 }, { ran, n })
+    assert.matches("WBEM_E_INVALID_CLASS %(0x80041010%)", err)
+  end)
+
+  -- Item 9: README, "Cancel is not a rollback".
+  it("cancel is not a rollback: a cancelled put_async that ran to completion wrote", function()
+    testwmi.configure { run_to_completion = true }
+    svc:close()
+    svc = assert(th.connect { host = "lat200.1" })   -- the cancel comes long before the result would
+    local obj = assert(assert(svc:get("Win32_Process")):spawn())
+    obj.Handle = "464646"
+    local rec = recorder()
+    local call = assert(svc:put_async(obj, rec.handlers))
+    assert.is_true(th.until_true(function() return testwmi.stats().started == 1 end, 5000))
+    call:cancel()
+    assert.is_true(call:wait(5000))
+    assert.same({ false, WBEM_E_CALL_CANCELLED }, { rec.statuses[1].ok, rec.statuses[1].hresult })
+    assert.is_true(testwmi.idle(5000))
+    local written = assert(svc:get('Win32_Process.Handle="464646"'))
+    assert.equal("464646", written.Handle)
+    assert.is_true(svc:delete('Win32_Process.Handle="464646"'))
+    call:close()
+  end)
+end)
