@@ -16,6 +16,7 @@
 #include <objbase.h>
 #include <wbemcli.h>
 #include <psapi.h>
+#include <tlhelp32.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,23 @@ static int raw_memory( lua_State *L )
     lua_setfield( L, -2, "working_set" );
     lua_pushinteger( L, (lua_Integer)pmc.PeakWorkingSetSize );
     lua_setfield( L, -2, "peak_working_set" );
+    return 1;
+}
+
+/* bench_raw.threads() --> the number of threads of this process (a Toolhelp snapshot). */
+static int raw_threads( lua_State *L )
+{
+    HANDLE snap = CreateToolhelp32Snapshot( TH32CS_SNAPTHREAD, 0 );
+    THREADENTRY32 te;
+    DWORD self = GetCurrentProcessId();
+    lua_Integer n = 0;
+
+    if (snap == INVALID_HANDLE_VALUE) return luaL_error( L, "CreateToolhelp32Snapshot failed (%d)", (int)GetLastError() );
+    te.dwSize = sizeof(te);
+    if (Thread32First( snap, &te ))
+        do if (te.th32OwnerProcessID == self) n++; while (Thread32Next( snap, &te ));
+    CloseHandle( snap );
+    lua_pushinteger( L, n );
     return 1;
 }
 
@@ -435,6 +453,7 @@ __declspec(dllexport) int luaopen_bench_raw( lua_State *L )
         { "now", raw_now },
         { "sleep", raw_sleep },
         { "memory", raw_memory },
+        { "threads", raw_threads },
         { "async", raw_async },
         { "sync", raw_sync },
         { "spawn", raw_spawn },
