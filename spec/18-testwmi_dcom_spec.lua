@@ -237,14 +237,10 @@ describe("the test WMI server as DCOM", function()
         assert.is_true(testwmi.idle(5000))
         return rec.statuses[1].ok, svc:get(('Win32_Process.Handle="%s"'):format(handle)) ~= nil
       end
-      svc:close()
-      svc = assert(th.connect { host = "lat200" })
-      -- Without it the write races the cancel's round trip (the module sends the
-      -- cancel on the thread pool once the start returned): either may win.
-      local ok, written = cancelled_put("434343")
-      assert.is_false(ok)
-      if written then assert.is_true(svc:delete('Win32_Process.Handle="434343"')) end
-      testwmi.configure { run_to_completion = true }
+      -- The write waits at the gate; the cancel reaches it there.
+      testwmi.configure { gate = true }
+      assert.same({ false, false }, { cancelled_put("434343") })
+      testwmi.configure { run_to_completion = true, gate = true }
       assert.same({ false, true }, { cancelled_put("444444") })
       assert.is_true(svc:delete('Win32_Process.Handle="444444"'))
     end)
@@ -269,6 +265,53 @@ describe("the test WMI server as DCOM", function()
       assert.equal(INVALID, testwmi.start_flags("exec", 0x20000))
       assert.equal(0, testwmi.start_flags("events", 0))
       assert.equal(INVALID, testwmi.start_flags("delete", SHALLOW))
+    end)
+  end)
+
+  describe("proxies = true: what a client holds is not agile", function()
+    it("is the same proxy in its apartment, a new one with the default blanket elsewhere, wrong there", function()
+      local RPC_E_WRONG_THREAD, PKT_PRIVACY, PKT_INTEGRITY, CONNECT = 0x8001010E, 6, 5, 2
+      local r = testwmi.proxy_check()
+      assert.same({ true, RPC_E_WRONG_THREAD, 0, false, CONNECT, 0x80041008 },
+        { r.same_apartment, r.wrong_thread, r.unmarshal, r.same, r.authn_level, r.call })
+      local s = testwmi.stats()
+      -- The call through the new proxy went out with the default blanket.
+      assert.same({ 1, 1, 1 }, { s.wrong_thread, s.unmarshalled, s.default_blanket_calls })
+      local levels = {}
+      for _, b in ipairs(testwmi.blankets()) do levels[#levels + 1] = b.kind .. " " .. b.authn_level end
+      assert.same({ "services " .. PKT_PRIVACY, "unknown " .. PKT_INTEGRITY }, levels)
+    end)
+
+    it("in an STA: the blanket set again after unmarshalling, callbacks only when the STA waits", function()
+      local out, ok, how, status = th.run_child([[
+local testapt = require "testapt"
+io.write("init ", testapt.init_sta(), "\n")
+local wmi = require "wmi"
+local testwmi = require "testwmi"
+testwmi.configure { proxies = true, batch = 5 }
+local svc
+local c = wmi.connect_async({ locator = testwmi.clsid, host = "lat5", user = "DOM\\u", password = "pw" },
+  function(s) svc = s end)
+io.write("connect ", tostring(c:wait(10000)), "\n")
+c:close()
+io.write("query ", #assert(svc:query("SELECT Name FROM Win32_Service")), "\n")
+local call = assert(svc:query_async("SELECT Name FROM Win32_Service", function() end))
+local t = os.clock()
+while os.clock() - t < 0.3 do end   -- busy: no message is pumped
+local s = testwmi.stats()
+io.write("busy ", call.count, " ", s.posted_waiting, " ", s.posted_calls, "\n")
+io.write("wait ", tostring(call:wait(5000)), " ", call.count, "\n")
+call:close()
+svc:close()
+s = testwmi.stats()
+io.write("stats ", s.unmarshalled, " ", s.default_blanket_calls, " ", s.wrong_thread, " ", s.posted_calls, "\n")
+os.exit(0, true)
+]])
+      assert.same({ true, "exit", 0 }, { ok, how, status })
+      -- The module starts a remote call on the thread pool (an MTA), unmarshalling the
+      -- services there (blanket set again): its sink is no STA's, so nothing is posted
+      -- and nothing reaches Lua before the wait. spec/19 drives the posted path.
+      assert.equal("init 0\nconnect true\nquery 23\nbusy 0 0 0\nwait true 23\nstats 2 0 0 0\n", out)
     end)
   end)
 end)

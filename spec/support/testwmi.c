@@ -26,21 +26,29 @@
  *   configure{ batch, event_interval, batch_delay, late_indicate, gate, vanish_after,
  *              inline = "start"|"cancel"|false, final_hr, error_object =
  *              "extended"|"none"|"subclass", progress, run_to_completion,
- *              next_fail_after, next_hr }   (testwmi_async.c, testwmi_enum.c)
+ *              next_fail_after, next_hr, proxies }
+ *                  (testwmi_async.c, testwmi_enum.c, testwmi_proxy.c)
  *   release([ms])  ends "hang" and "wedge" blocking (after ms, from another thread)
  *   stats()        live: calls sinks objects services enumerators call_results
- *                  in_flight held gated wedged; since reset: max_in_flight connects
+ *                  in_flight held gated wedged posted_waiting; since reset: max_in_flight connects
  *                  started cancels_matched cancels_unmatched indicates indicated
  *                  statuses progress late_indicates events same_thread blankets
  *                  identity_checks identity_lost double_status round_trips vanished
+ *                  default_blanket_calls wrong_thread posted_calls unmarshalled
  *   reset() idle([ms]) open_gate() blankets() connects() marshal_check()
  *   background_connect(resource) background_result([ms])
  *   start_flags(method, flags)   a start's HRESULT for flags the module never sends
+ *   proxy_check()  a proxy used and unmarshalled across apartments (testwmi_proxy.c)
+ *   blankets()     kinds "services", "enumerator", "call_result", and "unknown" (a
+ *                  proxy's own IUnknown, proxies = true)
  * Calls run as work items of the process's thread pool, not a thread per call.
  *
- * What it does not model of Windows: DCOM itself (no proxies, marshalling or RPC
- * security: the blanket is recorded, never enforced; sink calls are direct calls
- * on the server's threads; a round trip is a sleep on the calling thread);
+ * What it does not model of Windows: DCOM's wire (a round trip is a sleep on the
+ * calling thread; the blanket is recorded, never enforced; without proxies = true
+ * the objects are agile and sink calls are direct calls on the server's threads;
+ * with it, only a sink of an STA is called through a queue, and the proxies of
+ * the test apartment server's stubs are not modelled); COM's pinging (a vanished
+ * host's sink is released at once, not after minutes);
  * semisynchronous streaming (an enumerator holds Wine's
  * whole answer); WMI's own providers (the data is Wine's: an unknown class in a
  * query gives no objects instead of WBEM_E_INVALID_CLASS, GetObject(class) gives
@@ -66,14 +74,16 @@
 const char *const testwmi_stat_names[STAT_COUNT] =
 {
     "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held", "gated",
-    "wedged", "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched", "indicates", "indicated",
+    "wedged", "posted_waiting", "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched", "indicates", "indicated",
     "statuses", "progress", "late_indicates", "events", "same_thread", "blankets", "identity_checks",
-    "identity_lost", "double_status", "round_trips", "vanished"
+    "identity_lost", "double_status", "round_trips", "vanished", "default_blanket_calls", "wrong_thread",
+    "posted_calls", "unmarshalled"
 };
 
 static const struct testwmi_config config_defaults =
 {
-    1, 100, 0, FALSE, FALSE, 0, INLINE_NONE, WBEM_S_NO_ERROR, ERROR_EXTENDED, TRUE, FALSE, -1, WBEM_E_INVALID_CLASS
+    1, 100, 0, FALSE, FALSE, 0, INLINE_NONE, WBEM_S_NO_ERROR, ERROR_EXTENDED, TRUE, FALSE, -1, WBEM_E_INVALID_CLASS,
+    FALSE
 };
 
 CRITICAL_SECTION testwmi_cs, testwmi_wine_cs;
@@ -257,6 +267,7 @@ static HRESULT WINAPI locator_ConnectServer( IWbemLocator *iface, const BSTR res
     struct connect_record r;
     IWbemServices *wine = NULL;
     struct host host;
+    BOOL proxies;
     HRESULT hr;
 
     (void)iface; (void)ctx;
@@ -269,6 +280,9 @@ static HRESULT WINAPI locator_ConnectServer( IWbemLocator *iface, const BSTR res
     connect_copy( r.locale, ARRAYSIZE(r.locale), locale, (size_t)-1 );
     r.password = password && *password;     /* whether one was given: never the password */
     r.flags = flags;
+    EnterCriticalSection( &testwmi_cs );
+    proxies = testwmi_config.proxies;
+    LeaveCriticalSection( &testwmi_cs );
     testwmi_count( STAT_CONNECTS, 1 );
     testwmi_in_flight( 1 );
     switch (host.kind)
@@ -289,6 +303,13 @@ static HRESULT WINAPI locator_ConnectServer( IWbemLocator *iface, const BSTR res
         hr = connect_local( r.ns, &wine );
         if (SUCCEEDED(hr)) hr = services_create( wine, &host, out );
         else wine = NULL;
+        if (SUCCEEDED(hr) && proxies)
+        {
+            IWbemServices *svc = *out;
+            hr = proxy_services( svc, host.remote, out );
+            IWbemServices_Release( svc );
+            wine = NULL;    /* the services took it */
+        }
         if (FAILED(hr) && wine)
         {
             EnterCriticalSection( &testwmi_wine_cs );
@@ -357,6 +378,8 @@ static HRESULT WINAPI factory_CreateInstance( IClassFactory *iface, IUnknown *ou
     (void)iface;
     *obj = NULL;
     if (outer) return CLASS_E_NOAGGREGATION;
+    /* CoUnmarshalInterface of a proxy (testwmi_proxy.c) names this class. */
+    if (IsEqualGUID( riid, &IID_IMarshal )) return proxy_unmarshaler( riid, obj );
     if (!(locator = calloc( 1, sizeof(*locator) ))) return E_OUTOFMEMORY;
     locator->IWbemLocator_iface.lpVtbl = &locator_vtbl;
     locator->refs = 1;
@@ -493,6 +516,7 @@ static int testwmi_configure( lua_State *L )
     c.run_to_completion = opt_boolean( L, "run_to_completion", c.run_to_completion );
     c.next_fail_after = (LONG)opt_integer( L, "next_fail_after", c.next_fail_after, -1, 0x7fffffff );
     c.next_hr = (HRESULT)(DWORD)opt_integer( L, "next_hr", (DWORD)c.next_hr, 0, 0xffffffff );
+    c.proxies = opt_boolean( L, "proxies", c.proxies );
     gate = opt_boolean( L, "gate", c.gate );
     if (gate && !c.gate) ResetEvent( testwmi_gate );
     if (!gate) SetEvent( testwmi_gate );
@@ -857,6 +881,107 @@ static int testwmi_start_flags( lua_State *L )
     return 1;
 }
 
+/* A proxy of this (MTA) thread, used from a new STA: directly, then unmarshalled. */
+struct proxy_probe
+{
+    IWbemServices *svc;
+    IStream *stream;
+    HRESULT wrong_thread, call, unmarshal;
+    BOOL same;
+    DWORD level;
+};
+
+static DWORD WINAPI proxy_probe_thread( void *arg )
+{
+    struct proxy_probe *p = arg;
+    IWbemServices *svc = NULL;
+
+    CoInitializeEx( NULL, COINIT_APARTMENTTHREADED );
+    p->wrong_thread = IWbemServices_CancelAsyncCall( p->svc, &null_sink );
+    p->unmarshal = CoGetInterfaceAndReleaseStream( p->stream, &IID_IWbemServices, (void **)&svc );
+    if (SUCCEEDED(p->unmarshal))
+    {
+        p->same = svc == p->svc;
+        CoQueryProxyBlanket( (IUnknown *)svc, NULL, NULL, NULL, &p->level, NULL, NULL, NULL );
+        p->call = IWbemServices_CancelAsyncCall( svc, &null_sink );
+        IWbemServices_Release( svc );
+    }
+    CoUninitialize();
+    return 0;
+}
+
+/* testwmi.proxy_check() --> { same_apartment = bool, wrong_thread = hr, unmarshal = hr, same = bool,
+ *   authn_level = n, call = hr }: a proxy of a remote host (configure{ proxies = true }
+ * or not) made on this thread with a PKT_PRIVACY blanket (its IUnknown PKT_INTEGRITY:
+ * testwmi.blankets() records kind "unknown"), unmarshalled here
+ * (same_apartment: the same proxy?), called directly from a new STA (wrong_thread),
+ * unmarshalled there (same: the same pointer? authn_level: its blanket's) and called
+ * through (call: what the server answered). */
+static int testwmi_proxy_check( lua_State *L )
+{
+    static const struct host remote = { HOST_LATENCY, 0, TRUE };
+    struct proxy_probe p = { NULL, NULL, E_FAIL, E_FAIL, E_FAIL, FALSE, 0 };
+    IWbemServices *wine = NULL, *svc = NULL, *again = NULL;
+    IStream *stream = NULL;
+    IUnknown *unk;
+    BOOL same_apartment = FALSE;
+    HANDLE thread;
+    HRESULT hr;
+
+    hr = connect_local( L"root\\cimv2", &wine );
+    if (SUCCEEDED(hr) && FAILED(hr = services_create( wine, &remote, &svc )))
+    {
+        EnterCriticalSection( &testwmi_wine_cs );
+        IWbemServices_Release( wine );
+        LeaveCriticalSection( &testwmi_wine_cs );
+    }
+    if (SUCCEEDED(hr)) hr = proxy_services( svc, TRUE, &p.svc );
+    if (svc) IWbemServices_Release( svc );
+    if (SUCCEEDED(hr))
+        hr = CoSetProxyBlanket( (IUnknown *)p.svc, RPC_C_AUTHN_WINNT, RPC_C_AUTHZ_NONE, NULL,
+                                RPC_C_AUTHN_LEVEL_PKT_PRIVACY, RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_NONE );
+    if (SUCCEEDED(hr) && SUCCEEDED(hr = IWbemServices_QueryInterface( p.svc, &IID_IUnknown, (void **)&unk )))
+    {
+        /* COM's rule: IUnknown has a blanket of its own (here PKT_INTEGRITY, to tell it apart). */
+        hr = CoSetProxyBlanket( unk, RPC_C_AUTHN_WINNT, RPC_C_AUTHZ_NONE, NULL, RPC_C_AUTHN_LEVEL_PKT_INTEGRITY,
+                                RPC_C_IMP_LEVEL_IMPERSONATE, NULL, EOAC_NONE );
+        IUnknown_Release( unk );
+    }
+    if (SUCCEEDED(hr)) hr = CoMarshalInterThreadInterfaceInStream( &IID_IWbemServices, (IUnknown *)p.svc, &stream );
+    if (SUCCEEDED(hr)) hr = CoGetInterfaceAndReleaseStream( stream, &IID_IWbemServices, (void **)&again );
+    if (SUCCEEDED(hr))
+    {
+        same_apartment = again == p.svc;
+        IWbemServices_Release( again );
+        hr = CoMarshalInterThreadInterfaceInStream( &IID_IWbemServices, (IUnknown *)p.svc, &p.stream );
+    }
+    if (SUCCEEDED(hr))
+    {
+        if (!(thread = CreateThread( NULL, 0, proxy_probe_thread, &p, 0, NULL ))) hr = E_OUTOFMEMORY;
+        else
+        {
+            WaitForSingleObject( thread, INFINITE );
+            CloseHandle( thread );
+        }
+    }
+    if (p.svc) IWbemServices_Release( p.svc );
+    if (FAILED(hr)) return luaL_error( L, "proxy_check: 0x%08x", (unsigned int)hr );
+    lua_createtable( L, 0, 6 );
+    lua_pushboolean( L, same_apartment );
+    lua_setfield( L, -2, "same_apartment" );
+    lua_pushinteger( L, (lua_Integer)(DWORD)p.wrong_thread );
+    lua_setfield( L, -2, "wrong_thread" );
+    lua_pushinteger( L, (lua_Integer)(DWORD)p.unmarshal );
+    lua_setfield( L, -2, "unmarshal" );
+    lua_pushboolean( L, p.same );
+    lua_setfield( L, -2, "same" );
+    lua_pushinteger( L, p.level );
+    lua_setfield( L, -2, "authn_level" );
+    lua_pushinteger( L, (lua_Integer)(DWORD)p.call );
+    lua_setfield( L, -2, "call" );
+    return 1;
+}
+
 __declspec(dllexport) int luaopen_testwmi( lua_State *L )
 {
     static const luaL_Reg funcs[] =
@@ -873,6 +998,7 @@ __declspec(dllexport) int luaopen_testwmi( lua_State *L )
         { "background_connect", testwmi_background_connect },
         { "background_result", testwmi_background_result },
         { "start_flags", testwmi_start_flags },
+        { "proxy_check", testwmi_proxy_check },
         { NULL, NULL }
     };
     char path[MAX_PATH];

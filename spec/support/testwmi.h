@@ -35,6 +35,7 @@ enum testwmi_stat
     STAT_HELD,              /* Indicates under way, held by configure{ late_indicate = true } */
     STAT_GATED,             /* calls waiting at the gate (configure{ gate = true }) */
     STAT_WEDGED,            /* client calls blocked on a "wedge" host until testwmi.release() */
+    STAT_POSTED_WAITING,    /* sink calls posted to an STA's queue, not yet run (proxies = true) */
     STAT_LIVE_END,
     STAT_MAX_IN_FLIGHT = STAT_LIVE_END,
     STAT_CONNECTS,          /* ConnectServer calls */
@@ -54,6 +55,10 @@ enum testwmi_stat
     STAT_DOUBLE_STATUS,     /* a second final status refused (a server bug if ever non-zero) */
     STAT_ROUND_TRIPS,       /* DCOM round trips the client paid (a method call, a last Release) */
     STAT_VANISHED,          /* sinks released without a final status by a "vanish" host */
+    STAT_DEFAULT_BLANKET_CALLS, /* calls through a proxy of a remote host whose blanket was never set */
+    STAT_WRONG_THREAD,      /* calls through a proxy from another apartment (RPC_E_WRONG_THREAD) */
+    STAT_POSTED_CALLS,      /* sink calls that ran through an STA's message queue */
+    STAT_UNMARSHALLED,      /* proxies unmarshalled into another apartment (a new proxy, default blanket) */
     STAT_COUNT
 };
 extern const char *const testwmi_stat_names[STAT_COUNT];
@@ -67,7 +72,7 @@ struct testwmi_config
     LONG event_interval;    /* ms between event objects */
     LONG batch_delay;       /* ms between two Indicates of one call */
     BOOL late_indicate;     /* hold a call's first Indicate until it is cancelled, then send it */
-    BOOL gate;              /* calls wait before their first Indicate until testwmi.open_gate() */
+    BOOL gate;              /* calls wait before their first Indicate (a write before writing) until open_gate() */
     LONG vanish_after;      /* a "vanish" host is gone after a call's first n Indicates */
     enum { INLINE_NONE, INLINE_START, INLINE_CANCEL } inline_at;    /* where a call is delivered inline */
     HRESULT final_hr;       /* the final status of a call that succeeds */
@@ -76,6 +81,7 @@ struct testwmi_config
     BOOL run_to_completion; /* a cancelled PutInstanceAsync / DeleteInstanceAsync still writes */
     LONG next_fail_after;   /* Next fails once an enumerator gave this many objects (-1: never) */
     HRESULT next_hr;        /* ... with this */
+    BOOL proxies;           /* ConnectServer hands out DCOM-like proxies (testwmi_proxy.c) */
 };
 extern struct testwmi_config testwmi_config;
 extern CRITICAL_SECTION testwmi_cs;         /* counts, configuration, operation tables, overlay */
@@ -187,6 +193,13 @@ enum collect_kind { COLLECT_QUERY, COLLECT_INSTANCES, COLLECT_CLASSES, COLLECT_G
 HRESULT services_put( struct services *svc, IWbemClassObject *obj, LONG flags, BSTR *path );
 HRESULT services_delete( struct services *svc, const WCHAR *path );
 void overlay_clear( void );
+
+/* --- testwmi_proxy.c: proxies that are not agile (configure{ proxies = true }) ------- */
+
+/* A proxy of the calling apartment for SVC (AddRef'd). */
+HRESULT proxy_services( IWbemServices *svc, BOOL remote, IWbemServices **out );
+/* What CoUnmarshalInterface gets from the server's CLSID for IID_IMarshal. */
+HRESULT proxy_unmarshaler( REFIID riid, void **obj );
 
 /* --- testwmi_async.c: the AsyncOperationTable ([MS-WMI] 3.1.1.1.3) ------------------ */
 

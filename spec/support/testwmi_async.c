@@ -302,12 +302,9 @@ static BOOL async_progress( struct op *op, ULONG current, ULONG total )
     return SUCCEEDED(hr);
 }
 
-/* Indicates LIST in batches; FALSE when the call ended meanwhile. */
-static BOOL async_deliver( struct op *op, struct objects *list )
+/* configure{ gate = true }: waits for testwmi.open_gate() or the cancel; FALSE once cancelled. */
+static BOOL async_gate( struct op *op )
 {
-    ULONG sent = 0, n;
-    HRESULT hr;
-
     if (op->config.gate)
     {
         HANDLE handles[2] = { testwmi_gate, op->cancelled_event };
@@ -315,6 +312,16 @@ static BOOL async_deliver( struct op *op, struct objects *list )
         WaitForMultipleObjects( 2, handles, FALSE, INFINITE );
         testwmi_count( STAT_GATED, -1 );
     }
+    return WaitForSingleObject( op->cancelled_event, 0 ) == WAIT_TIMEOUT;
+}
+
+/* Indicates LIST in batches; FALSE when the call ended meanwhile. */
+static BOOL async_deliver( struct op *op, struct objects *list )
+{
+    ULONG sent = 0, n;
+    HRESULT hr;
+
+    async_gate( op );
     if (!async_progress( op, 0, list->count )) return FALSE;
     while (sent < list->count)
     {
@@ -443,6 +450,8 @@ static void async_run( struct op *op )
         break;
     case OP_PUT:
     case OP_DELETE:
+        /* A cancelled write is not undone, and with run_to_completion it still happens. */
+        if (!async_gate( op ) && !op->config.run_to_completion) break;
         if (!async_progress( op, 0, 1 )) break;
         if (op->kind == OP_PUT) hr = services_put( op->svc, op->in, op->flags, &path );
         else hr = services_delete( op->svc, op->a );

@@ -75,5 +75,23 @@ function M.process_keys(list)
   return helpers.sorted(keys)
 end
 
+-- Runs CODE in a new lua.exe (e.g. one whose Lua thread is an STA); returns its
+-- output (without \r) and how it ended, as io.popen's close.
+function M.run_child(code)
+  local i = -1
+  while arg and arg[i - 1] do i = i - 1 end
+  local lua = assert(arg and arg[i], "cannot find the running lua.exe in arg")
+  local dir = assert(os.getenv("TEMP") or os.getenv("TMP"), "no TEMP folder")
+  local path = ("%s\\luawmi-testwmi-%d.lua"):format(dir, math.random(1, 1e9))
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local pipe = assert(io.popen(('""%s" "%s" 2>&1"'):format(lua, path)))
+  local out = pipe:read("a"):gsub("\r", "")
+  local ok, how, status = pipe:close()
+  os.remove(path)
+  return out, ok, how, status
+end
+
 package.loaded["spec.support.testwmi_helpers"] = M
 return M
