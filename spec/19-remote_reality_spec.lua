@@ -37,7 +37,10 @@ local function recorder()
   return rec
 end
 
+-- A test's delayed testwmi.release(ms) must not fire in the next test: while
+-- something is wedged, wait for it (it is what unwedges it), then release the rest.
 local function all_released()
+  th.until_true(function() return testwmi.stats().wedged == 0 end, 6000)
   testwmi.release()
   collectgarbage()
   collectgarbage()
@@ -294,6 +297,41 @@ describe("what a remote server may do, through the module's thread-pool path", f
     assert.equal("464646", written.Handle)
     assert.is_true(svc:delete('Win32_Process.Handle="464646"'))
     call:close()
+  end)
+end)
+
+describe("wmiq -H with a wedged host", function()
+  local cli = require "wmi.cli"
+  local function sink()
+    local parts = {}
+    return { write = function(self, ...)
+      for _, v in ipairs { ... } do parts[#parts + 1] = v end
+      return self
+    end, text = function() return table.concat(parts) end }
+  end
+
+  after_each(function()
+    all_released()
+    testwmi.reset()
+  end)
+
+  it("reports it WBEM_E_TIMED_OUT at --timeout, every other host's row, exit status 1", function()
+    testwmi.reset()
+    testwmi.release(4000)     -- a module that blocks fails below rather than hangs
+    local hosts = { "wedge.1" }
+    for i = 1, 10 do hosts[#hosts + 1] = "lat1." .. i end
+    local out, err = sink(), sink()
+    local t0 = os.clock()
+    local status = cli.main({ "--locator", testwmi.clsid, "-H", table.concat(hosts, ","), "--timeout", "500",
+      "-f", "csv", BIOS }, out, err, { width = false })
+    local took = os.clock() - t0
+    assert.equal(1, status)
+    assert.is_true(took < 2, ("wmiq took %.3f s"):format(took))
+    local rows = select(2, out:text():gsub("\n", "\n"))
+    assert.equal(11, rows)                      -- the header and one row per answering host
+    for i = 1, 10 do assert.matches("lat1%." .. i .. ",", out:text()) end
+    assert.matches("wedge%.1.*WBEM_E_TIMED_OUT %(0x80041069%)", err:text())
+    assert.not_matches("lat1", err:text())
   end)
 end)
 
