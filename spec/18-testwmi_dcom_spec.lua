@@ -287,12 +287,21 @@ io.write("connect ", tostring(c:wait(10000)), "\n")
 c:close()
 io.write("query ", #assert(svc:query("SELECT Name FROM Win32_Service")), "\n")
 local call = assert(svc:query_async("SELECT Name FROM Win32_Service", function() end))
-local t = os.clock()
-while os.clock() - t < 0.3 do end   -- busy: no message is pumped
+local t = os.clock()   -- busy, pumping no message, until the server waits on the queue
+while testwmi.stats().posted_waiting == 0 and os.clock() - t < 10 do end
+t = os.clock()
+while os.clock() - t < 0.1 do end
 local s = testwmi.stats()
 io.write("busy ", call.count, " ", s.posted_waiting, " ", s.posted_calls, "\n")
 io.write("wait ", tostring(call:wait(5000)), " ", call.count, "\n")
 call:close()
+-- Through a stub of the test apartment server: the server calls the stub through the queue too.
+local apt = assert(wmi.apartment { mode = "unsecapp", clsid = testapt.clsid, context = "inproc" })
+local before = testwmi.stats().posted_calls
+call = assert(svc:query_async("SELECT Name FROM Win32_Service", apt:stub(function() end)))
+io.write("stub ", tostring(call:wait(5000)), " ", call.count, " ", testwmi.stats().posted_calls - before, "\n")
+call:close()
+apt:close()
 svc:close()
 s = testwmi.stats()
 io.write("stats ", s.unmarshalled, " ", s.default_blanket_calls, " ", s.wrong_thread, " ", s.posted_calls, "\n")
@@ -300,7 +309,8 @@ os.exit(0, true)
 ]])
       assert.same({ true, "exit", 0 }, { ok, how, status })
       -- 23 objects in batches of 5: 5 Indicates and the status, each through the queue.
-      assert.equal("init 0\nconnect true\nquery 23\nbusy 0 1 0\nwait true 23\nstats 1 0 0 6\n", out)
+      assert.equal("init 0\nconnect true\nquery 23\nbusy 0 1 0\nwait true 23\nstub true 23 6\nstats 1 0 0 12\n",
+        out)
     end)
   end)
 end)
