@@ -149,6 +149,36 @@ describe("the test WMI server as DCOM", function()
     end)
   end)
 
+  describe("reject: callbacks reach only a stub of the unsecured apartment", function()
+    it("refuses the callbacks into an in-process sink, gives up and releases the sink", function()
+      svc = assert(th.connect { host = "reject", apartment = assert(wmi.apartment { mode = "inproc" }) })
+      local rec = recorder()
+      local call = assert(svc:query_async(SERVICES, rec.handlers))
+      -- The module may or may not end a call whose sink was released unseen.
+      call:wait(1000)
+      assert.is_true(th.until_true(function() return testwmi.stats().sinks == 0 end, 5000))
+      local s = testwmi.stats()
+      -- The first Indicate and the final status were refused; nothing reached the sink.
+      assert.same({ 2, 0, 0, 0 }, { s.rejected, s.indicated, s.statuses, rec.objects })
+      assert.equal(0, #rec.statuses)
+      call:close()
+    end)
+
+    it("calls a test apartment stub back as usual", function()
+      local testapt = require "testapt"
+      local apt = assert(wmi.apartment { mode = "unsecapp", clsid = testapt.clsid, context = "inproc" })
+      svc = assert(th.connect { host = "reject.2", apartment = apt })
+      local rec = recorder()
+      local call = assert(svc:query_async(SERVICES, rec.handlers))
+      assert.is_true(call:wait(5000))
+      assert.same({ 23, 1, true, 0 }, { rec.objects, #rec.statuses, rec.statuses[1].ok, testwmi.stats().rejected })
+      call:close()
+      svc:close()
+      svc = nil
+      apt:close()
+    end)
+  end)
+
   describe("what a server may do and a client must absorb", function()
     before_each(function() svc = assert(th.connect()) end)
 
