@@ -154,6 +154,36 @@ describe("the test WMI server as DCOM", function()
     end)
   end)
 
+  describe("reject: callbacks reach only a stub of the unsecured apartment", function()
+    it("refuses the callbacks into an in-process sink, gives up and releases the sink", function()
+      svc = assert(th.connect { host = "reject", apartment = assert(wmi.apartment { mode = "inproc" }) })
+      local rec = recorder()
+      local call = assert(svc:query_async(SERVICES, rec.handlers))
+      -- The module may or may not end a call whose sink was released unseen.
+      call:wait(1000)
+      assert.is_true(th.until_true(function() return testwmi.stats().sinks == 0 end, 5000))
+      local s = testwmi.stats()
+      -- The first Indicate and the final status were refused; nothing reached the sink.
+      assert.same({ 2, 0, 0, 0 }, { s.rejected, s.indicated, s.statuses, rec.objects })
+      assert.is_true(#rec.statuses <= 1)   -- the module's own RPC_E_DISCONNECTED (spec/19)
+      call:close()
+    end)
+
+    it("calls a test apartment stub back as usual", function()
+      local testapt = require "testapt"
+      local apt = assert(wmi.apartment { mode = "unsecapp", clsid = testapt.clsid, context = "inproc" })
+      svc = assert(th.connect { host = "reject.2", apartment = apt })
+      local rec = recorder()
+      local call = assert(svc:query_async(SERVICES, rec.handlers))
+      assert.is_true(call:wait(5000))
+      assert.same({ 23, 1, true, 0 }, { rec.objects, #rec.statuses, rec.statuses[1].ok, testwmi.stats().rejected })
+      call:close()
+      svc:close()
+      svc = nil
+      apt:close()
+    end)
+  end)
+
   describe("what a server may do and a client must absorb", function()
     before_each(function() svc = assert(th.connect()) end)
 
@@ -295,23 +325,35 @@ local c = wmi.connect_async({ locator = testwmi.clsid, host = "lat5", user = "DO
 io.write("connect ", tostring(c:wait(10000)), "\n")
 c:close()
 io.write("query ", #assert(svc:query("SELECT Name FROM Win32_Service")), "\n")
-local call = assert(svc:query_async("SELECT Name FROM Win32_Service", function() end))
-local t = os.clock()
-while os.clock() - t < 0.3 do end   -- busy: no message is pumped
+-- The module starts another host's calls on the thread pool (an MTA): a sink of
+-- this STA is passed on a call to this machine, started on the Lua thread.
+local here = assert(wmi.connect { locator = testwmi.clsid })
+local call = assert(here:query_async("SELECT Name FROM Win32_Service", function() end))
+local t = os.clock()   -- busy, pumping no message, until the server waits on the queue
+while testwmi.stats().posted_waiting == 0 and os.clock() - t < 10 do end
+t = os.clock()
+while os.clock() - t < 0.1 do end
 local s = testwmi.stats()
 io.write("busy ", call.count, " ", s.posted_waiting, " ", s.posted_calls, "\n")
 io.write("wait ", tostring(call:wait(5000)), " ", call.count, "\n")
 call:close()
+-- Through a stub of the test apartment server: the server calls the stub through the queue too.
+local apt = assert(wmi.apartment { mode = "unsecapp", clsid = testapt.clsid, context = "inproc" })
+local before = testwmi.stats().posted_calls
+call = assert(here:query_async("SELECT Name FROM Win32_Service", apt:stub(function() end)))
+io.write("stub ", tostring(call:wait(5000)), " ", call.count, " ", testwmi.stats().posted_calls - before, "\n")
+call:close()
+apt:close()
+here:close()
 svc:close()
 s = testwmi.stats()
 io.write("stats ", s.unmarshalled, " ", s.default_blanket_calls, " ", s.wrong_thread, " ", s.posted_calls, "\n")
 os.exit(0, true)
 ]])
       assert.same({ true, "exit", 0 }, { ok, how, status })
-      -- The module starts a remote call on the thread pool (an MTA), unmarshalling the
-      -- services there (blanket set again): its sink is no STA's, so nothing is posted
-      -- and nothing reaches Lua before the wait. spec/19 drives the posted path.
-      assert.equal("init 0\nconnect true\nquery 23\nbusy 0 0 0\nwait true 23\nstats 2 0 0 0\n", out)
+      -- 23 objects in batches of 5: 5 Indicates and the status, each through the queue.
+      assert.equal("init 0\nconnect true\nquery 23\nbusy 0 1 0\nwait true 23\nstub true 23 6\nstats 1 0 0 12\n",
+        out)
     end)
   end)
 end)

@@ -392,6 +392,8 @@ remote:close()
 -- server's callbacks wait in the message queue until a wait pumps it.
 local here = assert(wmi.connect { locator = testwmi.clsid })
 call = assert(here:query_async("SELECT Name FROM Win32_Service", function() end))
+local t = os.clock()   -- busy, pumping no message, until the server waits on the queue
+while testwmi.stats().posted_waiting == 0 and os.clock() - t < 10 do end
 busy()
 local s = testwmi.stats()
 io.write("local ", call.count, " ", s.posted_waiting, " ", tostring(call:wait(5000)), " ", call.count, "\n")

@@ -17,6 +17,8 @@
  *   vanish  after configure{ vanish_after = n } Indicates of a call, the sink is
  *           released without SetStatus and every later call on that services
  *           object fails 0x800706BA
+ *   reject  callbacks into a sink that is not a stub of the test apartment server
+ *           fail: the server cancels and releases the sink, which saw nothing
  *   other   this machine, no latency
  * Only the first label counts: "down.7" is another machine that is down.
  * The same DLL is the Lua module "testwmi" that configures the server and reads
@@ -34,7 +36,7 @@
  *                  started cancels_matched cancels_unmatched indicates indicated
  *                  statuses progress late_indicates events same_thread blankets
  *                  identity_checks identity_lost double_status round_trips vanished
- *                  default_blanket_calls wrong_thread posted_calls unmarshalled
+ *                  default_blanket_calls wrong_thread posted_calls unmarshalled rejected
  *   reset() idle([ms]) open_gate() blankets() connects() marshal_check()
  *   background_connect(resource) background_result([ms])
  *   start_flags(method, flags)   a start's HRESULT for flags the module never sends
@@ -77,7 +79,7 @@ const char *const testwmi_stat_names[STAT_COUNT] =
     "wedged", "posted_waiting", "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched", "indicates", "indicated",
     "statuses", "progress", "late_indicates", "events", "same_thread", "blankets", "identity_checks",
     "identity_lost", "double_status", "round_trips", "vanished", "default_blanket_calls", "wrong_thread",
-    "posted_calls", "unmarshalled"
+    "posted_calls", "unmarshalled", "rejected"
 };
 
 static const struct testwmi_config config_defaults =
@@ -183,6 +185,7 @@ static void connect_parse( const WCHAR *resource, struct connect_record *r, stru
         host->latency = WEDGE_LATENCY;
     }
     else if (connect_is( r->host, L"vanish" )) host->kind = HOST_VANISH;
+    else if (connect_is( r->host, L"reject" )) host->kind = HOST_REJECT;
     else host->kind = HOST_LOCAL;
 }
 

@@ -59,6 +59,7 @@ enum testwmi_stat
     STAT_WRONG_THREAD,      /* calls through a proxy from another apartment (RPC_E_WRONG_THREAD) */
     STAT_POSTED_CALLS,      /* sink calls that ran through an STA's message queue */
     STAT_UNMARSHALLED,      /* proxies unmarshalled into another apartment (a new proxy, default blanket) */
+    STAT_REJECTED,          /* callbacks of a "reject" host refused by a sink that is no stub */
     STAT_COUNT
 };
 extern const char *const testwmi_stat_names[STAT_COUNT];
@@ -92,7 +93,8 @@ extern HANDLE testwmi_unhang;               /* manual-reset: set by testwmi.rele
 /* A simulated machine, chosen by the host name of the resource ("\\host\ns"). */
 struct host
 {
-    enum host_kind { HOST_LOCAL, HOST_LATENCY, HOST_DOWN, HOST_DENIED, HOST_HANG, HOST_WEDGE, HOST_VANISH } kind;
+    enum host_kind { HOST_LOCAL, HOST_LATENCY, HOST_DOWN, HOST_DENIED, HOST_HANG, HOST_WEDGE, HOST_VANISH,
+                     HOST_REJECT } kind;
     DWORD latency;          /* ms of one round trip */
     BOOL remote;            /* a host name other than ".", "localhost" or none */
 };
@@ -198,6 +200,8 @@ void overlay_clear( void );
 
 /* A proxy of the calling apartment for SVC (AddRef'd). */
 HRESULT proxy_services( IWbemServices *svc, BOOL remote, IWbemServices **out );
+/* The client's sink behind a sink the server got through a proxy, or SINK itself. */
+IWbemObjectSink *proxy_sink_client( IWbemObjectSink *sink );
 /* What CoUnmarshalInterface gets from the server's CLSID for IID_IMarshal. */
 HRESULT proxy_unmarshaler( REFIID riid, void **obj );
 

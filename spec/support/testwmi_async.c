@@ -26,6 +26,11 @@
  *   = true } holds a call's first Indicate until then, to show that race).
  * - ExecMethodAsync delivers the out-parameters object by Indicate, then the status
  *   (IWbemServices::ExecMethodAsync page; [MS-WMI] 3.1.4.3.23).
+ * - 3.2.4.1.1: a "reject" host's callbacks into a sink that is not a stub of the
+ *   (test) unsecured apartment fail (E_ACCESSDENIED, the sink never sees them), as
+ *   a remote host's do into a client that did not lower its security: the first
+ *   Indicate fails, so the server cancels, its final SetStatus fails too, and it
+ *   releases the sink. The client sees its sink released with no call at all.
  * - A "vanish" host (the server, the network or Unsecapp.exe gone mid-call): once a
  *   call has sent configure{ vanish_after = n } Indicates, the sink is released
  *   without a final SetStatus, as COM releases it when its pings stop, and every
@@ -75,6 +80,7 @@ struct op
     BOOL status_queued;         /* under testwmi_cs */
     BOOL direct;                /* inline: the status goes on the thread that finishes the call */
     BOOL deferred;              /* inline = "cancel": runs inside its CancelAsyncCall (under testwmi_cs) */
+    BOOL rejected;              /* a "reject" host cannot call this sink back */
     HANDLE cancelled_event;     /* set with cancelled */
     HANDLE cancel_returned;     /* set as CancelAsyncCall returns */
     DWORD indicate_thread;      /* the thread that called Indicate last */
@@ -140,12 +146,39 @@ static void async_unlink( struct op *op )
     op->next = NULL;
 }
 
+/* A "reject" host's call into a sink that is not a stub of the (test) unsecured
+ * apartment: the client's COM refuses it, as a client that did not lower its
+ * security refuses a remote host's callback; the sink never sees it. */
+static BOOL async_rejected( struct op *op )
+{
+    if (op->rejected) testwmi_count( STAT_REJECTED, 1 );
+    return op->rejected;
+}
+
+/* Whether SINK (or the client sink behind a proxy's) is the test apartment server's stub. */
+static BOOL async_is_stub( IWbemObjectSink *sink )
+{
+    WCHAR path[MAX_PATH];
+    HMODULE module;
+    size_t n;
+
+    sink = proxy_sink_client( sink );
+    if (!GetModuleHandleExW( GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS | GET_MODULE_HANDLE_EX_FLAG_UNCHANGED_REFCOUNT,
+                             (const WCHAR *)sink->lpVtbl, &module )
+        || !(n = GetModuleFileNameW( module, path, ARRAYSIZE(path) )))
+        return FALSE;
+    return n >= 12 && !_wcsicmp( path + n - 12, L"\\testapt.dll" );
+}
+
 static void async_send_status( struct op *op )
 {
     /* Apart from inline delivery, the status comes from another thread than the Indicates. */
     if (!op->direct && op->indicate_thread == GetCurrentThreadId()) testwmi_count( STAT_SAME_THREAD, 1 );
-    testwmi_count( STAT_STATUSES, 1 );
-    IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_COMPLETE, op->hr, op->param, op->err );
+    if (!async_rejected( op ))
+    {
+        testwmi_count( STAT_STATUSES, 1 );
+        IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_COMPLETE, op->hr, op->param, op->err );
+    }
     async_sink_put( op );
     async_release( op );
 }
@@ -295,8 +328,12 @@ static BOOL async_progress( struct op *op, ULONG current, ULONG total )
     HRESULT hr;
 
     if (!(op->flags & WBEM_FLAG_SEND_STATUS) || !op->config.progress || !async_sink_get( op )) return TRUE;
-    hr = IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_PROGRESS, MAKELONG( current, total ), NULL, NULL );
-    testwmi_count( STAT_PROGRESS, 1 );
+    if (async_rejected( op )) hr = E_ACCESSDENIED;
+    else
+    {
+        hr = IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_PROGRESS, MAKELONG( current, total ), NULL, NULL );
+        testwmi_count( STAT_PROGRESS, 1 );
+    }
     async_sink_put( op );
     if (FAILED(hr)) async_abort( op );
     return SUCCEEDED(hr);
@@ -313,6 +350,20 @@ static BOOL async_gate( struct op *op )
         testwmi_count( STAT_GATED, -1 );
     }
     return WaitForSingleObject( op->cancelled_event, 0 ) == WAIT_TIMEOUT;
+}
+
+/* One Indicate of N objects (the caller holds a sink reference), counted when made. */
+static HRESULT async_indicate( struct op *op, LONG n, IWbemClassObject **objs )
+{
+    HRESULT hr;
+
+    op->indicates++;
+    if (async_rejected( op )) return E_ACCESSDENIED;
+    op->indicate_thread = GetCurrentThreadId();
+    hr = IWbemObjectSink_Indicate( op->sink, n, objs );
+    testwmi_count( STAT_INDICATES, 1 );
+    testwmi_count( STAT_INDICATED, n );
+    return hr;
 }
 
 /* Indicates LIST in batches; FALSE when the call ended meanwhile. */
@@ -341,11 +392,7 @@ static BOOL async_deliver( struct op *op, struct objects *list )
             }
             testwmi_count( STAT_HELD, -1 );
         }
-        op->indicate_thread = GetCurrentThreadId();
-        hr = IWbemObjectSink_Indicate( op->sink, n, list->objs + sent );
-        op->indicates++;
-        testwmi_count( STAT_INDICATES, 1 );
-        testwmi_count( STAT_INDICATED, n );
+        hr = async_indicate( op, n, list->objs + sent );
         async_sink_put( op );
         if (FAILED(hr))
         {
@@ -414,12 +461,8 @@ static void async_events( struct op *op )
             if (ev) IWbemClassObject_Release( ev );
             break;
         }
-        op->indicate_thread = GetCurrentThreadId();
-        hr = IWbemObjectSink_Indicate( op->sink, 1, &ev );
-        op->indicates++;
-        testwmi_count( STAT_INDICATES, 1 );
-        testwmi_count( STAT_INDICATED, 1 );
-        testwmi_count( STAT_EVENTS, 1 );
+        hr = async_indicate( op, 1, &ev );
+        if (SUCCEEDED(hr)) testwmi_count( STAT_EVENTS, 1 );
         async_sink_put( op );
         IWbemClassObject_Release( ev );
         if (FAILED(hr))
@@ -535,6 +578,7 @@ HRESULT async_start( struct services *svc, struct op_table *table, enum op_kind 
         return hr;
     }
     op->sink = sink;
+    op->rejected = services_host( svc )->kind == HOST_REJECT && !async_is_stub( sink );
     op->sink_refs = 1;
     IWbemObjectSink_AddRef( sink );
     testwmi_count( STAT_SINKS, 1 );

@@ -346,6 +346,11 @@ static const IWbemObjectSinkVtbl posted_vtbl =
     posted_SetStatus
 };
 
+IWbemObjectSink *proxy_sink_client( IWbemObjectSink *sink )
+{
+    return sink->lpVtbl == &posted_vtbl ? posted_from_sink( sink )->client : sink;
+}
+
 /* The sink the server is given for CLIENT, passed through P: CLIENT itself in the
  * MTA; in an STA, a sink that calls CLIENT through the STA's queue. */
 static IWbemObjectSink *posted_sink_for( struct proxy *p, IWbemObjectSink *client )
