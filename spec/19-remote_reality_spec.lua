@@ -300,6 +300,31 @@ describe("what a remote server may do, through the module's thread-pool path", f
   end)
 end)
 
+describe("a host that rejects callbacks into an unsecured client", function()
+  after_each(function()
+    all_released()
+    testwmi.reset()
+  end)
+
+  -- [MS-WMI] 3.2.4.1.1: a server whose callbacks fail gives up and releases the sink
+  -- without a status; the call ends at that release, well within its timeout.
+  it("ends an in-process sink's call within its fan-out timeout, with nothing held", function()
+    testwmi.reset()
+    local apt <close> = assert(wmi.apartment { mode = "inproc" })
+    local done = {}
+    local t0 = os.clock()
+    local run = wmi.fanout({ "reject.1", "lat1.1" }, SERVICES, { locator = testwmi.clsid, apartment = apt,
+      timeout = 5000, indicate = function() end,
+      done = function(host, ok, _, hr, count) done[host] = { ok, hr, count, os.clock() - t0 } end })
+    assert.is_true(run:wait(10000))
+    local r = done["reject.1"]
+    assert.same({ false, RPC_E_DISCONNECTED, 0 }, { r[1], r[2], r[3] })
+    assert.is_true(r[4] < 5, ("reject.1 ended after %.3f s"):format(r[4]))
+    assert.same({ true, 0, 23 }, { done["lat1.1"][1], done["lat1.1"][2], done["lat1.1"][3] })
+    assert.equal(2, testwmi.stats().rejected)
+  end)
+end)
+
 describe("wmiq -H with a wedged host", function()
   local cli = require "wmi.cli"
   local function sink()
