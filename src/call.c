@@ -4,7 +4,17 @@
  *
  * Lifetime: a call in flight is anchored in the registry, so dropping it still
  * delivers. When its final status is delivered (or it is closed) the module
- * releases the stub and the handlers: no stub/sink cycle can outlive the call. */
+ * releases the stub and the handlers: no stub/sink cycle can outlive the call.
+ *
+ * Another host's call never makes the Lua thread wait on the network: its start,
+ * its cancel and its release of the proxies are round trips, run on the thread
+ * pool (pool.c's flights); the call is returned at once, STARTING, and a start
+ * that fails ends it through its status, with the message and HRESULT a local
+ * start returns. A local call starts here, directly (nothing to wait for but the
+ * provider), and a refused start returns nil, message, hresult. Exactly one
+ * status reaches Lua either way: the provider's (SetStatus), the module's own
+ * cancellation, a failed start's, or RPC_E_DISCONNECTED when the provider let
+ * the sink go without one (sink.c). */
 #include "luawmi.h"
 
 /* A call's life. Every change of state is made by call_set_state, which does

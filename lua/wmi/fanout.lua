@@ -3,8 +3,11 @@
 -- timer covering both; at most `throttle` hosts are in flight. All of it happens in
 -- handlers run by wmi.dispatch (or wmi.run, run:wait, run:each, any call:wait): a
 -- finishing host starts the next one, so a slow or dead host delays nobody beyond
--- its timeout, and nothing here blocks. REQUEST: a WQL string (query_async), or
--- function(svc, handlers, host) --> call, as an async method returns it.
+-- its timeout. Nothing here waits on a host: the C core runs a host's connect, its
+-- call's start and cancel, and the release of its Services on the thread pool (in
+-- an STA the Services' last release stays on the Lua thread). REQUEST: a WQL
+-- string (query_async), or function(svc, handlers, host) --> call, as an async
+-- method returns it.
 local core = require "wmi.core"
 
 local TIMED_OUT = 0x80041069        -- WBEM_E_TIMED_OUT
