@@ -221,9 +221,9 @@ say("fan-out: 50 hosts, throttle 50: %.0f ms; sequential connect + query: %.0f m
     fan_med * 1e3, seq_med * 1e3, fan_med / seq_med)
 
 -- Memory per host: HELD hosts connected with their calls still running as the client
--- sees them (results not yet dispatched). The test server runs each call on a
--- thread of its own (about 1 MB of private bytes under Wine), which is its cost,
--- not the client's: the calls wait at the server's gate until all are started, then
+-- sees them (results not yet dispatched). The test server's calls hold threads of
+-- the pool (about 1 MB of private bytes each under Wine), which is its cost, not
+-- the client's: the calls wait at the server's gate until all are started, then
 -- finish there while nobody dispatches, and the server's threads are gone (idle)
 -- before measuring. What stays is the client's: per host a Services, a call with
 -- its stub and sink, a timer, the fan-out's records, and the object and status
