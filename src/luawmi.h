@@ -125,6 +125,8 @@ struct identity
     LONG refs;
     BOOL proxy;                 /* the Services took a blanket: so must what it hands out */
     DWORD authn, imp;           /* RPC_C_AUTHN_LEVEL_*, RPC_C_IMP_LEVEL_* */
+    DWORD service;              /* RPC_C_AUTHN_GSS_KERBEROS, _WINNT or _DEFAULT (the authority's) */
+    WCHAR *principal;           /* Kerberos: the server principal name, else NULL (COLE_DEFAULT_PRINCIPAL) */
     COAUTHIDENTITY *auth;       /* explicit credentials for another host, else NULL */
 };
 void identity_addref(struct identity *id);          /* NULL is fine for both */
@@ -149,6 +151,7 @@ struct connect_args
  * (it zeroes the password). The 'apartment' option is only checked, not kept. */
 void connect_args_read(lua_State *L, int idx, const char *func, struct connect_args *a);
 void connect_args_free(struct connect_args *a);
+int connect_valid_host(lua_State *L);        /* wmi.valid_host */
 /* The authentication and impersonation options of FUNC's options at IDX. */
 void connect_opt_levels(lua_State *L, int idx, const char *func, const char *authn_def, DWORD *authn,
                         const char *imp_def, DWORD *imp);
