@@ -162,6 +162,77 @@ describe("Kerberos", function()
   end)
 end)
 
+describe("memory bounded under a hostile server", function()
+  local svc
+  th.connection_per_test(function(s) svc = s end)
+  local MiB = 1 << 20
+  local WBEM_E_QUEUE_OVERFLOW = 0x80041061
+
+  local function private_bytes()
+    collectgarbage()
+    collectgarbage()
+    return wmi.stats().private_bytes
+  end
+
+  -- Starts the query with OPTS and lets the server finish flooding, nothing
+  -- dispatched; returns the call, what it gave its handlers, and the growth of
+  -- the process' private bytes meanwhile.
+  local function flooded(opts)
+    local got = { objects = 0, progress = {} }
+    local before = private_bytes()
+    local call = assert(svc:query_async("SELECT Name FROM Win32_Service", {
+      indicate = function() got.objects = got.objects + 1 end,
+      status = function(ok, msg, hr) got.status = { ok, msg, hr } end,
+      progress = function(_, _, msg) got.progress[#got.progress + 1] = msg end,
+    }, opts))
+    assert.is_true(testwmi.idle(120000))
+    local growth = wmi.stats().private_bytes - before
+    got.queued = wmi.stats().queued
+    assert.is_true(call:wait(10000))
+    call:close()
+    return got, growth
+  end
+
+  it("queues no progress nobody asked for", function()
+    testwmi.configure { progress_flood = 100000, progress_text = 2000 }
+    local got, growth = flooded { queue_limit = 30 }
+    assert.same({ 23, {}, { true, nil, 0 } }, { got.objects, got.progress, got.status })
+    assert.is_true(growth < 16 * MiB, ("grew %d bytes"):format(growth))   -- 200 MB were sent
+  end)
+
+  it("counts progress against queue_bytes and ends the call with WBEM_E_QUEUE_OVERFLOW", function()
+    testwmi.configure { progress_flood = 100000, progress_text = 2000 }
+    local got, growth = flooded { progress = true, queue_bytes = 4 * MiB }
+    assert.equal(WBEM_E_QUEUE_OVERFLOW, got.status[3])
+    assert.matches("queue_bytes 4194304%)", got.status[2])
+    -- 4 MiB of nodes and texts, some 2000 progress calls of the 100000 sent.
+    assert.is_true(#got.progress > 1000 and #got.progress < 4000, #got.progress)
+    assert.is_true(growth < 4 * MiB + 16 * MiB, ("grew %d bytes"):format(growth))
+    assert.equal(0, got.objects)
+    -- The default budget, 64 MiB, holds the same way.
+    got, growth = flooded { progress = true }
+    assert.equal(WBEM_E_QUEUE_OVERFLOW, got.status[3])
+    assert.matches("queue_bytes 67108864%)", got.status[2])
+    assert.is_true(growth < 64 * MiB + 32 * MiB, ("grew %d bytes"):format(growth))
+  end)
+
+  it("counts progress against queue_limit too, caps texts at 4 KiB, and takes one final status", function()
+    testwmi.configure { progress_flood = 100, progress_text = 10 }
+    local got = flooded { progress = true, queue_limit = 10 }
+    assert.same({ 10, WBEM_E_QUEUE_OVERFLOW }, { #got.progress, got.status[3] })
+    testwmi.configure { progress_flood = 3, progress_text = 100000, final_statuses = 1000 }
+    got = flooded { progress = true }
+    local lengths = {}
+    for i, msg in ipairs(got.progress) do lengths[i] = #msg end
+    -- the flood's 3 (cut to 2048 characters), then the server's own (no text)
+    assert.same({ 2048, 2048, 2048 }, { lengths[1], lengths[2], lengths[3] })
+    assert.same({ 23, true }, { got.objects, got.status[1] })
+    -- Before dispatch: 23 objects, 3 + 24 progress, one status; the 999 extra
+    -- final statuses were dropped.
+    assert.equal(23 + 27 + 1, got.queued)
+  end)
+end)
+
 describe("wmiq's password sources (wmi.cli in-process)", function()
   local cli = require "wmi.cli"
   local NAME = "luawmi-spec/credential"
