@@ -212,7 +212,10 @@ local function is_object(v)
   return mt and mt.__name == "wmi.Object" or false
 end
 
+-- A value the module could not convert ({ unconvertible = true, vartype = }) is
+-- shown as its text: "<unconvertible VARIANT 0x7: ...>".
 local function plain(v)
+  if type(v) == "table" and v.unconvertible then return tostring(v) end
   if is_object(v) then
     local row = { names = {}, values = {} }
     for name, value in pairs(v) do
