@@ -266,13 +266,11 @@ describe("values the module cannot convert", function()
   it("never fails a wmiq fan-out: every host's rows, the marker as text", function()
     local cli = require "wmi.cli"
     testwmi.configure { malformed = "date" }
-    local parts, errs = {}, {}
-    local out = { write = function(self, ...) for _, p in ipairs { ... } do parts[#parts + 1] = p end return self end }
-    local err = { write = function(self, ...) for _, p in ipairs { ... } do errs[#errs + 1] = p end return self end }
+    local out, err = helpers.output(), helpers.output()
     assert.equal(0, cli.main({ "--locator", testwmi.clsid, "-H", "lat5,lat10", "-f", "csv",
       "SELECT Name FROM Win32_Service" }, out, err, { width = false }))
-    assert.equal("", table.concat(errs))
-    local text = table.concat(parts)
+    assert.equal("", err:text())
+    local text = out:text()
     local _, rows = text:gsub("\r\n", "")
     assert.equal(1 + 2 * 23, rows)
     local _, markers = text:gsub("<unconvertible VARIANT 0x7: unsupported VARIANT type 0x7>", "")
@@ -284,16 +282,8 @@ describe("wmiq's password sources (wmi.cli in-process)", function()
   local cli = require "wmi.cli"
   local NAME = "luawmi-spec/credential"
 
-  local function sink()
-    local parts = {}
-    return { write = function(self, ...)
-      for _, s in ipairs { ... } do parts[#parts + 1] = s end
-      return self
-    end, text = function() return table.concat(parts) end }
-  end
-
   local function run(args, env)
-    local out, err = sink(), sink()
+    local out, err = helpers.output(), helpers.output()
     env = env or {}
     env.width = false
     local full = { "--locator", testwmi.clsid, "-H", "lat5", "-f", "csv" }
