@@ -1,16 +1,18 @@
-/* wmi.core.console: the few Windows console calls wmiq needs and Lua lacks: a
- * line read without echo (a password), the console's width, and binary stdout
- * (CSV's CRLF and line breaks inside values must reach the file unchanged). */
+/* wmi.core.console: the few Windows calls wmiq needs and Lua lacks: a line read
+ * from the console with or without echo (a password, a confirmation), a
+ * credential from Windows Credential Manager, the console's width, and binary
+ * stdout (CSV's CRLF and line breaks inside values must reach the file unchanged). */
 #include "luawmi.h"
+#include <wincred.h>
 #include <fcntl.h>
 #include <io.h>
 #include <stdio.h>
 
 #define CONSOLE_LINE 1024   /* characters of a secret line, the line end included */
 
-/* console.read_secret() --> the line typed on the console, without echo (its line
- * end removed); nil when standard input is not a console (then read it as text). */
-static int console_read_secret(lua_State *L)
+/* The line typed on the console (its line end removed), echoed or not; nil when
+ * standard input is not a console (then read it as text). */
+static int console_read(lua_State *L, BOOL echo)
 {
     HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
     WCHAR line[CONSOLE_LINE];
@@ -24,7 +26,8 @@ static int console_read_secret(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    SetConsoleMode(in, (mode | ENABLE_LINE_INPUT | ENABLE_PROCESSED_INPUT) & ~ENABLE_ECHO_INPUT);
+    SetConsoleMode(in, (mode | ENABLE_LINE_INPUT | ENABLE_PROCESSED_INPUT | (echo ? ENABLE_ECHO_INPUT : 0))
+                       & ~(echo ? 0 : ENABLE_ECHO_INPUT));
     ok = ReadConsoleW(in, line, CONSOLE_LINE - 1, &got, NULL);
     /* A longer line is cut: its rest must not become the next input read. */
     if (ok && got && line[got - 1] != L'\n')
@@ -43,6 +46,83 @@ static int console_read_secret(lua_State *L)
     SecureZeroMemory(line, sizeof(line));
     SecureZeroMemory(utf8, sizeof(utf8));
     return 1;
+}
+
+/* console.interactive() --> whether standard input is a console (one can be asked) */
+static int console_interactive(lua_State *L)
+{
+    DWORD mode;
+    lua_pushboolean(L, GetConsoleMode(GetStdHandle(STD_INPUT_HANDLE), &mode));
+    return 1;
+}
+
+/* console.read_secret() --> a line typed without echo (a password), or nil */
+static int console_read_secret(lua_State *L)
+{
+    return console_read(L, FALSE);
+}
+
+/* console.read_line() --> a line typed with echo (an answer), or nil */
+static int console_read_line(lua_State *L)
+{
+    return console_read(L, TRUE);
+}
+
+struct console_secret { const char *user, *password; int user_len, password_len; };
+
+static int console_push_secret(lua_State *L)
+{
+    const struct console_secret *c = lua_touserdata(L, 1);
+    lua_pushlstring(L, c->user, c->user_len);
+    lua_pushlstring(L, c->password, c->password_len);
+    return 2;
+}
+
+/* console.credential(name) --> user, password | nil, message, hresult: the generic
+ * credential NAME of Windows Credential Manager (CredReadW; `cmdkey /generic:NAME
+ * /user:U /pass` stores one). Its blob is the password in UTF-16, as cmdkey and
+ * CredWriteW callers store it. The C copies are zeroed, even when pushing them
+ * raises (out of memory); the Lua string cannot be. */
+static int console_credential(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    WCHAR wname[CRED_MAX_GENERIC_TARGET_NAME_LENGTH + 1];
+    char user[CRED_MAX_USERNAME_LENGTH * 3 + 1], *secret = NULL;
+    struct console_secret c = { user, "", 0, 0 };
+    CREDENTIALW *cred = NULL;
+    int n, status = LUA_OK;
+    HRESULT hr = S_OK;
+
+    luaL_argcheck(L, len > 0 && len <= CRED_MAX_GENERIC_TARGET_NAME_LENGTH, 1, "credential name empty or too long");
+    n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, (int)len, wname, CRED_MAX_GENERIC_TARGET_NAME_LENGTH);
+    luaL_argcheck(L, n > 0, 1, "invalid UTF-8");
+    wname[n] = 0;
+    if (!CredReadW(wname, CRED_TYPE_GENERIC, 0, &cred)) return hresult_fail(L, HRESULT_FROM_WIN32(GetLastError()));
+    if (cred->CredentialBlobSize % sizeof(WCHAR)) hr = HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
+    else if (cred->CredentialBlobSize)
+    {
+        const WCHAR *blob = (const WCHAR *)cred->CredentialBlob;
+        int wlen = (int)(cred->CredentialBlobSize / sizeof(WCHAR));
+        c.password_len = WideCharToMultiByte(CP_UTF8, 0, blob, wlen, NULL, 0, NULL, NULL);
+        if (!(secret = malloc(c.password_len ? c.password_len : 1))) hr = E_OUTOFMEMORY;
+        else WideCharToMultiByte(CP_UTF8, 0, blob, wlen, secret, c.password_len, NULL, NULL);
+        c.password = secret;
+    }
+    if (SUCCEEDED(hr))
+    {
+        n = cred->UserName ? WideCharToMultiByte(CP_UTF8, 0, cred->UserName, -1, user, sizeof(user), NULL, NULL) : 0;
+        c.user_len = n > 0 ? n - 1 : 0;
+        lua_pushcfunction(L, console_push_secret);
+        lua_pushlightuserdata(L, &c);
+        status = lua_pcall(L, 1, 2, 0);
+    }
+    if (secret) SecureZeroMemory(secret, c.password_len);
+    free(secret);
+    SecureZeroMemory(cred->CredentialBlob, cred->CredentialBlobSize);
+    CredFree(cred);
+    if (status != LUA_OK) return lua_error(L);
+    return SUCCEEDED(hr) ? 2 : hresult_fail(L, hr);
 }
 
 /* console.width() --> columns of the console window standard output writes to,
@@ -73,6 +153,9 @@ void console_push(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         { "read_secret", console_read_secret },
+        { "read_line", console_read_line },
+        { "interactive", console_interactive },
+        { "credential", console_credential },
         { "width", console_width },
         { "binary", console_binary },
         { NULL, NULL }

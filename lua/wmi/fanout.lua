@@ -256,6 +256,8 @@ local function fanout(hosts, request, opts)
     end
     -- As connect_async would refuse it, but now: mid-run it would raise in a handler.
     if not utf8.len(name) then argerror(1, "fanout", ("host #%d: invalid UTF-8"):format(i)) end
+    local valid, why = core.valid_host(name)
+    if not valid then argerror(1, "fanout", ("host #%d: %s"):format(i, why)) end
     local key = name:lower()
     if not seen[key] then
       seen[key] = true

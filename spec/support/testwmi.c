@@ -85,7 +85,7 @@ const char *const testwmi_stat_names[STAT_COUNT] =
 static const struct testwmi_config config_defaults =
 {
     1, 100, 0, FALSE, FALSE, 0, INLINE_NONE, WBEM_S_NO_ERROR, ERROR_EXTENDED, TRUE, FALSE, -1, WBEM_E_INVALID_CLASS,
-    FALSE
+    FALSE, 0, 0, 1, MALFORMED_NONE
 };
 
 CRITICAL_SECTION testwmi_cs, testwmi_wine_cs;
@@ -494,8 +494,9 @@ static BOOL opt_boolean( lua_State *L, const char *key, BOOL def )
 /* testwmi.configure{ batch = n, event_interval = ms, batch_delay = ms, late_indicate = bool,
  * gate = bool, vanish_after = n, inline = "start" | "cancel" | false, final_hr = hr,
  * error_object = "extended" | "none" | "subclass", progress = bool, run_to_completion = bool,
- * next_fail_after = n (-1: never), next_hr = hr }: only the options given change;
- * calls read them when they start. */
+ * next_fail_after = n (-1: never), next_hr = hr, progress_flood = n, progress_text = bytes,
+ * final_statuses = n, malformed = "vartype" | "bounds" | "date" | false }: only the options
+ * given change; calls read them when they start (malformed: objects, when read). */
 static int testwmi_configure( lua_State *L )
 {
     static const char *const inline_names[] = { "none", "start", "cancel", NULL };
@@ -520,6 +521,15 @@ static int testwmi_configure( lua_State *L )
     c.next_fail_after = (LONG)opt_integer( L, "next_fail_after", c.next_fail_after, -1, 0x7fffffff );
     c.next_hr = (HRESULT)(DWORD)opt_integer( L, "next_hr", (DWORD)c.next_hr, 0, 0xffffffff );
     c.proxies = opt_boolean( L, "proxies", c.proxies );
+    c.progress_flood = (LONG)opt_integer( L, "progress_flood", c.progress_flood, 0, 10000000 );
+    c.progress_text = (LONG)opt_integer( L, "progress_text", c.progress_text, 0, 1 << 24 );
+    c.final_statuses = (LONG)opt_integer( L, "final_statuses", c.final_statuses, 1, 10000000 );
+    if (lua_getfield( L, 1, "malformed" ) != LUA_TNIL)
+    {
+        static const char *const kinds[] = { "none", "vartype", "bounds", "date", NULL };
+        c.malformed = lua_toboolean( L, -1 ) ? luaL_checkoption( L, -1, NULL, kinds ) : MALFORMED_NONE;
+    }
+    lua_pop( L, 1 );
     gate = opt_boolean( L, "gate", c.gate );
     if (gate && !c.gate) ResetEvent( testwmi_gate );
     if (!gate) SetEvent( testwmi_gate );

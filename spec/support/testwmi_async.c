@@ -146,6 +146,22 @@ static void async_unlink( struct op *op )
     op->next = NULL;
 }
 
+/* A hostile server (configure{ progress_flood, progress_text, final_statuses }): N
+ * SetStatus calls of kind FLAGS, each with a text of progress_text bytes, whatever
+ * the client asked for. */
+static void async_hostile_statuses( struct op *op, LONG flags, LONG n )
+{
+    BSTR text;
+    LONG i;
+
+    if (n <= 0 || !(text = SysAllocStringLen( NULL, op->config.progress_text / sizeof(WCHAR) ))) return;
+    for (i = 0; i < (LONG)SysStringLen( text ); i++) text[i] = L'a' + i % 26;
+    for (i = 0; i < n; i++)
+        IWbemObjectSink_SetStatus( op->sink, flags, flags == WBEM_STATUS_PROGRESS ? MAKELONG( i, n ) : S_OK,
+                                   text, NULL );
+    SysFreeString( text );
+}
+
 /* A "reject" host's call into a sink that is not a stub of the (test) unsecured
  * apartment: the client's COM refuses it, as a client that did not lower its
  * security refuses a remote host's callback; the sink never sees it. */
@@ -178,6 +194,7 @@ static void async_send_status( struct op *op )
     {
         testwmi_count( STAT_STATUSES, 1 );
         IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_COMPLETE, op->hr, op->param, op->err );
+        async_hostile_statuses( op, WBEM_STATUS_COMPLETE, op->config.final_statuses - 1 );
     }
     async_sink_put( op );
     async_release( op );
@@ -373,6 +390,11 @@ static BOOL async_deliver( struct op *op, struct objects *list )
     HRESULT hr;
 
     async_gate( op );
+    if (op->config.progress_flood && async_sink_get( op ))
+    {
+        async_hostile_statuses( op, WBEM_STATUS_PROGRESS, op->config.progress_flood );
+        async_sink_put( op );
+    }
     if (!async_progress( op, 0, list->count )) return FALSE;
     while (sent < list->count)
     {
