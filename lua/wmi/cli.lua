@@ -294,9 +294,45 @@ local function fit(widths, width)
   return widths
 end
 
+-- A value as a table cell: one line.
+local function cell(v)
+  return (text(v):gsub("\r?\n", "\\n"):gsub("%c", " "))
+end
+
+-- One line of a table: VALUES cut to WIDTHS, two spaces apart.
+local function table_line(out, nl, widths, values)
+  local parts = {}
+  for i, v in ipairs(values) do
+    v = cut(v, widths[i])
+    parts[i] = i < #values and v .. (" "):rep(widths[i] - width_of(v)) or v
+  end
+  out:write(table.concat(parts, "  "), nl)
+end
+
 local formats = {}
 
-function formats.table(out, nl, width)
+-- A table written as its rows come (watch): the header and the column widths are
+-- the first row's, fitted to WIDTH; later values are cut to them.
+local function streaming_table(out, nl, width)
+  local widths, names
+  return {
+    row = function(row)
+      local cells = {}
+      for i, name in ipairs(names or row.names) do cells[i] = cell(row.values[name]) end
+      if not names then
+        names, widths = row.names, {}
+        for i, name in ipairs(names) do widths[i] = math.max(width_of(name), width_of(cells[i])) end
+        fit(widths, width)
+        table_line(out, nl, widths, names)
+      end
+      table_line(out, nl, widths, cells)
+    end,
+    finish = function() end,
+  }
+end
+
+function formats.table(out, nl, width, streaming)
+  if streaming then return streaming_table(out, nl, width) end
   local rows, names, seen = {}, {}, {}
   return {
     row = function(row)
@@ -312,22 +348,14 @@ function formats.table(out, nl, width)
       for r, row in ipairs(rows) do
         cells[r] = {}
         for i, name in ipairs(names) do
-          local s = text(row.values[name]):gsub("\r?\n", "\\n"):gsub("%c", " ")
+          local s = cell(row.values[name])
           cells[r][i] = s
           widths[i] = math.max(widths[i], width_of(s))
         end
       end
       fit(widths, width)
-      local function line(values)
-        local parts = {}
-        for i, v in ipairs(values) do
-          v = cut(v, widths[i])
-          parts[i] = i < #values and v .. (" "):rep(widths[i] - width_of(v)) or v
-        end
-        out:write(table.concat(parts, "  "), nl)
-      end
-      line(names)
-      for _, c in ipairs(cells) do line(c) end
+      table_line(out, nl, widths, names)
+      for _, c in ipairs(cells) do table_line(out, nl, widths, c) end
     end,
   }
 end
@@ -410,7 +438,8 @@ local function run_single(o, emit)
       for obj in svc:stream(o.wql) do emit(obj) end
       return true
     elseif o.command == "watch" then
-      local call <close>, message = svc:subscribe(o.wql, emit)
+      -- The handler's second argument is the call, not a host.
+      local call <close>, message = svc:subscribe(o.wql, function(obj) emit(obj) end)
       if not call then error({ message = message }) end
       -- In slices: Ctrl+C interrupts Lua code only, between waits.
       while not call:wait(200) do end
@@ -529,7 +558,7 @@ function cli.main(args, out, err, env)
 
   local width = env.width
   if width == nil then width = tonumber(os.getenv("COLUMNS")) or console.width() end
-  local fmt = formats[o.format](out, nl, width or nil)
+  local fmt = formats[o.format](out, nl, width or nil, o.command == "watch")
   local mof, class_only = o.format == "mof", o.command == "classes"
   local status = 0
   local function fail(host, msg)
@@ -537,7 +566,8 @@ function cli.main(args, out, err, env)
     err:write("wmiq: ", host and (host .. ": ") or "", msg, "\n")
   end
 
-  -- Each row is written (and flushed) as it comes, but a table's, which waits for all.
+  -- Each row is written (and flushed) as it comes; a table waits for all its rows,
+  -- but a watch's.
   local rows = 0
   local function emit(obj, host)
     rows = rows + 1

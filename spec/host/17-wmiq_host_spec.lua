@@ -352,13 +352,12 @@ describe("wmiq", function()
     assert.is_true(n >= 3, out)
   end)
 
-  it("ends a watch on Ctrl+C with status 130, after printing the table of what arrived", function()
+  it("ends a watch on Ctrl+C with status 130, its table's rows printed as they arrived", function()
     local term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5 watch %s; echo EXIT=$?")
       :format(q(os.getenv("PWD")), q(TESTWMI), q(EVENTS)))
     local ok, err = pcall(function()
-      -- The table is written at the end: nothing shows before Ctrl+C.
-      os.execute("sleep 2")
-      assert.falsy(term:screen():find("Sequence", 1, true))
+      -- Rows show before Ctrl+C, under the header, in the first row's widths.
+      term:wait_for("\n3 ")
       term:tmux("send-keys -t 0 C-c")
       local screen = term:wait_for("EXIT=%d+")
       assert.matches("EXIT=130$", screen)
@@ -385,6 +384,59 @@ describe("wmiq", function()
     os.remove(errfile)
     assert(ok, err)
     assert.equal("", stderr)
+  end)
+
+  -- As a Windows user runs it: no -H, no --timeout (one connection, events until Ctrl+C).
+  describe("watches this machine until Ctrl+C", function()
+    -- Runs `wmiq --locator TESTWMI [-f FORMAT] watch EVENTS` in a terminal, stdout
+    -- into a file; after the third event, Ctrl+C. Returns stdout, stderr, the screen.
+    local function watch(format)
+      local outfile, errfile = os.tmpname(), os.tmpname()
+      local term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s %s watch %s >%s 2>%s;"
+        .. " echo EXIT=$?"):format(q(os.getenv("PWD")), q(TESTWMI), format and "-f " .. format or "", q(EVENTS),
+        q(outfile), q(errfile)))
+      local ok, err = pcall(function()
+        -- Each event is written as it arrives, before Ctrl+C.
+        local deadline = os.time() + 60
+        while not slurp(outfile):find(format and '"Sequence":3' or "\n3 ") do
+          assert(os.time() < deadline, "no third event in the output: " .. slurp(outfile) .. slurp(errfile))
+          os.execute("sleep 0.2")
+        end
+        term:tmux("send-keys -t 0 C-c")
+        term:wait_for("EXIT=%d+")
+      end)
+      local screen = term:screen()
+      term:close()
+      local out, stderr = slurp(outfile), slurp(errfile)
+      os.remove(outfile)
+      os.remove(errfile)
+      assert(ok, err)
+      assert.matches("EXIT=130$", screen)
+      return out, stderr
+    end
+
+    it("in a table, each row as its event arrives, without a Host column", function()
+      local out, err = watch()
+      assert.equal("", err)
+      local t = lines(out)
+      assert.matches("^Sequence  TIME_CREATED", t[1])
+      assert.falsy(out:find("Host", 1, true))
+      assert.falsy(out:find("wmi.Call", 1, true))
+      for i = 2, #t do assert.equal(i - 1, tonumber(t[i]:match("^(%d+) "))) end
+      assert.is_true(#t >= 4, out)
+    end)
+
+    it("in json and jsonl, each object as its event arrives; json ends a valid document", function()
+      for _, format in ipairs { "jsonl", "json" } do
+        local out, err = watch(format)
+        assert.equal("", err)
+        local events = python(format == "json" and JSON_DOC or JSON_LINES, out)
+        assert.is_true(#events >= 3, out)
+        for i, ev in ipairs(events) do
+          assert.same({ i, nil }, { ev.Sequence, ev.Host })
+        end
+      end
+    end)
   end)
 
   -- That the password read reaches ConnectServer (a test host accepts any), the
