@@ -442,11 +442,13 @@ static struct stub *call_prepare(lua_State *L, int arg)
 
 /* opts: progress = true (WBEM_FLAG_SEND_STATUS); queue_limit = objects that may
  * wait undispatched before the call is cancelled (false: no limit). */
-static LONG call_flags(lua_State *L, int opts, LONG *limit)
+static LONG call_flags(lua_State *L, int opts, const char *func, LONG *limit)
 {
+    static const char *const options[] = { "progress", "queue_limit", NULL };
     LONG flags = 0;
     int t;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
+    core_opt_check(L, opts, func, "option", options);
     core_opt_field(L, opts, "progress");
     if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SEND_STATUS;
     t = core_opt_field(L, opts, "queue_limit");
@@ -563,25 +565,25 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
 
 /* Methods of the form svc:xxx_async(string, sink [, opts]). Arguments are checked
  * and the stub made before anything is converted: those may raise. */
-static int call_start_string(lua_State *L, enum call_kind kind, BOOL optional)
+static int call_start_string(lua_State *L, enum call_kind kind, const char *func, BOOL optional)
 {
     struct call_args x = { kind, NULL, NULL, NULL, 0, 0 };
     BOOL none = optional && lua_isnoneornil(L, 2);
     struct stub *stub;
     services_check(L, 1);
     if (!none) luaL_checkstring(L, 2);
-    x.flags = call_flags(L, 4, &x.limit);
+    x.flags = call_flags(L, 4, func, &x.limit);
     if (!(stub = call_prepare(L, 3))) return 3;
     if (!none) x.a = core_check_bstr(L, 2);
     return call_start(L, &x, stub, lua_gettop(L));
 }
 
-static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, FALSE); }
-static int call_instances_async(lua_State *L) { return call_start_string(L, CALL_INSTANCES, FALSE); }
-static int call_classes_async(lua_State *L) { return call_start_string(L, CALL_CLASSES, TRUE); }
-static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, FALSE); }
-static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DELETE, FALSE); }
-static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, FALSE); }
+static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, "query_async", FALSE); }
+static int call_instances_async(lua_State *L) { return call_start_string(L, CALL_INSTANCES, "instances_async", FALSE); }
+static int call_classes_async(lua_State *L) { return call_start_string(L, CALL_CLASSES, "classes_async", TRUE); }
+static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, "get_async", FALSE); }
+static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DELETE, "delete_async", FALSE); }
+static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, "subscribe", FALSE); }
 
 /* svc:put_async(obj, sink [, opts]) */
 static int call_put_async(lua_State *L)
@@ -590,7 +592,7 @@ static int call_put_async(lua_State *L)
     struct stub *stub;
     services_check(L, 1);
     object_check(L, 2);
-    x.flags = call_flags(L, 4, &x.limit);
+    x.flags = call_flags(L, 4, "put_async", &x.limit);
     if (!(stub = call_prepare(L, 3))) return 3;
     /* Only now: making the stub allocates, and a finalizer may close the object. */
     x.obj = object_check(L, 2);
@@ -610,7 +612,7 @@ static int call_exec_async(lua_State *L)
     services_check(L, 1);
     luaL_checkstring(L, 2);
     luaL_checkstring(L, 3);
-    x.flags = call_flags(L, 6, &x.limit);
+    x.flags = call_flags(L, 6, "exec_async", &x.limit);
     if (!(stub = call_prepare(L, 5))) return 3;
     s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     box = lua_gettop(L);

@@ -171,6 +171,9 @@ enum { CONNECT_NAMESPACE, CONNECT_HOST, CONNECT_USER, CONNECT_PASSWORD, CONNECT_
        CONNECT_STRINGS };
 static const char *const connect_string_names[CONNECT_STRINGS] = {
     "namespace", "host", "user", "password", "authority", "locale" };
+static const char *const connect_option_names[] = {
+    "namespace", "host", "user", "password", "authority", "locale", "authentication", "impersonation",
+    "apartment", "locator", NULL };
 
 void connect_args_read(lua_State *L, int idx, const char *func, struct connect_args *a)
 {
@@ -194,6 +197,7 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
         if (!str_is_utf8(s[CONNECT_NAMESPACE], len[CONNECT_NAMESPACE])) luaL_argerror(L, idx, "invalid UTF-8");
         break;
     case LUA_TTABLE:
+        core_opt_check(L, idx, func, "option", connect_option_names);
         for (i = 0; i < CONNECT_STRINGS; i++)
             if ((s[i] = core_opt_string(L, idx, func, connect_string_names[i]))) len[i] = lua_rawlen(L, -1);
         if (core_opt_field(L, idx, "apartment") != LUA_TNIL)

@@ -15,6 +15,8 @@ local FAILED = 0x80041001           -- WBEM_E_FAILED
 local CONNECT_OPTIONS = { "namespace", "user", "password", "authority", "locale", "authentication",
                           "impersonation", "apartment", "locator" }
 
+local FANOUT_OPTIONS = { "throttle", "timeout", "indicate", "done", table.unpack(CONNECT_OPTIONS) }
+
 local function argerror(n, func, msg)
   error(("bad argument #%d to '%s' (%s)"):format(n, func, msg), 3)
 end
@@ -156,14 +158,17 @@ function start_host(s, h)
 end
 
 -- run:wait([ms]) --> true when every host is done (dispatching meanwhile), false on timeout
+-- Each dispatch gets the time left, so the limit holds however fast objects arrive.
 function Run:wait(ms)
   state_of(self, "wait")
   if ms ~= nil and type(ms) ~= "number" then argerror(1, "wait", "number expected, got " .. type(ms)) end
-  if self.done then return true end
-  local expired = false
-  local limit <close> = ms and ms >= 0 and core.timer(ms, function() expired = true end) or nil
-  local _ = limit                     -- closed on the way out, even by an error in a handler
-  while not self.done and not expired do core.dispatch(-1) end
+  if ms and (ms < 0 or ms ~= ms) then argerror(1, "wait", "non-negative milliseconds expected") end
+  local deadline = ms and core.ticks() + ms
+  while not self.done do
+    local left = deadline and deadline - core.ticks()
+    if left and left <= 0 then break end
+    core.dispatch(left and math.ceil(left) or math.huge)
+  end
   return self.done
 end
 
@@ -207,7 +212,7 @@ function Run:each()
         return item[1], item[2]
       end
       if self.done then return nil end
-      core.dispatch(-1)
+      core.dispatch(math.huge)
     end
   end
   local closer = setmetatable({}, { __close = function() if not self.done then self:cancel() end end })
@@ -227,6 +232,8 @@ local function fanout(hosts, request, opts)
   end
   if opts ~= nil and type(opts) ~= "table" then argerror(3, "fanout", "table expected, got " .. type(opts)) end
   opts = opts or {}
+  local ok, err = pcall(core.check_options, opts, "fanout", FANOUT_OPTIONS)
+  if not ok then error(err, 2) end
   local throttle = rawget(opts, "throttle")
   if throttle == nil then throttle = 32 end
   if math.type(throttle) ~= "integer" or throttle < 1 then

@@ -1,0 +1,128 @@
+-- What a new user hits first (issue 17): misspelt options are errors, negative
+-- time limits are argument errors, fan-out keeps its promises.
+local wmi = require "wmi"
+local helpers = require "spec.helpers"
+local testwmi = require "testwmi"
+local server = require "spec.support.testwmi_helpers"
+
+local ticks = require("wmi.core").ticks
+local SPOOLER = "SELECT Name FROM Win32_Service WHERE Name = 'Spooler'"
+
+describe("options and handlers tables", function()
+  local svc
+  setup(function() svc = assert(wmi.connect()) end)
+  teardown(function()
+    svc:close()
+    helpers.assert_all_released()
+  end)
+
+  it("refuse a misspelt key, naming it and the closest known one", function()
+    assert.has_error(function() wmi.connect { namspace = "root\\default" } end,
+      "bad option 'namspace' to 'connect' (unknown option; did you mean 'namespace'?)")
+    assert.has_error(function() wmi.connect { timeout = 5 } end,
+      "bad option 'timeout' to 'connect' (unknown option)")
+    assert.has_error(function() wmi.connect { "root\\default" } end,
+      "bad option '1' to 'connect' (unknown option)")
+    assert.has_error(function() wmi.connect_async({ Host = "x" }, function() end) end,
+      "bad option 'Host' to 'connect_async' (unknown option; did you mean 'host'?)")
+    assert.has_error(function() wmi.apartment { mod = "inproc" } end,
+      "bad option 'mod' to 'apartment' (unknown option; did you mean 'mode'?)")
+    assert.has_error(function() wmi.init_security { authentification = "none" } end,
+      "bad option 'authentification' to 'init_security' (unknown option; did you mean 'authentication'?)")
+    assert.has_error(function() svc:query(SPOOLER, { shalow = true }) end,
+      "bad option 'shalow' to 'query' (unknown option; did you mean 'shallow'?)")
+    assert.has_error(function() svc:each(SPOOLER, { bogus = 1 }) end,
+      "bad option 'bogus' to 'each' (unknown option)")
+    assert.has_error(function() svc:query_async(SPOOLER, function() end, { progres = true }) end,
+      "bad option 'progres' to 'query_async' (unknown option; did you mean 'progress'?)")
+    assert.has_error(function() svc:stream(SPOOLER, { bogus = 1 }) end,
+      "bad option 'bogus' to 'stream' (unknown option)")
+    assert.has_error(function() svc:stream(SPOOLER, { subscrbe = true }) end,
+      "bad option 'subscrbe' to 'stream' (unknown option; did you mean 'subscribe'?)")
+    assert.has_error(function() wmi.fanout({ "a" }, SPOOLER, { throtle = 2 }) end,
+      "bad option 'throtle' to 'fanout' (unknown option; did you mean 'throttle'?)")
+    assert.has_error(function() wmi.fanout({ "a" }, SPOOLER, { namspace = "root" }) end,
+      "bad option 'namspace' to 'fanout' (unknown option; did you mean 'namespace'?)")
+    -- Nothing started on the way.
+    assert.equal(0, wmi.pending())
+  end)
+
+  it("refuse a misspelt handler, in a stub or in place of one", function()
+    local apt = wmi.apartment()
+    assert.has_error(function() apt:stub { indicat = function() end } end,
+      "bad handler 'indicat' to 'stub' (unknown handler; did you mean 'indicate'?)")
+    assert.has_error(function() svc:query_async(SPOOLER, { statsu = function() end }) end,
+      "bad handler 'statsu' to 'stub' (unknown handler; did you mean 'status'?)")
+    -- A table without indicate (a buffering call) is checked as well.
+    assert.has_error(function() svc:query_async(SPOOLER, { status = function() end, bogus = 1 }) end,
+      "bad handler 'bogus' to 'stub' (unknown handler)")
+    apt:close()
+    assert.equal(0, wmi.pending())
+  end)
+
+  it("take every documented key", function()
+    local apt = wmi.apartment { mode = "inproc", check_access = "default" }
+    local s = assert(wmi.connect { namespace = "root\\cimv2", authentication = "privacy",
+      impersonation = "impersonate", apartment = apt, locator = nil })
+    local names = {}
+    for obj in s:stream(SPOOLER, { progress = false, queue_limit = 10 }) do names[#names + 1] = obj.Name end
+    assert.same({ "Spooler" }, names)
+    s:close()
+    apt:close()
+  end)
+end)
+
+describe("time limits", function()
+  it("are argument errors when negative, for every wait", function()
+    local svc = assert(wmi.connect())
+    local call = assert(svc:query_async(SPOOLER, function() end))
+    local run = wmi.fanout({}, SPOOLER)
+    for _, case in ipairs {
+      { function() wmi.run(-1) end, "bad argument #1 to 'run' (non-negative milliseconds expected)" },
+      { function() call:wait(-1) end, "bad argument #1 to 'wait' (non-negative milliseconds expected)" },
+      { function() run:wait(-1) end, "bad argument #1 to 'wait' (non-negative milliseconds expected)" },
+      -- Last: before the fix it waited for ever.
+      { function() wmi.dispatch(-5) end, "bad argument #1 to 'dispatch' (non-negative milliseconds expected)" },
+    } do
+      assert.has_error(case[1], case[2])
+    end
+    assert.is_true(call:wait())
+    call:close()
+    svc:close()
+    helpers.assert_all_released()
+  end)
+end)
+
+describe("wmi.fanout", function()
+  before_each(function() testwmi.reset() end)
+
+  it("returns from run:wait(ms) within its limit, however slow the handler", function()
+    -- 8 hosts of 23 services each and a 20 ms indicate handler: seconds of handling.
+    local hosts = {}
+    for i = 1, 8 do hosts[i] = "lat" .. i end
+    testwmi.configure { batch = 1 }
+    local slow = false
+    local run = wmi.fanout(hosts, "SELECT Name FROM Win32_Service", {
+      locator = testwmi.clsid,
+      indicate = function()
+        local t = ticks() + (slow and 20 or 0)
+        repeat until ticks() >= t
+      end,
+    })
+    -- Then objects pile up undispatched for a second: more than the limit's worth.
+    assert.is_true(server.until_true(function() return wmi.stats().queued > 0 end))
+    slow = true
+    local t = ticks() + 1000
+    repeat until ticks() >= t
+    local queued = wmi.stats().queued
+    assert.is_true(queued > 20, queued)
+    local start = ticks()
+    assert.is_false(run:wait(100))
+    local spent = ticks() - start
+    assert.is_true(spent < 1000, ("run:wait(100) took %d ms (%d objects were queued)"):format(spent, queued))
+    run:cancel()
+    assert.is_true(wmi.run(10000))
+    server.assert_server_idle()
+    helpers.assert_all_released()
+  end)
+end)
