@@ -244,6 +244,34 @@ describe("wmiq", function()
     end
   end)
 
+  it("takes arguments and writes to a console in any language", function()
+    -- Through the ANSI code page 'ü' was no UTF-8 (exit 2) and an emoji became '??'.
+    local text = "Grüße, Привет, 日本 😀"
+    local _, err, status = wmiq { "-n", "root\\default", "call", "StdRegProv", "SetStringValue",
+      "hDefKey=2147483649", "sSubKeyName=" .. KEY, "sValueName=unicode", "sValue=" .. text }
+    assert.same({ "", 0 }, { err, status })
+    local get = { "-n", "root\\default", "call", "StdRegProv", "GetStringValue", "hDefKey=2147483649",
+      "sSubKeyName=" .. KEY, "sValueName=unicode" }
+    local out
+    out, err, status = wmiq { "-f", "csv", table.unpack(get) }
+    assert.same({ "", 0 }, { err, status })
+    assert.same({ { "ReturnValue", "sValue" }, { "0", text } }, python(CSV_ROWS, out))
+    out, err, status = wmiq { "-f", "csv", "SELECT Name FROM Win32_Service WHERE Name = 'Müller'" }
+    assert.same({ "", "", 0 }, { out, err, status })
+    -- On a console the text is written as UTF-16, whatever its code page (UTF-8
+    -- bytes showed as "Gr├╝├ƒe"). Wine's console keeps UTF-16 code units in its
+    -- cells: a character beyond U+FFFF reaches the terminal as two U+FFFD.
+    local quoted = {}
+    for i, a in ipairs(get) do quoted[i] = q(a) end
+    local term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq -f list %s; echo EXIT=$?")
+      :format(q(os.getenv("PWD")), table.concat(quoted, " ")))
+    local ok, screen = pcall(term.wait_for, term, "EXIT=%d")
+    term:close()
+    assert(ok, screen)
+    assert.matches("\nsValue=Grüße, Привет, 日本 \u{FFFD}\u{FFFD}\n", screen)
+    assert.matches("EXIT=0$", screen)
+  end)
+
   it("gets one object and calls a method", function()
     local out, err, status = wmiq { "-f", "json", "get", "Win32_Service.Name='Spooler'" }
     assert.same({ "", 0 }, { err, status })
