@@ -248,10 +248,10 @@ describe("wmiq", function()
     -- Through the ANSI code page 'ü' was no UTF-8 (exit 2) and an emoji became '??'.
     local text = "Grüße, Привет, 日本 😀"
     local _, err, status = wmiq { "-n", "root\\default", "call", "StdRegProv", "SetStringValue",
-      "hDefKey=2147483649", "sSubKeyName=" .. KEY, "sValueName=unicode", "sValue=" .. text }
+      "hDefKey=2147483649", "sSubKeyName=" .. KEY, "sValueName=tricky", "sValue=" .. text }
     assert.same({ "", 0 }, { err, status })
     local get = { "-n", "root\\default", "call", "StdRegProv", "GetStringValue", "hDefKey=2147483649",
-      "sSubKeyName=" .. KEY, "sValueName=unicode" }
+      "sSubKeyName=" .. KEY, "sValueName=tricky" }
     local out
     out, err, status = wmiq { "-f", "csv", table.unpack(get) }
     assert.same({ "", 0 }, { err, status })
