@@ -37,7 +37,8 @@ describe("bounded memory", function()
     assert.equal(5, call.count)
     assert.is_false(status[1])
     assert.equal(0x80041061, status[3])
-    assert.matches("^WBEM_E_QUEUE_OVERFLOW %(0x80041061%): .*5 objects waited for dispatch", status[2])
+    assert.matches("^WBEM_E_QUEUE_OVERFLOW %(0x80041061%): .*5 callbacks %(%d+ bytes%) waited for dispatch "
+      .. "%(queue_limit 5, queue_bytes 67108864%)", status[2])
     helpers.assert_fail(0x80041061, "WBEM_E_QUEUE_OVERFLOW", call:result())
     -- The connection goes on.
     local again = assert(svc:query_async("SELECT * FROM Win32_Service", function() end, { queue_limit = false }))

@@ -245,7 +245,8 @@ describe("wmiq's logic in-process (wmi.cli)", function()
     assert.equal(24, n)                        -- the header and the 23 services of a default prefix
     out, err = sink(), sink()
     assert.equal(2, cli.main({ "-f", "xml", "SELECT Name FROM Win32_Service" }, out, err))
-    assert.same({ "", "wmiq: unknown format 'xml' (table, list, csv, json, jsonl or mof)\nTry 'wmiq --help'.\n" },
+    assert.same({ "",
+      "wmiq: unknown format in option '--format' (table, list, csv, json, jsonl or mof)\nTry 'wmiq --help'.\n" },
       { out:text(), err:text() })
     out, err = sink(), sink()
     assert.equal(1, cli.main({ "SELECT * FROM" }, out, err))

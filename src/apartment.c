@@ -102,6 +102,7 @@ int apartment_new(lua_State *L)
     static const DWORD context_values[] = { CLSCTX_LOCAL_SERVER, CLSCTX_INPROC_SERVER };
     struct apartment **box, *a;
     int mode, context, t;
+    BOOL must_check = FALSE;
     LONG flags = WBEM_FLAG_UNSECAPP_DEFAULT_CHECK_ACCESS;
     const char *access = "default";
     CLSID clsid;
@@ -117,11 +118,16 @@ int apartment_new(lua_State *L)
     {
         flags = lua_toboolean(L, -1) ? WBEM_FLAG_UNSECAPP_CHECK_ACCESS : WBEM_FLAG_UNSECAPP_DONT_CHECK_ACCESS;
         access = lua_toboolean(L, -1) ? "check" : "none";
+        must_check = lua_toboolean(L, -1);
     }
     else if (t != LUA_TNIL && (t != LUA_TSTRING || strcmp(lua_tostring(L, -1), "default")))
         luaL_error(L, "bad option 'check_access' to 'apartment' (\"default\", true or false expected)");
     lua_pop(L, 1);
     core_opt_clsid(L, 1, "apartment", "clsid", &CLSID_UnsecuredApartment, &clsid);
+    /* Fail closed: check_access = true is a promise that only CreateSinkStub keeps. */
+    if (must_check && mode == 2)
+        luaL_error(L, "bad option 'check_access' to 'apartment' (true needs unsecapp: an in-process sink "
+                      "checks no caller)");
 
     box = lua_newuserdatauv(L, sizeof(*box), 0);
     *box = NULL;
@@ -135,12 +141,20 @@ int apartment_new(lua_State *L)
     if (FAILED(hr))
     {
         /* "auto" means: unsecapp where it is registered, else in-process (Wine). */
-        if (mode == 0 && hr == REGDB_E_CLASSNOTREG) return 1;
+        if (mode == 0 && hr == REGDB_E_CLASSNOTREG && !must_check) return 1;
         apartment_free(L, box);     /* the userdata is on top, not at 1 (the options) */
         return hresult_fail(L, hr);
     }
     if (FAILED(IUnsecuredApartment_QueryInterface(a->ua, &IID_IWbemUnsecuredApartment, (void **)&a->wua)))
+    {
         a->wua = NULL;
+        if (must_check)
+        {
+            apartment_free(L, box);
+            return hresult_fail_msg(L, E_NOINTERFACE, "check_access = true needs IWbemUnsecuredApartment "
+                                                      "(CreateObjectStub's stubs cannot check access)");
+        }
+    }
     /* CreateObjectStub has no flags: its stubs apply unsecapp's default policy. */
     a->stub_flags = flags;
     a->access = a->wua ? access : "default";

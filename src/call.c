@@ -78,7 +78,7 @@ struct call_args
     BSTR a, b;
     IWbemClassObject *obj;
     LONG flags;
-    LONG limit;
+    struct sink_limits limits;
 };
 
 /* --- one async call per IWbemServices (Wine) ----------------------------------------
@@ -440,28 +440,37 @@ static struct stub *call_prepare(lua_State *L, int arg)
     return stub;
 }
 
-/* opts: progress = true (WBEM_FLAG_SEND_STATUS); queue_limit = objects that may
- * wait undispatched before the call is cancelled (false: no limit). */
-static LONG call_flags(lua_State *L, int opts, const char *func, LONG *limit)
+/* Option NAME: a positive integer, false (0: no limit) or absent (DEF). */
+static LONG call_limit(lua_State *L, int opts, const char *name, LONG def)
 {
-    static const char *const options[] = { "progress", "queue_limit", NULL };
-    LONG flags = 0;
-    int t;
-    if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
-    core_opt_check(L, opts, func, "option", options);
-    core_opt_field(L, opts, "progress");
-    if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SEND_STATUS;
-    t = core_opt_field(L, opts, "queue_limit");
-    *limit = CALL_QUEUE_LIMIT;
-    if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) *limit = 0;
+    int t = core_opt_field(L, opts, name);
+    LONG limit = def;
+    if (t == LUA_TBOOLEAN && !lua_toboolean(L, -1)) limit = 0;
     else if (t != LUA_TNIL)
     {
         lua_Integer n = lua_tointeger(L, -1);
         if (!lua_isinteger(L, -1) || n < 1 || n > LONG_MAX)
-            luaL_error(L, "bad option 'queue_limit' (positive integer or false expected)");
-        *limit = (LONG)n;
+            luaL_error(L, "bad option '%s' (positive integer or false expected)", name);
+        limit = (LONG)n;
     }
-    lua_pop(L, 2);
+    lua_pop(L, 1);
+    return limit;
+}
+
+/* opts: progress = true (WBEM_FLAG_SEND_STATUS); queue_limit = nodes (objects,
+ * statuses, progress) and queue_bytes = their bytes that may wait undispatched
+ * before the call is cancelled (false: no limit). */
+static LONG call_flags(lua_State *L, int opts, const char *func, struct sink_limits *limits)
+{
+    static const char *const options[] = { "progress", "queue_limit", "queue_bytes", NULL };
+    LONG flags = 0;
+    if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
+    core_opt_check(L, opts, func, "option", options);
+    core_opt_field(L, opts, "progress");
+    if ((limits->progress = lua_toboolean(L, -1))) flags |= WBEM_FLAG_SEND_STATUS;
+    lua_pop(L, 1);
+    limits->nodes = call_limit(L, opts, "queue_limit", CALL_QUEUE_LIMIT);
+    limits->bytes = call_limit(L, opts, "queue_bytes", CALL_QUEUE_BYTES);
     return flags;
 }
 
@@ -544,7 +553,7 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
     stub->call = c;
     *(struct call **)lua_touserdata(L, box) = c;
     InterlockedIncrement(&wmi_stats.calls);
-    stub->sink->limit = x->limit;
+    stub->sink->limits = x->limits;
 
     hr = call_issue(c->svc, x, stub->wrapped);
     if (hr == (HRESULT)WBEM_E_FAILED && call_may_retry(x->kind) && call_slot_free(s, stub->wrapped))
@@ -567,12 +576,12 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
  * and the stub made before anything is converted: those may raise. */
 static int call_start_string(lua_State *L, enum call_kind kind, const char *func, BOOL optional)
 {
-    struct call_args x = { kind, NULL, NULL, NULL, 0, 0 };
+    struct call_args x = { kind, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
     BOOL none = optional && lua_isnoneornil(L, 2);
     struct stub *stub;
     services_check(L, 1);
     if (!none) luaL_checkstring(L, 2);
-    x.flags = call_flags(L, 4, func, &x.limit);
+    x.flags = call_flags(L, 4, func, &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
     if (!none) x.a = core_check_bstr(L, 2);
     return call_start(L, &x, stub, lua_gettop(L));
@@ -588,11 +597,11 @@ static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSC
 /* svc:put_async(obj, sink [, opts]) */
 static int call_put_async(lua_State *L)
 {
-    struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, 0 };
+    struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
     struct stub *stub;
     services_check(L, 1);
     object_check(L, 2);
-    x.flags = call_flags(L, 4, "put_async", &x.limit);
+    x.flags = call_flags(L, 4, "put_async", &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
     /* Only now: making the stub allocates, and a finalizer may close the object. */
     x.obj = object_check(L, 2);
@@ -603,7 +612,7 @@ static int call_put_async(lua_State *L)
 /* svc:exec_async(path, method, params, sink [, opts]) */
 static int call_exec_async(lua_State *L)
 {
-    struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0, 0 };
+    struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
     struct services *s;
     struct stub *stub;
     int box;
@@ -612,7 +621,7 @@ static int call_exec_async(lua_State *L)
     services_check(L, 1);
     luaL_checkstring(L, 2);
     luaL_checkstring(L, 3);
-    x.flags = call_flags(L, 6, "exec_async", &x.limit);
+    x.flags = call_flags(L, 6, "exec_async", &x.limits);
     if (!(stub = call_prepare(L, 5))) return 3;
     s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     box = lua_gettop(L);

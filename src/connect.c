@@ -5,6 +5,8 @@
  * options are read (raw, no user code) and copied to UTF-16 on the Lua thread;
  * connect_server touches no Lua; services_open wraps the result on the Lua thread. */
 #include "luawmi.h"
+#include <ctype.h>
+#include <string.h>
 
 /* --- the identity -------------------------------------------------------------- */
 
@@ -32,16 +34,27 @@ void identity_release(struct identity *id)
 {
     if (!id || InterlockedDecrement(&id->refs)) return;
     connect_free_auth(id->auth);
+    free(id->principal);
     free(id);
     InterlockedDecrement(&wmi_stats.identities);
+}
+
+/* Kerberos with the authority's principal name: mutual authentication, no
+ * silent fall back to NTLM (Microsoft, "Specifying the Server Principal Name");
+ * NTLM and Kerberos take RPC_C_AUTHZ_NONE (CoSetProxyBlanket's page). */
+static HRESULT connect_set_blanket(struct identity *id, IUnknown *proxy)
+{
+    return CoSetProxyBlanket(proxy, id->service, id->service == RPC_C_AUTHN_DEFAULT ? RPC_C_AUTHZ_DEFAULT
+                                                                                    : RPC_C_AUTHZ_NONE,
+                             id->principal ? id->principal : COLE_DEFAULT_PRINCIPAL, id->authn, id->imp, id->auth,
+                             EOAC_NONE);
 }
 
 HRESULT identity_blanket(struct identity *id, IUnknown *proxy)
 {
     HRESULT hr;
     if (!id || !id->proxy || !proxy) return S_OK;
-    hr = CoSetProxyBlanket(proxy, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT, COLE_DEFAULT_PRINCIPAL,
-                           id->authn, id->imp, id->auth, EOAC_NONE);
+    hr = connect_set_blanket(id, proxy);
     /* An object served in-process (a local provider, Wine's) is no proxy. */
     return hr == E_NOINTERFACE ? S_OK : hr;
 }
@@ -57,13 +70,22 @@ static USHORT *connect_copy(const WCHAR *s, size_t len, ULONG *out_len)
     return (USHORT *)w;
 }
 
-/* The domain: "DOMAIN\user" names it, else an authority "ntlmdomain:DOMAIN"
- * (WMI's own convention); a "user@domain" name carries its own. */
+static const WCHAR connect_ntlm[] = L"ntlmdomain:", connect_kerberos[] = L"kerberos:";
+
+/* The rest of AUTHORITY after PREFIX (WMI's "ntlmdomain:" or "kerberos:"), or NULL. */
+static const WCHAR *connect_authority(const WCHAR *authority, const WCHAR *prefix, size_t prefix_len)
+{
+    return authority && !_wcsnicmp(authority, prefix, prefix_len) ? authority + prefix_len : NULL;
+}
+#define CONNECT_AUTHORITY(a, prefix) connect_authority((a)->authority, prefix, ARRAYSIZE(prefix) - 1)
+
+/* The domain: "DOMAIN\user" names it, else the authority: "ntlmdomain:DOMAIN" or
+ * "kerberos:DOMAIN\HOST" (WMI's own conventions); a "user@domain" name carries its own. */
 static HRESULT connect_make_auth(const struct connect_args *a, COAUTHIDENTITY **out)
 {
     COAUTHIDENTITY *auth = calloc(1, sizeof(*auth));
     const WCHAR *user = a->user, *slash = wcschr(a->user, '\\');
-    static const WCHAR ntlm[] = L"ntlmdomain:";
+    const WCHAR *ntlm = CONNECT_AUTHORITY(a, connect_ntlm), *kerberos = CONNECT_AUTHORITY(a, connect_kerberos);
 
     *out = NULL;
     if (!auth) return E_OUTOFMEMORY;
@@ -73,10 +95,14 @@ static HRESULT connect_make_auth(const struct connect_args *a, COAUTHIDENTITY **
         if (!(auth->Domain = connect_copy(a->user, slash - a->user, &auth->DomainLength))) goto fail;
         user = slash + 1;
     }
-    else if (a->authority && !_wcsnicmp(a->authority, ntlm, ARRAYSIZE(ntlm) - 1))
+    else if (ntlm)
     {
-        const WCHAR *dom = a->authority + ARRAYSIZE(ntlm) - 1;
-        if (!(auth->Domain = connect_copy(dom, wcslen(dom), &auth->DomainLength))) goto fail;
+        if (!(auth->Domain = connect_copy(ntlm, wcslen(ntlm), &auth->DomainLength))) goto fail;
+    }
+    else if (kerberos && wcschr(kerberos, '\\') && !wcschr(user, '@'))
+    {
+        if (!(auth->Domain = connect_copy(kerberos, wcschr(kerberos, '\\') - kerberos, &auth->DomainLength)))
+            goto fail;
     }
     if (!(auth->User = connect_copy(user, wcslen(user), &auth->UserLength))) goto fail;
     if (a->password && !(auth->Password = connect_copy(a->password, SysStringLen(a->password),
@@ -104,6 +130,13 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
     id->authn = a->authn;
     id->imp = a->imp;
     id->proxy = TRUE;
+    id->service = CONNECT_AUTHORITY(a, connect_kerberos) ? RPC_C_AUTHN_GSS_KERBEROS
+                : CONNECT_AUTHORITY(a, connect_ntlm) ? RPC_C_AUTHN_WINNT : RPC_C_AUTHN_DEFAULT;
+    if (id->service == RPC_C_AUTHN_GSS_KERBEROS && !(id->principal = _wcsdup(CONNECT_AUTHORITY(a, connect_kerberos))))
+    {
+        hr = E_OUTOFMEMORY;
+        goto done;
+    }
     hr = CoCreateInstance(&a->locator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator, (void **)&locator);
     if (FAILED(hr)) goto done;
     hr = IWbemLocator_ConnectServer(locator, a->resource, a->user, a->password, a->locale,
@@ -111,8 +144,7 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
     if (FAILED(hr)) goto done;
     /* Explicit credentials for another host travel in the blanket of every proxy. */
     if (a->remote && a->user && FAILED(hr = connect_make_auth(a, &id->auth))) goto done;
-    hr = CoSetProxyBlanket((IUnknown *)svc, RPC_C_AUTHN_DEFAULT, RPC_C_AUTHZ_DEFAULT, COLE_DEFAULT_PRINCIPAL,
-                           id->authn, id->imp, id->auth, EOAC_NONE);
+    hr = connect_set_blanket(id, (IUnknown *)svc);
     /* No proxy: neither is what it hands out, and no blanket is needed anywhere. */
     if (hr == E_NOINTERFACE)
     {
@@ -151,6 +183,49 @@ void connect_opt_levels(lua_State *L, int idx, const char *func, const char *aut
 {
     *authn = connect_authn_levels[core_opt_choice(L, idx, func, "authentication", authn_def, connect_authn_names)];
     *imp = connect_imp_levels[core_opt_choice(L, idx, func, "impersonation", imp_def, connect_imp_names)];
+    /* Fail closed: DCOM-hardened servers (KB5004442, CVE-2021-26414) refuse calls
+     * below packet integrity; a weaker level must be asked for knowingly. */
+    if (*authn != RPC_C_AUTHN_LEVEL_DEFAULT && *authn < RPC_C_AUTHN_LEVEL_PKT_INTEGRITY)
+    {
+        BOOL insecure = core_opt_field(L, idx, "insecure") == LUA_TBOOLEAN && lua_toboolean(L, -1);
+        lua_pop(L, 1);
+        if (!insecure)
+            luaL_error(L, "bad option 'authentication' to '%s' (below packet integrity: DCOM-hardened hosts "
+                          "refuse it; set insecure = true to use it anyway)", func);
+    }
+}
+
+/* A host name as DNS (RFC 1123 labels), NetBIOS, IPv4 or an IPv6 literal (optionally
+ * in brackets, with a %zone) writes it: letters, digits and "-_.:%[]" only, so that
+ * nothing in it reaches the "\\host\namespace" path as a separator. */
+static BOOL connect_host_ok(const char *s, size_t len)
+{
+    size_t i;
+    if (len == 0 || len > 255) return FALSE;
+    for (i = 0; i < len; i++)
+    {
+        unsigned char c = (unsigned char)s[i];
+        if (!(c < 0x80 && (isalnum(c) || strchr("-_.:%[]", c)))) return FALSE;
+    }
+    return TRUE;
+}
+
+/* wmi.valid_host(name) --> true | false, reason: whether connect would take NAME as a host. */
+int connect_valid_host(lua_State *L)
+{
+    size_t len;
+    const char *s = luaL_checklstring(L, 1, &len);
+    if (connect_host_ok(s, len))
+    {
+        lua_pushboolean(L, 1);
+        lua_pushnil(L);
+    }
+    else
+    {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "not a host name (DNS, NetBIOS, IPv4 or IPv6; no '\\', '/' or spaces)");
+    }
+    return 2;
 }
 
 void connect_args_free(struct connect_args *a)
@@ -173,7 +248,7 @@ static const char *const connect_string_names[CONNECT_STRINGS] = {
     "namespace", "host", "user", "password", "authority", "locale" };
 static const char *const connect_option_names[] = {
     "namespace", "host", "user", "password", "authority", "locale", "authentication", "impersonation",
-    "apartment", "locator", NULL };
+    "apartment", "locator", "insecure", NULL };
 
 void connect_args_read(lua_State *L, int idx, const char *func, struct connect_args *a)
 {
@@ -211,6 +286,11 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
     default:
         luaL_typeerror(L, idx, "nil, string or table");
     }
+    if (s[CONNECT_HOST] && !connect_host_ok(s[CONNECT_HOST], len[CONNECT_HOST]))
+        luaL_error(L, "bad option 'host' to '%s' (not a host name: DNS, NetBIOS, IPv4 or IPv6; no '\\', '/' "
+                      "or spaces)", func);
+    if (s[CONNECT_PASSWORD] && !s[CONNECT_USER])
+        luaL_error(L, "bad option 'password' to '%s' (a password needs a user)", func);
     connect_opt_levels(L, idx, func, "privacy", &a->authn, "impersonate", &a->imp);
     core_opt_clsid(L, idx, func, "locator", &CLSID_WbemLocator, &a->locator);
     a->remote = s[CONNECT_HOST] != NULL;

@@ -1,8 +1,10 @@
-/* wmi.core.console: the few Windows console calls wmiq needs and Lua lacks: a
- * line read without echo (a password), the console's width, binary stdout (CSV's
- * CRLF and line breaks inside values must reach the file unchanged), and Unicode
- * both ways: the command line as UTF-16, text to a console as UTF-16. */
+/* wmi.core.console: the few Windows calls wmiq needs and Lua lacks: a line read
+ * from the console with or without echo (a password, a confirmation), a
+ * credential from Windows Credential Manager, the console's width, binary stdout
+ * (CSV's CRLF and line breaks inside values must reach the file unchanged), and
+ * Unicode both ways: the command line as UTF-16, text to a console as UTF-16. */
 #include "luawmi.h"
+#include <wincred.h>
 #include <fcntl.h>
 #include <io.h>
 #include <shellapi.h>
@@ -10,9 +12,9 @@
 
 #define CONSOLE_LINE 1024   /* characters of a secret line, the line end included */
 
-/* console.read_secret() --> the line typed on the console, without echo (its line
- * end removed); nil when standard input is not a console (then read it as text). */
-static int console_read_secret(lua_State *L)
+/* The line typed on the console (its line end removed), echoed or not; nil when
+ * standard input is not a console (then read it as text). */
+static int console_read(lua_State *L, BOOL echo)
 {
     HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
     WCHAR line[CONSOLE_LINE];
@@ -26,7 +28,8 @@ static int console_read_secret(lua_State *L)
         lua_pushnil(L);
         return 1;
     }
-    SetConsoleMode(in, (mode | ENABLE_LINE_INPUT | ENABLE_PROCESSED_INPUT) & ~ENABLE_ECHO_INPUT);
+    SetConsoleMode(in, (mode | ENABLE_LINE_INPUT | ENABLE_PROCESSED_INPUT | (echo ? ENABLE_ECHO_INPUT : 0))
+                       & ~(echo ? 0 : ENABLE_ECHO_INPUT));
     ok = ReadConsoleW(in, line, CONSOLE_LINE - 1, &got, NULL);
     /* A longer line is cut: its rest must not become the next input read. */
     if (ok && got && line[got - 1] != L'\n')
@@ -45,6 +48,67 @@ static int console_read_secret(lua_State *L)
     SecureZeroMemory(line, sizeof(line));
     SecureZeroMemory(utf8, sizeof(utf8));
     return 1;
+}
+
+/* console.interactive() --> whether standard input is a console (one can be asked) */
+static int console_interactive(lua_State *L)
+{
+    DWORD mode;
+    lua_pushboolean(L, GetConsoleMode(GetStdHandle(STD_INPUT_HANDLE), &mode));
+    return 1;
+}
+
+/* console.read_secret() --> a line typed without echo (a password), or nil */
+static int console_read_secret(lua_State *L)
+{
+    return console_read(L, FALSE);
+}
+
+/* console.read_line() --> a line typed with echo (an answer), or nil */
+static int console_read_line(lua_State *L)
+{
+    return console_read(L, TRUE);
+}
+
+/* console.credential(name) --> user, password | nil, message, hresult: the generic
+ * credential NAME of Windows Credential Manager (CredReadW; `cmdkey /generic:NAME
+ * /user:U /pass` stores one). Its blob is the password in UTF-16, as cmdkey and
+ * CredWriteW callers store it. The C copies are zeroed; the Lua string cannot be. */
+static int console_credential(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 1, &len);
+    WCHAR wname[CRED_MAX_GENERIC_TARGET_NAME_LENGTH + 1];
+    char *secret = NULL;
+    CREDENTIALW *cred = NULL;
+    int n, secret_len = 0;
+    HRESULT hr = S_OK;
+
+    luaL_argcheck(L, len > 0 && len <= CRED_MAX_GENERIC_TARGET_NAME_LENGTH, 1, "credential name empty or too long");
+    n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, name, (int)len, wname, CRED_MAX_GENERIC_TARGET_NAME_LENGTH);
+    luaL_argcheck(L, n > 0, 1, "invalid UTF-8");
+    wname[n] = 0;
+    if (!CredReadW(wname, CRED_TYPE_GENERIC, 0, &cred)) return hresult_fail(L, HRESULT_FROM_WIN32(GetLastError()));
+    if (cred->CredentialBlobSize % sizeof(WCHAR)) hr = HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
+    else if (cred->CredentialBlobSize)
+    {
+        int wlen = (int)(cred->CredentialBlobSize / sizeof(WCHAR));
+        secret_len = WideCharToMultiByte(CP_UTF8, 0, (WCHAR *)cred->CredentialBlob, wlen, NULL, 0, NULL, NULL);
+        if (!(secret = malloc(secret_len ? secret_len : 1))) hr = E_OUTOFMEMORY;
+        else WideCharToMultiByte(CP_UTF8, 0, (WCHAR *)cred->CredentialBlob, wlen, secret, secret_len, NULL, NULL);
+    }
+    if (SUCCEEDED(hr))
+    {
+        char user[CRED_MAX_USERNAME_LENGTH * 3 + 1];
+        int ulen = cred->UserName ? WideCharToMultiByte(CP_UTF8, 0, cred->UserName, -1, user, sizeof(user), NULL, NULL) : 0;
+        lua_pushlstring(L, user, ulen > 0 ? (size_t)ulen - 1 : 0);
+        lua_pushlstring(L, secret ? secret : "", secret_len);   /* cannot raise but for memory */
+    }
+    if (secret) SecureZeroMemory(secret, secret_len);
+    free(secret);
+    SecureZeroMemory(cred->CredentialBlob, cred->CredentialBlobSize);
+    CredFree(cred);
+    return SUCCEEDED(hr) ? 2 : hresult_fail(L, hr);
 }
 
 /* console.width() --> columns of the console window standard output writes to,
@@ -158,6 +222,9 @@ void console_push(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
         { "read_secret", console_read_secret },
+        { "read_line", console_read_line },
+        { "interactive", console_interactive },
+        { "credential", console_credential },
         { "width", console_width },
         { "binary", console_binary },
         { "args", console_args },

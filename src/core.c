@@ -286,6 +286,7 @@ int luaopen_wmi_core(lua_State *L)
         { "connect_async", pool_connect_async },
         { "timer", pool_timer },
         { "init_security", services_init_security },
+        { "valid_host", connect_valid_host },
         { "apartment", apartment_new },
         { "dispatch", queue_dispatch },
         { "run", queue_run },

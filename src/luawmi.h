@@ -130,6 +130,8 @@ struct identity
     LONG refs;
     BOOL proxy;                 /* the Services took a blanket: so must what it hands out */
     DWORD authn, imp;           /* RPC_C_AUTHN_LEVEL_*, RPC_C_IMP_LEVEL_* */
+    DWORD service;              /* RPC_C_AUTHN_GSS_KERBEROS, _WINNT or _DEFAULT (the authority's) */
+    WCHAR *principal;           /* Kerberos: the server principal name, else NULL (COLE_DEFAULT_PRINCIPAL) */
     COAUTHIDENTITY *auth;       /* explicit credentials for another host, else NULL */
 };
 void identity_addref(struct identity *id);          /* NULL is fine for both */
@@ -154,6 +156,7 @@ struct connect_args
  * (it zeroes the password). The 'apartment' option is only checked, not kept. */
 void connect_args_read(lua_State *L, int idx, const char *func, struct connect_args *a);
 void connect_args_free(struct connect_args *a);
+int connect_valid_host(lua_State *L);        /* wmi.valid_host */
 /* The authentication and impersonation options of FUNC's options at IDX. */
 void connect_opt_levels(lua_State *L, int idx, const char *func, const char *authn_def, DWORD *authn,
                         const char *imp_def, DWORD *imp);
@@ -199,7 +202,8 @@ struct node
     enum node_kind kind;
     IWbemClassObject *obj;      /* indicated object, or the status' extended error */
     HRESULT hr;                 /* status; progress: low word current, high word total */
-    BSTR text;                  /* status/progress string parameter */
+    BSTR text;                  /* status/progress string parameter (at most SINK_TEXT_MAX characters) */
+    LONG bytes;                 /* counted against its sink's limits (0: not counted) */
 };
 struct queue;
 /* Creates this state's queue (luaopen); STA: the Lua thread is in an STA the
@@ -232,6 +236,15 @@ int queue_run(lua_State *L);                 /* wmi.run */
 int queue_pending(lua_State *L);             /* wmi.pending */
 
 /* sink.c: our IWbemObjectSink; COM threads only ever touch its queue */
+/* What one call may hold undispatched: then its sink takes no more and the call
+ * ends with WBEM_E_QUEUE_OVERFLOW. Its final status always gets through. */
+struct sink_limits
+{
+    LONG nodes;                 /* queue_limit: nodes of every kind (0: none) */
+    LONG bytes;                 /* queue_bytes: their bytes, texts included (0: none) */
+    BOOL progress;              /* progress was asked for (else progress is dropped) */
+};
+#define SINK_TEXT_MAX 2048      /* characters of a status or progress text kept: 4 KiB */
 struct sink
 {
     IWbemObjectSink IWbemObjectSink_iface;
@@ -239,8 +252,9 @@ struct sink
     volatile LONG closed;       /* set on the Lua thread: drop further callbacks */
     volatile LONG completed;    /* the provider sent its final status */
     volatile LONG overflowed;   /* LIMIT objects waited for dispatch: the call ends */
-    LONG queued;                /* objects of this sink in the queue */
-    LONG limit;                 /* 0: none */
+    LONG queued;                /* nodes of this sink in the queue (objects, statuses, progress) */
+    LONG bytes;                 /* their bytes (nodes and texts) */
+    struct sink_limits limits;
     struct queue *queue;
     struct stub *stub;          /* Lua thread only: who delivers this sink's nodes */
 };
@@ -280,7 +294,8 @@ void stub_release(lua_State *L, struct stub *stub);
 void console_push(lua_State *L);
 
 /* call.c: wmi.Call and the *_async methods of wmi.Services */
-#define CALL_QUEUE_LIMIT 100000     /* default objects a call may queue undispatched */
+#define CALL_QUEUE_LIMIT 100000     /* default nodes a call may queue undispatched */
+#define CALL_QUEUE_BYTES (64 << 20) /* default bytes they may take */
 void call_register(lua_State *L);
 int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void call_cancel_list(lua_State *L, struct call_list *list);

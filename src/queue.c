@@ -52,7 +52,11 @@ struct node *queue_new_node(struct sink *sink, enum node_kind kind)
 
 void queue_free_node(struct node *node)
 {
-    if (node->kind == NODE_INDICATE) InterlockedDecrement(&node->sink->queued);
+    if (node->bytes)
+    {
+        InterlockedDecrement(&node->sink->queued);
+        InterlockedExchangeAdd(&node->sink->bytes, -node->bytes);
+    }
     if (node->obj) IWbemClassObject_Release(node->obj);
     SysFreeString(node->text);
     if (node->sink) sink_release(node->sink);

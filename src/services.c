@@ -91,7 +91,7 @@ static int services_tostring(lua_State *L)
  * process, once: the module never calls it unless the script asks. */
 int services_init_security(lua_State *L)
 {
-    static const char *const options[] = { "authentication", "impersonation", NULL };
+    static const char *const options[] = { "authentication", "impersonation", "insecure", NULL };
     DWORD authn, imp;
     HRESULT hr;
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);

@@ -39,12 +39,13 @@ static ULONG WINAPI sink_Release(IWbemObjectSink *iface)
     return refs;
 }
 
-/* LIMIT objects wait undispatched: stop taking more, so that a subscription or a
- * huge query nobody dispatches cannot grow without bound. The call ends with this
- * status; the Lua thread then cancels it with the provider. */
+/* The call's limits were reached: stop taking more, so that a subscription, a huge
+ * query nobody dispatches or a server flooding statuses cannot grow without bound.
+ * The call ends with this status (not counted: it must get through); the Lua thread
+ * then cancels it with the provider. */
 static void sink_overflow(struct sink *sink)
 {
-    WCHAR text[80];
+    WCHAR text[160];
     struct node *node;
 
     if (InterlockedExchange(&sink->closed, 1)) return;
@@ -52,9 +53,40 @@ static void sink_overflow(struct sink *sink)
     InterlockedIncrement(&wmi_stats.overflows);
     if (!(node = queue_new_node(sink, NODE_STATUS))) return;
     node->hr = WBEM_E_QUEUE_OVERFLOW;
-    swprintf(text, ARRAYSIZE(text), L"%ld objects waited for dispatch; the call was cancelled", sink->limit);
+    swprintf(text, ARRAYSIZE(text), L"%ld callbacks (%ld bytes) waited for dispatch (queue_limit %ld, queue_bytes %ld); "
+             L"the call was cancelled", sink->queued, sink->bytes, sink->limits.nodes, sink->limits.bytes);
     node->text = SysAllocString(text);
     queue_push(sink->queue, node);
+}
+
+/* Counts a node of BYTES against the call's limits (LIMITED: it may be refused,
+ * and then the call overflows); FALSE when it does not fit. */
+static BOOL sink_reserve(struct sink *sink, LONG bytes, BOOL limited)
+{
+    LONG n = InterlockedIncrement(&sink->queued);
+    LONG b = InterlockedExchangeAdd(&sink->bytes, bytes) + bytes;
+    if (!limited || ((!sink->limits.nodes || n <= sink->limits.nodes) && (!sink->limits.bytes || b <= sink->limits.bytes)))
+        return TRUE;
+    InterlockedDecrement(&sink->queued);
+    InterlockedExchangeAdd(&sink->bytes, -bytes);
+    sink_overflow(sink);
+    return FALSE;
+}
+
+/* A counted node of SINK (see queue_free_node), or NULL: refused or out of memory. */
+static struct node *sink_node(struct sink *sink, enum node_kind kind, LONG bytes, BOOL limited)
+{
+    struct node *node;
+    bytes += sizeof(struct node);
+    if (!sink_reserve(sink, bytes, limited)) return NULL;
+    if (!(node = queue_new_node(sink, kind)))
+    {
+        InterlockedDecrement(&sink->queued);
+        InterlockedExchangeAdd(&sink->bytes, -bytes);
+        return NULL;
+    }
+    node->bytes = bytes;
+    return node;
 }
 
 static HRESULT WINAPI sink_Indicate(IWbemObjectSink *iface, LONG count, IWbemClassObject **objs)
@@ -65,18 +97,8 @@ static HRESULT WINAPI sink_Indicate(IWbemObjectSink *iface, LONG count, IWbemCla
     if (count < 0 || (count && !objs)) return WBEM_E_INVALID_PARAMETER;
     for (i = 0; i < count && !sink->closed; i++)
     {
-        struct node *node;
-        if (InterlockedIncrement(&sink->queued) > sink->limit && sink->limit)
-        {
-            InterlockedDecrement(&sink->queued);
-            sink_overflow(sink);
-            break;
-        }
-        if (!(node = queue_new_node(sink, NODE_INDICATE)))
-        {
-            InterlockedDecrement(&sink->queued);
-            return WBEM_E_OUT_OF_MEMORY;
-        }
+        struct node *node = sink_node(sink, NODE_INDICATE, 0, TRUE);
+        if (!node) return sink->closed ? WBEM_S_NO_ERROR : WBEM_E_OUT_OF_MEMORY;
         node->obj = objs[i];
         if (node->obj) IWbemClassObject_AddRef(node->obj);
         queue_push(sink->queue, node);
@@ -88,21 +110,26 @@ static HRESULT WINAPI sink_SetStatus(IWbemObjectSink *iface, LONG flags, HRESULT
                                      IWbemClassObject *obj)
 {
     struct sink *sink = impl_from_IWbemObjectSink(iface);
+    UINT len = text ? SysStringLen(text) : 0;
     struct node *node;
     enum node_kind kind;
 
+    if (len > SINK_TEXT_MAX) len = SINK_TEXT_MAX;
     if (flags == WBEM_STATUS_COMPLETE)
     {
+        /* One final status: a server sending more gets them dropped. */
+        if (InterlockedExchange(&sink->completed, 1)) return WBEM_S_NO_ERROR;
         kind = NODE_STATUS;
-        InterlockedExchange(&sink->completed, 1);
     }
-    else if (flags == WBEM_STATUS_PROGRESS) kind = NODE_PROGRESS;
-    else return WBEM_S_NO_ERROR; /* e.g. WBEM_STATUS_REQUIREMENTS: nothing for Lua */
+    else if (flags == WBEM_STATUS_PROGRESS && sink->limits.progress) kind = NODE_PROGRESS;
+    else return WBEM_S_NO_ERROR; /* progress nobody asked for, WBEM_STATUS_REQUIREMENTS: nothing for Lua */
     if (sink->closed) return WBEM_S_NO_ERROR;
 
-    if (!(node = queue_new_node(sink, kind))) return WBEM_E_OUT_OF_MEMORY;
+    /* The final status is counted, never refused: the call must end. */
+    if (!(node = sink_node(sink, kind, text ? (LONG)((len + 3) * sizeof(WCHAR)) : 0, kind != NODE_STATUS)))
+        return sink->closed ? WBEM_S_NO_ERROR : WBEM_E_OUT_OF_MEMORY;
     node->hr = hr;  /* for progress, the counts */
-    if (text && !(node->text = SysAllocStringLen(text, SysStringLen(text))))
+    if (text && !(node->text = SysAllocStringLen(text, len)))
     {
         queue_free_node(node);
         return WBEM_E_OUT_OF_MEMORY;

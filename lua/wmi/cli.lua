@@ -19,9 +19,18 @@ Options:
   -H, --host HOSTS     hosts, comma-separated (h1,h2,...), or @FILE with one host a
                        line (# starts a comment); several hosts are asked at once and
                        every row then starts with its Host
-  -u, --user USER      user name (DOMAIN\user) for remote hosts
+  -u, --user USER      user name (DOMAIN\user) for remote hosts; without a password
+                       option the password is asked for at the console, without echo
   -p, --password PW    password; - reads it from the console without echo (or a
-                       line of standard input when that is not a console)
+                       line of standard input when that is not a console). A
+                       password written here is visible to other users (process
+                       list, shell history): prefer -p -, --password-env or --credential
+      --password-env VAR  the password is the value of environment variable VAR
+      --credential NAME   user and password from the generic credential NAME of
+                       Windows Credential Manager (cmdkey /generic:NAME /user:U /pass)
+  -y, --yes            call on several hosts without asking (see Changes)
+      --what-if        print what call would do on each host, and call nothing
+      --csv-raw        csv: no ' before cells that start with = + - @ TAB or CR
   -f, --format FMT     table (default), list, csv, json, jsonl or mof
       --throttle N     hosts in flight at once (default 32)
       --timeout MS     milliseconds per host, connection included, for every
@@ -41,8 +50,17 @@ Formats:
   jsonl   one JSON object a line, written as each arrives (for watch and many hosts)
   mof     each object's MOF text
   Arrays print as {a,b} in table, list and csv; json keeps arrays and numbers.
+  In every format and on stderr, control characters (C0, DEL, C1) and the bidi
+  controls U+202A-U+202E and U+2066-U+2069 are written visibly as \x1b or
+  \u202e (json: \u001b), never raw; list, csv and mof keep line breaks and TABs.
+  A csv cell that starts with = + - @ TAB or CR gets a ' before it (a spreadsheet
+  would run it as a formula) unless --csv-raw.
   Method parameters: VALUE is text, converted to the parameter's type (numbers
   such as 2147483649 or 0x80000001 for integers); true and false are booleans.
+
+Changes:
+  call with more than one host asks first, at a terminal, showing the hosts and
+  the method with its arguments; without a terminal it needs --yes.
 
 Exit status: 0 when every host and call succeeded, 1 when one failed (each error
 on stderr with its WBEM name and HRESULT), 2 for a usage error, 130 after Ctrl+C
@@ -65,12 +83,14 @@ end
 local OPTIONS = {   -- long name -> takes a value
   namespace = true, host = true, user = true, password = true, format = true,
   throttle = true, timeout = true, locator = true, help = false,
+  ["password-env"] = true, credential = true, yes = false, ["what-if"] = false, ["csv-raw"] = false,
 }
-local SHORT = { n = "namespace", H = "host", u = "user", p = "password", f = "format", h = "help" }
+local SHORT = { n = "namespace", H = "host", u = "user", p = "password", f = "format", h = "help", y = "yes" }
 
+-- Usage errors never repeat an option's value: a misplaced password would be printed.
 local function positive(name, s)
   local n = math.tointeger(tonumber(s))
-  if not n or n < 1 then usage("option '--%s' needs a positive integer, got '%s'", name, s) end
+  if not n or n < 1 then usage("option '--%s' needs a positive integer", name) end
   return n
 end
 
@@ -78,19 +98,22 @@ end
 local function read_hosts(spec)
   local text = spec
   if spec:sub(1, 1) == "@" then
-    local f, err = io.open(spec:sub(2), "r")
-    if not f then usage("cannot read the host list %s", err) end
+    local f = io.open(spec:sub(2), "r")
+    if not f then usage("cannot read the host list of option '--host'") end
     text = f:read("a"):gsub("#[^\n]*", "")
     f:close()
   end
   local hosts, seen = {}, {}
   for h in text:gmatch("[^,%s]+") do
+    if not wmi.valid_host(h) then
+      usage("host #%d of option '--host' is not a host name (DNS, NetBIOS, IPv4 or IPv6)", #hosts + 1)
+    end
     if not seen[h:lower()] then
       seen[h:lower()] = true
       hosts[#hosts + 1] = h
     end
   end
-  if #hosts == 0 then usage("no host in '%s'", spec) end
+  if #hosts == 0 then usage("no host in option '--host'") end
   return hosts
 end
 
@@ -105,7 +128,7 @@ function cli.parse(args)
     elseif a:sub(1, 2) == "--" then
       name, value = a:match("^%-%-([^=]+)=(.*)$")
       name = name or a:sub(3)
-      if OPTIONS[name] == nil then usage("unknown option '%s'", a) end
+      if OPTIONS[name] == nil then usage("unknown option '--%s'", name) end
     elseif a:sub(1, 1) == "-" and #a > 1 and a ~= "-" then
       name = SHORT[a:sub(2, 2)]
       if not name then usage("unknown option '%s'", a:sub(1, 2)) end
@@ -130,12 +153,17 @@ function cli.parse(args)
   end
   if o.help then return o end
   if not FORMATS[o.format] then
-    usage("unknown format '%s' (table, list, csv, json, jsonl or mof)", o.format)
+    usage("unknown format in option '--format' (table, list, csv, json, jsonl or mof)")
   end
   if o.throttle then o.throttle = positive("throttle", o.throttle) end
   if o.timeout then o.timeout = positive("timeout", o.timeout) end
   if o.host then o.hosts = read_hosts(o.host) end
-  if o.password and not o.user then usage("option '--password' needs '--user'") end
+  local sources = (o.password and 1 or 0) + (o["password-env"] and 1 or 0) + (o.credential and 1 or 0)
+  if sources > 1 then usage("give one of '--password', '--password-env' and '--credential'") end
+  if o.credential and o.user then usage("option '--credential' names its own user: no '--user'") end
+  if (o.password or o["password-env"]) and not o.user then
+    usage("option '--%s' needs '--user'", o.password and "password" or "password-env")
+  end
 
   local cmd = rest[1]
   if not cmd then usage("missing the query or command") end
@@ -146,10 +174,11 @@ function cli.parse(args)
       o.path = rest[2]
     elseif cmd == "call" then
       if #rest < 3 then usage("'call' needs PATH and METHOD") end
-      o.path, o.method, o.params = rest[2], rest[3], {}
+      o.path, o.method, o.params, o.arguments = rest[2], rest[3], {}, {}
       for j = 4, #rest do
         local k, v = rest[j]:match("^([%w_]+)=(.*)$")
         if not k then usage("bad parameter '%s' (NAME=VALUE expected)", rest[j]) end
+        o.arguments[#o.arguments + 1] = rest[j]
         if v == "true" then v = true elseif v == "false" then v = false end
         o.params[k] = v
       end
@@ -169,6 +198,7 @@ function cli.parse(args)
       usage("unknown command '%s' (a WQL query, get, call, classes or watch expected)", cmd)
     end
   end
+  if o["what-if"] and o.command ~= "call" then usage("option '--what-if' applies to call only") end
   return o
 end
 
@@ -211,6 +241,43 @@ local function row_of(obj, host, want_mof, class_only)
   return row
 end
 
+---------------------------------------------------------------------------------
+-- What reaches a terminal or a file: WMI data (a registry value, a command line,
+-- a server's status text) must not drive the terminal. One rule for every format
+-- and stderr: C0 controls, DEL, C1 controls (U+0080-U+009F: CSI, OSC...) and the
+-- bidi controls (U+202A-U+202E, U+2066-U+2069) are written visibly: \x1b, \u202e.
+-- LAYOUT keeps line breaks (LF, CRLF) and TAB where the format carries them
+-- (list, csv, mof).
+-- Bytes that are no UTF-8 are written as \xHH too.
+---------------------------------------------------------------------------------
+
+local function shown(c)
+  local cp = utf8.codepoint(c)
+  if cp < 0x20 or cp == 0x7f then return ("\\x%02x"):format(cp) end
+  if (cp >= 0x80 and cp <= 0x9f) or (cp >= 0x202a and cp <= 0x202e) or (cp >= 0x2066 and cp <= 0x2069) then
+    return ("\\u%04x"):format(cp)
+  end
+  return c
+end
+
+local function shown_in_layout(c)
+  if c == "\t" then return c end
+  return shown(c)
+end
+
+local function visible(s, layout)
+  if not utf8.len(s) then
+    s = s:gsub("[\x80-\xff]", function(b) return ("\\x%02x"):format(b:byte()) end)
+  end
+  if not layout then return (s:gsub(utf8.charpattern, shown)) end
+  local parts = {}
+  for line, brk in (s .. "\n"):gmatch("(.-)(\r?\n)") do
+    parts[#parts + 1] = line:gsub(utf8.charpattern, shown_in_layout) .. brk
+  end
+  return table.concat(parts):sub(1, -2)
+end
+cli.visible = visible
+
 -- Text of a value for table, list and csv.
 local function text(v)
   if v == nil then return "" end
@@ -231,9 +298,14 @@ end
 
 local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
                   ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+-- Controls as \u escapes; C1 and bidi controls too (the rule above, in JSON's words).
 local function json_string(s)
-  return '"' .. s:gsub('[%c"\\]', function(c)
-    return ESCAPES[c] or ("\\u%04x"):format(c:byte())
+  if not utf8.len(s) then s = visible(s) end
+  return '"' .. s:gsub(utf8.charpattern, function(c)
+    if ESCAPES[c] then return ESCAPES[c] end
+    local v = shown(c)
+    if v == c then return c end
+    return ("\\u%04x"):format(utf8.codepoint(c))
   end) .. '"'
 end
 
@@ -263,7 +335,11 @@ end
 -- Output formats: each is { row = function(row), finish = function() }
 ---------------------------------------------------------------------------------
 
-local function csv_field(s)
+-- A cell a spreadsheet would run as a formula (=cmd|' /C calc'!A0) starts with '
+-- (OWASP's "CSV injection"), unless RAW; numbers are left as they are.
+local function csv_field(s, raw, number)
+  s = visible(s, true)
+  if not raw and not number and s:find("^[=+%-@\t\r]") then s = "'" .. s end
   if s:find('[",\r\n]') then return '"' .. s:gsub('"', '""') .. '"' end
   return s
 end
@@ -294,9 +370,9 @@ local function fit(widths, width)
   return widths
 end
 
--- A value as a table cell: one line.
+-- A value as a table cell: one line, its control characters made visible.
 local function cell(v)
-  return (text(v):gsub("\r?\n", "\\n"):gsub("%c", " "))
+  return visible((text(v):gsub("\r?\n", "\\n")))
 end
 
 -- One line of a table: VALUES cut to WIDTHS, two spaces apart.
@@ -321,9 +397,13 @@ local function streaming_table(out, nl, width)
       for i, name in ipairs(names or row.names) do cells[i] = cell(row.values[name]) end
       if not names then
         names, widths = row.names, {}
-        for i, name in ipairs(names) do widths[i] = math.max(width_of(name), width_of(cells[i])) end
+        local heads = {}
+        for i, name in ipairs(names) do
+          heads[i] = visible(name)
+          widths[i] = math.max(width_of(heads[i]), width_of(cells[i]))
+        end
         fit(widths, width)
-        table_line(out, nl, widths, names)
+        table_line(out, nl, widths, heads)
       end
       table_line(out, nl, widths, cells)
     end,
@@ -331,7 +411,7 @@ local function streaming_table(out, nl, width)
   }
 end
 
-function formats.table(out, nl, width, streaming)
+function formats.table(out, nl, width, _, streaming)
   if streaming then return streaming_table(out, nl, width) end
   local rows, names, seen = {}, {}, {}
   return {
@@ -344,7 +424,11 @@ function formats.table(out, nl, width, streaming)
     finish = function()
       if #rows == 0 then return end
       local cells, widths = {}, {}
-      for i, name in ipairs(names) do widths[i] = width_of(name) end
+      local heads = {}
+      for i, name in ipairs(names) do
+        heads[i] = visible(name)
+        widths[i] = width_of(heads[i])
+      end
       for r, row in ipairs(rows) do
         cells[r] = {}
         for i, name in ipairs(names) do
@@ -354,7 +438,7 @@ function formats.table(out, nl, width, streaming)
         end
       end
       fit(widths, width)
-      table_line(out, nl, widths, names)
+      table_line(out, nl, widths, heads)
       for _, c in ipairs(cells) do table_line(out, nl, widths, c) end
     end,
   }
@@ -364,7 +448,7 @@ function formats.list(out, nl)
   return {
     row = function(row)
       for _, name in ipairs(row.names) do
-        out:write(name, "=", (text(row.values[name]):gsub("\r?\n", nl)), nl)
+        out:write(visible(name), "=", (visible(text(row.values[name]), true):gsub("\r?\n", nl)), nl)
       end
       out:write(nl)
     end,
@@ -372,10 +456,10 @@ function formats.list(out, nl)
   }
 end
 
-function formats.csv(out)
+function formats.csv(out, _, _, raw)
   local names
-  local function line(fields)
-    for i, f in ipairs(fields) do fields[i] = csv_field(f) end
+  local function line(fields, numbers)
+    for i, f in ipairs(fields) do fields[i] = csv_field(f, raw, numbers and numbers[i]) end
     out:write(table.concat(fields, ","), "\r\n")
   end
   return {
@@ -384,9 +468,12 @@ function formats.csv(out)
         names = row.names
         line(table.move(names, 1, #names, 1, {}))
       end
-      local fields = {}
-      for i, name in ipairs(names) do fields[i] = text(row.values[name]) end
-      line(fields)
+      local fields, numbers = {}, {}
+      for i, name in ipairs(names) do
+        local v = row.values[name]
+        fields[i], numbers[i] = text(v), type(v) == "number"
+      end
+      line(fields, numbers)
     end,
     finish = function() end,
   }
@@ -413,8 +500,8 @@ end
 function formats.mof(out, nl)
   return {
     row = function(row)
-      if row.values.Host ~= nil and row.names[1] == "Host" then out:write("// Host: ", row.values.Host, nl) end
-      out:write((row.mof:gsub("\r?\n", nl)), nl)
+      if row.values.Host ~= nil and row.names[1] == "Host" then out:write("// Host: ", visible(row.values.Host), nl) end
+      out:write((visible(row.mof, true):gsub("\r?\n", nl)), nl)
     end,
     finish = function() end,
   }
@@ -424,8 +511,12 @@ end
 -- Running the command
 ---------------------------------------------------------------------------------
 
+-- The connection's options; the password leaves O (the Lua string itself stays
+-- until collected: Lua strings cannot be wiped).
 local function connect_opts(o)
-  return { namespace = o.namespace, user = o.user, password = o.password, locator = o.locator }
+  local opts = { namespace = o.namespace, user = o.user, password = o.password, locator = o.locator }
+  o.password = nil
+  return opts
 end
 
 -- This machine, no --timeout: synchronous connection, the query as a stream.
@@ -527,43 +618,103 @@ local function misuse(problem)
   return nil
 end
 
--- Reads the password given as "-": without echo from a console, else a line of stdin.
-local function read_password(err)
+-- Reads a password without echo from the console; else, for "-p -" (PIPE), a
+-- line of standard input; else nil (nothing asked).
+local function read_password(err, pipe)
+  if not pipe and not console.interactive() then return nil end
   err:write("Password: ")
   if err.flush then err:flush() end
   local secret = console.read_secret()
   err:write("\n")
-  if secret then return secret end
+  if secret or not pipe then return secret end
   return io.stdin:read("l") or ""
 end
 
+local NO_PASSWORD = "option '--user' needs a password, and there is no console to ask for it:"
+  .. " use --password-env VAR, --credential NAME or -p - (a line of standard input)"
+
+-- O's password from where the options say (never from the command line but with
+-- -p PASSWORD, which warns). Raises a usage error when there is none.
+local function find_password(o, err, env)
+  local read = env.read_password or read_password
+  if o.credential then
+    local user, secret, message = console.credential(o.credential)
+    if not user then usage("cannot read the credential of option '--credential': %s", message) end
+    if user == "" then usage("the credential of option '--credential' has no user name") end
+    o.user, o.password = user, secret
+  elseif o["password-env"] then
+    o.password = os.getenv(o["password-env"])
+    if not o.password then usage("the environment variable of option '--password-env' is not set") end
+  elseif o.password == "-" then
+    o.password = read(err, true)
+  elseif o.password then
+    err:write("wmiq: warning: a password on the command line is visible to other users (the process"
+      .. " list, shell history, audit logs); use -p -, --password-env or --credential\n")
+  elseif o.user then
+    o.password = read(err, false)
+    if not o.password then usage(NO_PASSWORD) end
+  end
+end
+
+-- Call on more than one host changes many machines: --what-if shows what would be
+-- done; else it is confirmed at a terminal, or by --yes. Returns an exit status
+-- when nothing is to be called, else nil.
+local function confirm(o, out, err, nl, env)
+  if o.command ~= "call" or not (o["what-if"] or (o.hosts and #o.hosts > 1)) then return nil end
+  local what = visible(("%s %s(%s)"):format(o.path, o.method, table.concat(o.arguments, ", ")))
+  local hosts = o.hosts or { "." }
+  if o["what-if"] then
+    for _, host in ipairs(hosts) do out:write("What if: call ", what, " on ", visible(host), nl) end
+    return 0
+  end
+  if o.yes then return nil end
+  err:write(("wmiq: call %s on %d hosts: %s%sProceed? [y/N] "):format(what, #hosts,
+    visible(table.concat(hosts, ", ")), "\n"))
+  if err.flush then err:flush() end
+  local answer = (env.read_line or console.read_line)()
+  err:write("\n")
+  if not answer then usage("call on %d hosts needs --yes (or --what-if) without a console to confirm at", #hosts) end
+  if not answer:lower():find("^%s*y") then
+    err:write("wmiq: not confirmed: nothing was called\n")
+    return 1
+  end
+  return nil
+end
+
 -- cli.main(args, out, err) --> exit status. ARGS: a sequence of strings (arg).
--- ENV (optional): { width = columns (false: none), stdin_password = function }.
+-- ENV (optional): { width = columns (false: none), newline = "\r\n",
+-- read_password = function(err, pipe) --> secret | nil, read_line = function() --> line | nil }.
 function cli.main(args, out, err, env)
   env = env or {}
-  local ok, o = pcall(cli.parse, args)
-  if not ok then
-    if getmetatable(o) == Usage then
-      err:write("wmiq: ", o.message, "\nTry 'wmiq --help'.\n")
+  local nl = env.newline or "\n"
+  local o, early
+  local parsed, wrong = pcall(function()
+    o = cli.parse(args)
+    if o.help then return end
+    early = confirm(o, out, err, nl, env)
+    if not early then find_password(o, err, env) end
+  end)
+  if not parsed then
+    if getmetatable(wrong) == Usage then
+      err:write("wmiq: ", visible(wrong.message), "\nTry 'wmiq --help'.\n")
       return 2
     end
-    error(o, 0)
+    error(wrong, 0)
   end
-  local nl = env.newline or "\n"
   if o.help then
     out:write((cli.usage:gsub("\n", nl)))
     return 0
   end
-  if o.password == "-" then o.password = (env.read_password or read_password)(err) end
+  if early then return early end
 
   local width = env.width
   if width == nil then width = tonumber(os.getenv("COLUMNS")) or console.width() end
-  local fmt = formats[o.format](out, nl, width or nil, o.command == "watch")
+  local fmt = formats[o.format](out, nl, width or nil, o["csv-raw"], o.command == "watch")
   local mof, class_only = o.format == "mof", o.command == "classes"
   local status = 0
   local function fail(host, msg)
     status = 1
-    err:write("wmiq: ", host and (host .. ": ") or "", msg, "\n")
+    err:write("wmiq: ", visible(host and (host .. ": ") or ""), visible(msg), "\n")
   end
 
   -- Each row is written (and flushed) as it comes; a table waits for all its rows,
@@ -588,7 +739,7 @@ function cli.main(args, out, err, env)
   -- Whatever ended the run (Ctrl+C too: "interrupted!"), what arrived is printed.
   if rows > 0 or not mistake then fmt.finish() end
   if mistake then
-    err:write("wmiq: ", mistake, "\nTry 'wmiq --help'.\n")
+    err:write("wmiq: ", visible(mistake), "\nTry 'wmiq --help'.\n")
     return 2
   end
   if not ran then error(problem, 0) end

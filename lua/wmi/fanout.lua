@@ -13,7 +13,7 @@ local FAILED = 0x80041001           -- WBEM_E_FAILED
 
 -- Options passed on to connect_async for every host.
 local CONNECT_OPTIONS = { "namespace", "user", "password", "authority", "locale", "authentication",
-                          "impersonation", "apartment", "locator" }
+                          "impersonation", "apartment", "locator", "insecure" }
 
 local FANOUT_OPTIONS = { "throttle", "timeout", "indicate", "done", table.unpack(CONNECT_OPTIONS) }
 
@@ -260,6 +260,8 @@ local function fanout(hosts, request, opts)
     end
     -- As connect_async would refuse it, but now: mid-run it would raise in a handler.
     if not utf8.len(name) then argerror(1, "fanout", ("host #%d: invalid UTF-8"):format(i)) end
+    local valid, why = core.valid_host(name)
+    if not valid then argerror(1, "fanout", ("host #%d: %s"):format(i, why)) end
     local key = name:lower()
     if not seen[key] then
       seen[key] = true

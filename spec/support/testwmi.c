@@ -43,7 +43,7 @@ const char *const testwmi_stat_names[STAT_COUNT] =
     "identity_lost", "double_status"
 };
 
-static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE };
+static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE, 0, 0, 1 };
 
 CRITICAL_SECTION testwmi_cs, testwmi_wine_cs;
 HANDLE testwmi_gate, testwmi_unhang;
@@ -391,7 +391,8 @@ static BOOL opt_boolean( lua_State *L, const char *key, BOOL def )
 }
 
 /* testwmi.configure{ batch = n, event_interval = ms, batch_delay = ms, late_indicate = bool,
- * gate = bool }: only the options given change; calls read them when they start. */
+ * gate = bool, progress_flood = n, progress_text = bytes, final_statuses = n }: only the
+ * options given change; calls read them when they start. */
 static int testwmi_configure( lua_State *L )
 {
     struct testwmi_config c;
@@ -405,6 +406,9 @@ static int testwmi_configure( lua_State *L )
     c.event_interval = (LONG)opt_integer( L, "event_interval", c.event_interval, 1, 600000 );
     c.batch_delay = (LONG)opt_integer( L, "batch_delay", c.batch_delay, 0, 600000 );
     c.late_indicate = opt_boolean( L, "late_indicate", c.late_indicate );
+    c.progress_flood = (LONG)opt_integer( L, "progress_flood", c.progress_flood, 0, 10000000 );
+    c.progress_text = (LONG)opt_integer( L, "progress_text", c.progress_text, 0, 1 << 24 );
+    c.final_statuses = (LONG)opt_integer( L, "final_statuses", c.final_statuses, 1, 10000000 );
     gate = opt_boolean( L, "gate", c.gate );
     if (gate && !c.gate) ResetEvent( testwmi_gate );
     if (!gate) SetEvent( testwmi_gate );

@@ -65,6 +65,10 @@ struct testwmi_config
     LONG batch_delay;       /* ms between two Indicates of one call */
     BOOL late_indicate;     /* hold a call's first Indicate until it is cancelled, then send it */
     BOOL gate;              /* calls wait before their first Indicate until testwmi.open_gate() */
+    /* A hostile server (issue 22): */
+    LONG progress_flood;    /* progress SetStatus calls before the first Indicate, asked for or not */
+    LONG progress_text;     /* bytes of the text each flooded progress (and extra final status) carries */
+    LONG final_statuses;    /* final SetStatus calls sent (the contract says one) */
 };
 extern struct testwmi_config testwmi_config;
 extern CRITICAL_SECTION testwmi_cs;         /* counts, configuration, operation tables, overlay */

@@ -114,6 +114,22 @@ static void async_unlink( struct op *op )
     op->next = NULL;
 }
 
+/* A hostile server (configure{ progress_flood, progress_text, final_statuses }): N
+ * SetStatus calls of kind FLAGS, each with a text of progress_text bytes, whatever
+ * the client asked for. */
+static void async_hostile_statuses( struct op *op, LONG flags, LONG n )
+{
+    BSTR text;
+    LONG i;
+
+    if (n <= 0 || !(text = SysAllocStringLen( NULL, op->config.progress_text / sizeof(WCHAR) ))) return;
+    for (i = 0; i < (LONG)SysStringLen( text ); i++) text[i] = L'a' + i % 26;
+    for (i = 0; i < n; i++)
+        IWbemObjectSink_SetStatus( op->sink, flags, flags == WBEM_STATUS_PROGRESS ? MAKELONG( i, n ) : S_OK,
+                                   text, NULL );
+    SysFreeString( text );
+}
+
 static DWORD WINAPI async_status_thread( void *arg )
 {
     (void)arg;
@@ -133,6 +149,7 @@ static DWORD WINAPI async_status_thread( void *arg )
         if (op->indicate_thread == GetCurrentThreadId()) testwmi_count( STAT_SAME_THREAD, 1 );
         testwmi_count( STAT_STATUSES, 1 );
         IWbemObjectSink_SetStatus( op->sink, WBEM_STATUS_COMPLETE, op->hr, op->param, op->err );
+        async_hostile_statuses( op, WBEM_STATUS_COMPLETE, op->config.final_statuses - 1 );
         async_sink_put( op );
         async_release( op );
     }
@@ -237,6 +254,11 @@ static BOOL async_deliver( struct op *op, struct objects *list )
         testwmi_count( STAT_GATED, 1 );
         WaitForMultipleObjects( 2, handles, FALSE, INFINITE );
         testwmi_count( STAT_GATED, -1 );
+    }
+    if (op->config.progress_flood && async_sink_get( op ))
+    {
+        async_hostile_statuses( op, WBEM_STATUS_PROGRESS, op->config.progress_flood );
+        async_sink_put( op );
     }
     if (!async_progress( op, 0, list->count )) return FALSE;
     while (sent < list->count)

@@ -24,6 +24,7 @@ struct blanket_record
     DWORD authn_svc, authz_svc, authn_level, imp_level, capabilities;
     WCHAR *user, *domain;
     BOOL identity, password;
+    WCHAR *principal;           /* the server principal name given, NULL for COLE_DEFAULT_PRINCIPAL */
 };
 
 static struct
@@ -99,9 +100,10 @@ static HRESULT WINAPI security_SetBlanket( IClientSecurity *iface, IUnknown *pro
     struct security *sec = impl_from_IClientSecurity( iface );
     COAUTHIDENTITY *id = auth_info == COLE_DEFAULT_AUTHINFO ? NULL : auth_info;
     struct blanket_record r = { sec->kind, authn_svc, authz_svc, authn_level, imp_level, capabilities,
-                                NULL, NULL, id != NULL, FALSE };
+                                NULL, NULL, id != NULL, FALSE, NULL };
 
-    (void)proxy; (void)principal;
+    (void)proxy;
+    if (principal && principal != COLE_DEFAULT_PRINCIPAL) r.principal = _wcsdup( principal );
     if (id && (id->Flags & SEC_WINNT_AUTH_IDENTITY_UNICODE))
     {
         r.user = security_copy( id->User, id->UserLength );
@@ -136,11 +138,12 @@ static HRESULT WINAPI security_SetBlanket( IClientSecurity *iface, IUnknown *pro
     if (blanket_log.count < blanket_log.cap)
     {
         blanket_log.items[blanket_log.count++] = r;
-        r.user = r.domain = NULL;
+        r.user = r.domain = r.principal = NULL;
     }
     LeaveCriticalSection( &testwmi_cs );
     free( r.user );
     free( r.domain );
+    free( r.principal );
     testwmi_count( STAT_BLANKETS, 1 );
     return S_OK;
 }
@@ -240,7 +243,8 @@ static void security_set_integer( lua_State *L, const char *key, DWORD v )
 }
 
 /* testwmi.blankets() --> { { kind =, authn_level =, imp_level =, authn_svc =, authz_svc =,
- *   capabilities =, identity = bool, user =, domain =, password = bool }, ... } in order */
+ *   capabilities =, identity = bool, user =, domain =, password = bool, principal = (nil: default) }, ... }
+ * in order */
 int security_push_log( lua_State *L )
 {
     struct blanket_record *copy;
@@ -255,6 +259,7 @@ int security_push_log( lua_State *L )
         copy[i] = blanket_log.items[i];
         copy[i].user = blanket_log.items[i].user ? _wcsdup( blanket_log.items[i].user ) : NULL;
         copy[i].domain = blanket_log.items[i].domain ? _wcsdup( blanket_log.items[i].domain ) : NULL;
+        copy[i].principal = blanket_log.items[i].principal ? _wcsdup( blanket_log.items[i].principal ) : NULL;
     }
     LeaveCriticalSection( &testwmi_cs );
     if (!copy) return luaL_error( L, "out of memory" );
@@ -275,12 +280,14 @@ int security_push_log( lua_State *L )
         lua_setfield( L, -2, "password" );
         security_set_wide( L, "user", copy[i].user );
         security_set_wide( L, "domain", copy[i].domain );
+        security_set_wide( L, "principal", copy[i].principal );
         lua_rawseti( L, -2, (lua_Integer)i + 1 );
     }
     for (i = 0; i < n; i++)
     {
         free( copy[i].user );
         free( copy[i].domain );
+        free( copy[i].principal );
     }
     free( copy );
     return 1;
@@ -294,6 +301,7 @@ void security_reset_log( void )
     {
         free( blanket_log.items[i].user );
         free( blanket_log.items[i].domain );
+        free( blanket_log.items[i].principal );
     }
     blanket_log.count = 0;
     LeaveCriticalSection( &testwmi_cs );

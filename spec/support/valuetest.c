@@ -33,6 +33,8 @@
  *   valuetest.stats() --> { objects = the copy's live wmi.Objects,
  *       fakes = live fake objects, probes = live foreign IUnknowns }
  *   valuetest.method_enums() --> method enumerations of fakes begun and not ended
+ *   valuetest.credential(name, user, password) stores a generic credential (CredWriteW);
+ *       valuetest.credential(name) deletes it (for wmiq --credential)
  *   valuetest.state(code [, apartment]) --> true, results... | false, message
  *       runs the Lua chunk CODE in a new Lua state (standard libraries, the
  *       caller's package.path and cpath: `require "wmi"` loads the real module),
@@ -50,6 +52,7 @@
 
 #include "valuetest.h"
 #include <lualib.h>
+#include <wincred.h>
 
 #define VALUETEST_BOX "valuetest.VARIANT"
 #define VALUETEST_FAKE_CLASS L"ValuetestFake"
@@ -854,6 +857,35 @@ static int valuetest_cimtype(lua_State *L)
     return 2;
 }
 
+/* valuetest.credential(name, user, password) --> true: stores a generic credential in
+ * Windows Credential Manager (CredWriteW, the blob the password in UTF-16, as
+ * cmdkey stores it); valuetest.credential(name) deletes it. For wmiq --credential. */
+static int valuetest_credential(lua_State *L)
+{
+    WCHAR name[256], user[256], password[256];
+    CREDENTIALW cred;
+    BOOL ok;
+
+    MultiByteToWideChar(CP_UTF8, 0, luaL_checkstring(L, 1), -1, name, ARRAYSIZE(name));
+    if (lua_isnoneornil(L, 2)) ok = CredDeleteW(name, CRED_TYPE_GENERIC, 0);
+    else
+    {
+        MultiByteToWideChar(CP_UTF8, 0, luaL_checkstring(L, 2), -1, user, ARRAYSIZE(user));
+        MultiByteToWideChar(CP_UTF8, 0, luaL_checkstring(L, 3), -1, password, ARRAYSIZE(password));
+        memset(&cred, 0, sizeof(cred));
+        cred.Type = CRED_TYPE_GENERIC;
+        cred.TargetName = name;
+        cred.UserName = user;
+        cred.CredentialBlob = (BYTE *)password;
+        cred.CredentialBlobSize = (DWORD)(wcslen(password) * sizeof(WCHAR));
+        cred.Persist = CRED_PERSIST_LOCAL_MACHINE;
+        ok = CredWriteW(&cred, 0);
+    }
+    if (!ok) return luaL_error(L, "credential: error %d", (int)GetLastError());
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 static int valuetest_method_enums_l(lua_State *L)
 {
     lua_pushinteger(L, InterlockedCompareExchange(&valuetest_method_enums, 0, 0));
@@ -1004,6 +1036,7 @@ __declspec(dllexport) int luaopen_valuetest(lua_State *L)
         { "stats", valuetest_stats },
         { "state", valuetest_state },
         { "method_enums", valuetest_method_enums_l },
+        { "credential", valuetest_credential },
         { NULL, NULL }
     };
     static const luaL_Reg box_meta[] = {

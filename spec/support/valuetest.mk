@@ -6,7 +6,7 @@
 VALUETEST_CC     := x86_64-w64-mingw32-gcc
 VALUETEST_CFLAGS := -std=c99 -O2 -Wall -Wextra -Werror -DCOBJMACROS -DUNICODE -D_UNICODE \
                     -D_WIN32_WINNT=0x0601 -Isrc -Ibuild/lua/include -include spec/support/valuetest.h
-VALUETEST_LIBS   := build/lua/lib/liblua54.a -lole32 -loleaut32 -luuid -lwbemuuid
+VALUETEST_LIBS   := build/lua/lib/liblua54.a -lole32 -loleaut32 -luuid -lwbemuuid -ladvapi32
 VALUETEST_SRC    := spec/support/valuetest.c $(wildcard src/*.c)
 VALUETEST_DLL    := build/test/valuetest.dll
 
