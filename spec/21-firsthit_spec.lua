@@ -72,6 +72,19 @@ describe("options and handlers tables", function()
   end)
 end)
 
+describe("obj:cimtype", function()
+  it("names a property's CIM type, which a wrapped uint64's value does not say", function()
+    local svc = assert(wmi.connect())
+    local os_ = assert(svc:query("SELECT * FROM Win32_OperatingSystem"))[1]
+    assert.same({ "uint64", "string", "uint16" },
+      { os_:cimtype("FreePhysicalMemory"), os_:cimtype("Caption"), os_:cimtype("OSType") })
+    helpers.assert_fail(0x80041002, "WBEM_E_NOT_FOUND", os_:cimtype("Nope"))
+    os_:close()
+    svc:close()
+    helpers.assert_all_released()
+  end)
+end)
+
 describe("time limits", function()
   it("are argument errors when negative, for every wait", function()
     local svc = assert(wmi.connect())

@@ -212,20 +212,38 @@ local function is_object(v)
   return mt and mt.__name == "wmi.Object" or false
 end
 
-local function plain(v)
+-- Whether V holds a negative integer (a uint64 above math.maxinteger arrives so).
+local function negative(v)
+  if math.type(v) == "integer" then return v < 0 end
+  if type(v) == "table" then
+    for i = 1, #v do if negative(v[i]) then return true end end
+  end
+  return false
+end
+
+-- A wrapped uint64 N as its exact decimal digits: { digits = "18446744073709551615" }.
+local function unsigned(n)
+  local q = (n >> 1) // 5                   -- N // 10, unsigned
+  return { digits = ("%d%d"):format(q, n - q * 10) }
+end
+
+-- UINT64: the value is of a uint64 property (its negative integers are wrapped).
+local function plain(v, uint64)
   if is_object(v) then
     local row = { names = {}, values = {} }
     for name, value in pairs(v) do
       row.names[#row.names + 1] = name
-      row.values[name] = plain(value)
+      row.values[name] = plain(value, negative(value) and (v:cimtype(name) or ""):find("^uint64"))
     end
     row.class = v:class()
     return row
   elseif type(v) == "table" then
     local t = {}
-    for i = 1, #v do t[i] = plain(v[i]) end
+    for i = 1, #v do t[i] = plain(v[i], uint64) end
     t.array = true
     return t
+  elseif uint64 and math.type(v) == "integer" and v < 0 then
+    return unsigned(v)
   end
   return v
 end
@@ -287,6 +305,7 @@ local function text(v)
       for i = 1, #v do parts[i] = text(v[i]) end
       return "{" .. table.concat(parts, ",") .. "}"
     end
+    if v.digits then return v.digits end
     return "instance of " .. tostring(v.class)
   end
   return tostring(v)
@@ -318,6 +337,7 @@ local function json(v)
     if v ~= v or v == math.huge or v == -math.huge then return "null" end
     return ("%.17g"):format(v)
   elseif t == "string" then return json_string(v)
+  elseif v.digits then return v.digits
   elseif v.array then
     local parts = {}
     for i = 1, #v do parts[i] = json(v[i]) end

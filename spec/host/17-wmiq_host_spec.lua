@@ -357,6 +357,22 @@ describe("wmiq", function()
     local events = python(JSON_LINES, out)
     assert.is_true(#events >= 3, out)
     for i, ev in ipairs(events) do assert.equal(i, ev.Sequence) end
+    -- A uint64 above 2^63-1 (the test events' Signature, 2^64 - Sequence) is exact
+    -- in every format (it printed as -1).
+    local seq = 0
+    for line in out:gmatch("[^\r\n]+") do
+      seq = seq + 1    -- 2^64 = 18446744073709551616
+      assert.matches(('"Sequence":%d,"TIME_CREATED":%%d+,"Signature":1844674407370955%04d}$'):format(seq, 1616 - seq),
+        line)
+    end
+    for _, format in ipairs { "csv", "list", "json" } do
+      out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5", "--timeout", "1500", "-f", format,
+        "watch", EVENTS }
+      assert.same({ "", 0 }, { err, status })
+      assert.truthy(out:find("18446744073709551615", 1, true), out)
+      assert.truthy(out:find("18446744073709551614", 1, true), out)
+      assert.falsy(out:find("-1", 1, true), out)
+    end
     -- Two hosts: each one's events in order, every line with its host; --timeout
     -- ends the watch normally.
     out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5,lat20", "--timeout", "1500", "-f", "jsonl",
@@ -394,7 +410,7 @@ describe("wmiq", function()
       for seq in screen:gmatch("\n(%d+) +%d+") do rows[#rows + 1] = tonumber(seq) end
       assert.is_true(#rows >= 3, screen)
       for i, seq in ipairs(rows) do assert.equal(i, seq) end
-      assert.matches("Sequence  TIME_CREATED\n1 ", screen)
+      assert.matches("Sequence  TIME_CREATED +Signature\n1 +%d+  18446744073709551615\n", screen)
     end)
     term:close()
     assert(ok, err)
@@ -452,6 +468,7 @@ describe("wmiq", function()
       assert.falsy(out:find("Host", 1, true))
       assert.falsy(out:find("wmi.Call", 1, true))
       for i = 2, #t do assert.equal(i - 1, tonumber(t[i]:match("^(%d+) "))) end
+      assert.matches(" 18446744073709551615$", t[2])
       assert.is_true(#t >= 4, out)
     end)
 
