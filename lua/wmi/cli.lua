@@ -202,6 +202,24 @@ function cli.parse(args)
   return o
 end
 
+-- The names of a WQL query's select list ("SELECT a, b FROM ..."), nil for "*".
+local function projection(wql)
+  local list = wql:match("^%s*[Ss][Ee][Ll][Ee][Cc][Tt]%s+(.-)%s+[Ff][Rr][Oo][Mm]%s")
+  if not list or list:find("*", 1, true) then return nil end
+  local names = {}
+  for name in list:gmatch("[^,%s]+") do names[#names + 1] = name end
+  return names
+end
+
+-- A projected property that the class lacks: main reports it as a failed query.
+local Missing = {}
+Missing.__index = Missing
+function Missing:new(class, name)
+  local name_, text = wmi.hresult(0x80041017)
+  return setmetatable({ message = ("%s (0x80041017): %s (%s has no property '%s')"):format(name_, text, class, name) },
+    self)
+end
+
 ---------------------------------------------------------------------------------
 -- Rows: an object's properties as plain values, read at once (under Wine the next
 -- query of the same class refills an instance's values)
@@ -738,9 +756,18 @@ function cli.main(args, out, err, env)
   end
 
   -- Each row is written (and flushed) as it comes; a table waits for all its rows,
-  -- but a watch's.
-  local rows = 0
+  -- but a watch's. A projected property the class lacks is an invalid query, as
+  -- Windows says at once (Wine returns objects without it): checked on the
+  -- first object of each class.
+  local rows, projected, checked = 0, o.wql and projection(o.wql), {}
   local function emit(obj, host)
+    local class = projected and obj:class()
+    if class and not checked[class] then
+      checked[class] = true
+      for _, name in ipairs(projected) do
+        if not obj:cimtype(name) then error(Missing:new(class, name), 0) end
+      end
+    end
     rows = rows + 1
     fmt.row(row_of(obj, host, mof, class_only))
     if out.flush then out:flush() end
@@ -753,6 +780,14 @@ function cli.main(args, out, err, env)
       if not done then fail(nil, msg) end
     end
   end)
+  if not ran and getmetatable(problem) == Missing then
+    ran = true
+    fail(nil, problem.message)
+  end
+  -- As WMIC said "No Instance(s) Available.": an empty table or list is no silence.
+  if ran and rows == 0 and status == 0 and o.command ~= "watch" and (o.format == "table" or o.format == "list") then
+    err:write("No instances.\n")
+  end
   -- The library's argument errors are the user's mistakes (get "", --locator xyz,
   -- call ... Bogus=1): usage errors, said without a source position.
   local mistake = not ran and misuse(problem)

@@ -273,6 +273,19 @@ describe("wmiq", function()
     assert.matches("EXIT=0$", screen)
   end)
 
+  it("says when there is no row, and fails a query projecting a property its class lacks", function()
+    local none = "SELECT Name FROM Win32_Service WHERE Name = 'nonexistent'"
+    for _, format in ipairs { "table", "list" } do
+      assert.same({ "", "No instances.\n", 0 }, { wmiq { "-f", format, none } })
+    end
+    assert.same({ "", "", 0 }, { wmiq { "-f", "csv", none } })
+    -- Windows fails such a query with WBEM_E_INVALID_QUERY; Wine returns objects without it.
+    local missing = "wmiq: WBEM_E_INVALID_QUERY (0x80041017): Invalid query (Win32_Service has no property 'Nope')\n"
+    assert.same({ "", missing, 1 }, { wmiq { "SELECT Name, Nope FROM Win32_Service" } })
+    assert.same({ "", missing, 1 }, { wmiq { "--locator", TESTWMI, "-H", "lat5,lat6", "-f", "jsonl",
+      "SELECT Nope FROM Win32_Service" } })
+  end)
+
   it("gets one object and calls a method", function()
     local out, err, status = wmiq { "-f", "json", "get", "Win32_Service.Name='Spooler'" }
     assert.same({ "", 0 }, { err, status })
