@@ -138,4 +138,46 @@ describe("wmi.fanout", function()
     server.assert_server_idle()
     helpers.assert_all_released()
   end)
+
+  it("takes a timeout in integer milliseconds only, and a WQL in UTF-8, or raises before starting", function()
+    for _, v in ipairs { 300.5, 0, -1, 2^31, "100" } do
+      assert.has_error(function() wmi.fanout({ "lat5" }, SPOOLER, { locator = testwmi.clsid, timeout = v }) end,
+        ("bad option 'timeout' to 'fanout' (positive integer of milliseconds expected, got %s)"):format(v))
+    end
+    assert.has_error(function() wmi.fanout({ "lat5" }, "SELECT Name FROM Win32_Service WHERE Name = '\xff'") end,
+      "bad argument #2 to 'fanout' (invalid UTF-8)")
+    assert.equal(0, wmi.pending())
+    helpers.assert_all_released()
+  end)
+
+  it("ends every host, once, when done raises during run:cancel() or each()'s break", function()
+    local reported = {}
+    local function failing_done(host)
+      reported[#reported + 1] = host
+      error("done failed for " .. host, 0)
+    end
+    local run = wmi.fanout({ "hang.1", "hang.2", "hang.3" }, SPOOLER,
+      { locator = testwmi.clsid, indicate = function() end, done = failing_done })
+    assert.has_error(function() run:cancel() end, "done failed for hang.1")
+    assert.same({ "hang.1", "hang.2", "hang.3" }, reported)
+    assert.is_true(run.done)
+    assert.is_true(run:wait())
+    -- The pull form: leaving the loop cancels the run.
+    reported = {}
+    run = wmi.fanout({ "lat5", "hang.4", "hang.5" }, SPOOLER, { locator = testwmi.clsid, done = failing_done })
+    local first
+    local ok, err = pcall(function()
+      for host in run:each() do
+        first = first or host
+        if first then break end
+      end
+    end)
+    assert.same({ false, "done failed for lat5" }, { ok, err })
+    assert.same({ "lat5", "hang.4", "hang.5" }, reported)
+    assert.is_true(run:wait())
+    testwmi.release()
+    assert.is_true(wmi.run(10000))
+    server.assert_server_idle()
+    helpers.assert_all_released()
+  end)
 end)

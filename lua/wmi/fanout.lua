@@ -34,8 +34,8 @@ end
 local function milliseconds(opts, name, default)
   local v = rawget(opts, name)
   if v == nil then return default end
-  if type(v) ~= "number" or v ~= v or v <= 0 or v >= 2^31 then
-    opterror(name, "positive number of milliseconds expected, got " .. tostring(v))
+  if math.type(v) ~= "integer" or v <= 0 or v >= 2^31 then
+    opterror(name, "positive integer of milliseconds expected, got " .. tostring(v))
   end
   return v
 end
@@ -151,10 +151,15 @@ function start_host(s, h)
   s.active = s.active + 1
   if not conn then return finish(s, h, false, msg, code) end
   h.conn = conn
-  h.timer = core.timer(s.timeout, function()
+  -- A host without its time limit would be a promise broken: a timer that cannot
+  -- be made ends the host.
+  local timer
+  timer, msg, code = core.timer(s.timeout, function()
     h.timer = nil
     finish(s, h, false, failure(TIMED_OUT, ("no result within %d ms"):format(s.timeout)), TIMED_OUT)
   end)
+  if not timer then return finish(s, h, false, msg, code) end
+  h.timer = timer
 end
 
 -- run:wait([ms]) --> true when every host is done (dispatching meanwhile), false on timeout
@@ -179,9 +184,15 @@ function Run:cancel()
   if s.cancelled then return end
   s.cancelled = true
   local message = failure(CANCELLED, "the fan-out was cancelled")
+  -- Every host ends, even when done raises: the first error goes on afterwards.
+  local raised
   for _, h in ipairs(s.hosts) do
-    if h.state ~= "done" then finish(s, h, false, message, CANCELLED) end
+    if h.state ~= "done" then
+      local ok, err = pcall(finish, s, h, false, message, CANCELLED)
+      if not ok then raised = raised or err end
+    end
   end
+  if raised then error(raised, 0) end
 end
 
 -- run:results() --> { [host] = { ok =, message =, hresult =, count = } } for the hosts done
@@ -230,6 +241,8 @@ local function fanout(hosts, request, opts)
   if rt ~= "string" and rt ~= "number" and rt ~= "function" then
     argerror(2, "fanout", "WQL string or function expected, got " .. rt)
   end
+  -- Now: at each host's start it would raise in a handler, and every host time out.
+  if rt == "string" and not utf8.len(request) then argerror(2, "fanout", "invalid UTF-8") end
   if opts ~= nil and type(opts) ~= "table" then argerror(3, "fanout", "table expected, got " .. type(opts)) end
   opts = opts or {}
   local ok, err = pcall(core.check_options, opts, "fanout", FANOUT_OPTIONS)
