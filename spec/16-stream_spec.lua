@@ -228,14 +228,7 @@ end)
 describe("wmiq's logic in-process (wmi.cli)", function()
   local cli = require "wmi.cli"
 
-  -- An output that keeps what is written.
-  local function sink()
-    local parts = {}
-    return { write = function(self, ...)
-      for _, s in ipairs { ... } do parts[#parts + 1] = s end
-      return self
-    end, text = function() return table.concat(parts) end }
-  end
+  local sink = helpers.output     -- an output that keeps what is written
 
   it("runs a query through a stream and releases everything; usage errors return 2", function()
     local out, err = sink(), sink()

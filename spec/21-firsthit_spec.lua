@@ -151,10 +151,11 @@ describe("wmi.fanout", function()
   end)
 
   it("ends every host, once, when done raises during run:cancel() or each()'s break", function()
+    finally(function() testwmi.release() end)    -- the hanging hosts, whatever happens
     local reported = {}
     local function failing_done(host)
       reported[#reported + 1] = host
-      error("done failed for " .. host, 0)
+      if host:find("^hang") then error("done failed for " .. host, 0) end
     end
     local run = wmi.fanout({ "hang.1", "hang.2", "hang.3" }, SPOOLER,
       { locator = testwmi.clsid, indicate = function() end, done = failing_done })
@@ -172,11 +173,12 @@ describe("wmi.fanout", function()
         if first then break end
       end
     end)
-    assert.same({ false, "done failed for lat5" }, { ok, err })
+    assert.same({ false, "done failed for hang.4" }, { ok, err })
     assert.same({ "lat5", "hang.4", "hang.5" }, reported)
     assert.is_true(run:wait())
+    -- The abandoned connects end once released, on their pool threads.
     testwmi.release()
-    assert.is_true(wmi.run(10000))
+    assert.is_true(server.until_true(function() return wmi.stats().connects == 0 end))
     server.assert_server_idle()
     helpers.assert_all_released()
   end)

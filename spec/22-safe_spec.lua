@@ -233,20 +233,57 @@ describe("memory bounded under a hostile server", function()
   end)
 end)
 
+describe("values the module cannot convert", function()
+  local svc
+  th.connection_per_test(function(s) svc = s end)
+  after_each(function() testwmi.configure { malformed = false } end)
+
+  local VT_DATE, VT_BSTR_ARRAY, VT_I4_ARRAY = 7, 0x2008, 0x2003
+  local VT_BYREF = 0x4000
+  for _, case in ipairs {
+    { "date", VT_DATE, "unsupported VARIANT type 0x7" },
+    -- the descriptor says VT_I8, the VARIANT VT_BSTR: 8-byte elements both on x64
+    { "vartype", VT_BYREF | VT_BSTR_ARRAY, "malformed array in a VARIANT (its elements are not of the VARIANT's "
+      .. "type 0x8)" },
+    { "bounds", VT_BYREF | VT_I4_ARRAY, "malformed array in a VARIANT (2147483649 elements)" },
+  } do
+    it(("become a marker with the VARTYPE, in every object: malformed = %q"):format(case[1]), function()
+      testwmi.configure { malformed = case[1] }
+      local list = assert(svc:query("SELECT Name, State FROM Win32_Service"))
+      assert.equal(23, #list)
+      for _, obj in ipairs(list) do
+        local name = obj.Name
+        assert.same({ true, case[2], case[3] }, { name.unconvertible, name.vartype, name.message })
+        assert.equal(("<unconvertible VARIANT 0x%x: %s>"):format(case[2], case[3]), tostring(name))
+        assert.equal("string", type(obj.State))          -- the other properties as ever
+        local seen = {}
+        for k, v in pairs(obj) do seen[k] = v end
+        assert.same(name, seen.Name)
+      end
+    end)
+  end
+
+  it("never fails a wmiq fan-out: every host's rows, the marker as text", function()
+    local cli = require "wmi.cli"
+    testwmi.configure { malformed = "date" }
+    local out, err = helpers.output(), helpers.output()
+    assert.equal(0, cli.main({ "--locator", testwmi.clsid, "-H", "lat5,lat10", "-f", "csv",
+      "SELECT Name FROM Win32_Service" }, out, err, { width = false }))
+    assert.equal("", err:text())
+    local text = out:text()
+    local _, rows = text:gsub("\r\n", "")
+    assert.equal(1 + 2 * 23, rows)
+    local _, markers = text:gsub("<unconvertible VARIANT 0x7: unsupported VARIANT type 0x7>", "")
+    assert.equal(2 * 23, markers)
+  end)
+end)
+
 describe("wmiq's password sources (wmi.cli in-process)", function()
   local cli = require "wmi.cli"
   local NAME = "luawmi-spec/credential"
 
-  local function sink()
-    local parts = {}
-    return { write = function(self, ...)
-      for _, s in ipairs { ... } do parts[#parts + 1] = s end
-      return self
-    end, text = function() return table.concat(parts) end }
-  end
-
   local function run(args, env)
-    local out, err = sink(), sink()
+    local out, err = helpers.output(), helpers.output()
     env = env or {}
     env.width = false
     local full = { "--locator", testwmi.clsid, "-H", "lat5", "-f", "csv" }

@@ -13,6 +13,15 @@ function helpers.assert_fail(hresult, name, ...)
   return message
 end
 
+-- An output for wmi.cli.main (anything with :write) that keeps what is written: :text().
+function helpers.output()
+  local parts = {}
+  return { write = function(self, ...)
+    for _, s in ipairs { ... } do parts[#parts + 1] = s end
+    return self
+  end, text = function() return table.concat(parts) end }
+end
+
 -- Asserts that the module holds nothing any more, once garbage is collected.
 function helpers.assert_all_released()
   collectgarbage()

@@ -102,9 +102,9 @@ int apartment_new(lua_State *L)
     static const DWORD context_values[] = { CLSCTX_LOCAL_SERVER, CLSCTX_INPROC_SERVER };
     struct apartment **box, *a;
     int mode, context, t;
-    BOOL must_check = FALSE;
     LONG flags = WBEM_FLAG_UNSECAPP_DEFAULT_CHECK_ACCESS;
     const char *access = "default";
+    BOOL must_check;
     CLSID clsid;
     HRESULT hr;
 
@@ -118,13 +118,13 @@ int apartment_new(lua_State *L)
     {
         flags = lua_toboolean(L, -1) ? WBEM_FLAG_UNSECAPP_CHECK_ACCESS : WBEM_FLAG_UNSECAPP_DONT_CHECK_ACCESS;
         access = lua_toboolean(L, -1) ? "check" : "none";
-        must_check = lua_toboolean(L, -1);
     }
     else if (t != LUA_TNIL && (t != LUA_TSTRING || strcmp(lua_tostring(L, -1), "default")))
         luaL_error(L, "bad option 'check_access' to 'apartment' (\"default\", true or false expected)");
     lua_pop(L, 1);
     core_opt_clsid(L, 1, "apartment", "clsid", &CLSID_UnsecuredApartment, &clsid);
     /* Fail closed: check_access = true is a promise that only CreateSinkStub keeps. */
+    must_check = flags == WBEM_FLAG_UNSECAPP_CHECK_ACCESS;
     if (must_check && mode == 2)
         luaL_error(L, "bad option 'check_access' to 'apartment' (true needs unsecapp: an in-process sink "
                       "checks no caller)");

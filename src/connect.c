@@ -195,9 +195,10 @@ void connect_opt_levels(lua_State *L, int idx, const char *func, const char *aut
     }
 }
 
-/* A host name as DNS (RFC 1123 labels), NetBIOS, IPv4 or an IPv6 literal (optionally
- * in brackets, with a %zone) writes it: letters, digits and "-_.:%[]" only, so that
- * nothing in it reaches the "\\host\namespace" path as a separator. */
+/* Whether S is written as a host name is: DNS (RFC 1123 labels), NetBIOS, IPv4, or
+ * an IPv6 literal (in brackets or not, with a %zone or not) take letters, digits and
+ * "-_.:%[]" only. Nothing else may reach the "\\host\namespace" path: a '\' or '/'
+ * in it would change the namespace. */
 static BOOL connect_host_ok(const char *s, size_t len)
 {
     size_t i;

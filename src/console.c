@@ -70,18 +70,30 @@ static int console_read_line(lua_State *L)
     return console_read(L, TRUE);
 }
 
+struct console_secret { const char *user, *password; int user_len, password_len; };
+
+static int console_push_secret(lua_State *L)
+{
+    const struct console_secret *c = lua_touserdata(L, 1);
+    lua_pushlstring(L, c->user, c->user_len);
+    lua_pushlstring(L, c->password, c->password_len);
+    return 2;
+}
+
 /* console.credential(name) --> user, password | nil, message, hresult: the generic
  * credential NAME of Windows Credential Manager (CredReadW; `cmdkey /generic:NAME
  * /user:U /pass` stores one). Its blob is the password in UTF-16, as cmdkey and
- * CredWriteW callers store it. The C copies are zeroed; the Lua string cannot be. */
+ * CredWriteW callers store it. The C copies are zeroed, even when pushing them
+ * raises (out of memory); the Lua string cannot be. */
 static int console_credential(lua_State *L)
 {
     size_t len;
     const char *name = luaL_checklstring(L, 1, &len);
     WCHAR wname[CRED_MAX_GENERIC_TARGET_NAME_LENGTH + 1];
-    char *secret = NULL;
+    char user[CRED_MAX_USERNAME_LENGTH * 3 + 1], *secret = NULL;
+    struct console_secret c = { user, "", 0, 0 };
     CREDENTIALW *cred = NULL;
-    int n, secret_len = 0;
+    int n, status = LUA_OK;
     HRESULT hr = S_OK;
 
     luaL_argcheck(L, len > 0 && len <= CRED_MAX_GENERIC_TARGET_NAME_LENGTH, 1, "credential name empty or too long");
@@ -92,22 +104,26 @@ static int console_credential(lua_State *L)
     if (cred->CredentialBlobSize % sizeof(WCHAR)) hr = HRESULT_FROM_WIN32(ERROR_INVALID_DATA);
     else if (cred->CredentialBlobSize)
     {
+        const WCHAR *blob = (const WCHAR *)cred->CredentialBlob;
         int wlen = (int)(cred->CredentialBlobSize / sizeof(WCHAR));
-        secret_len = WideCharToMultiByte(CP_UTF8, 0, (WCHAR *)cred->CredentialBlob, wlen, NULL, 0, NULL, NULL);
-        if (!(secret = malloc(secret_len ? secret_len : 1))) hr = E_OUTOFMEMORY;
-        else WideCharToMultiByte(CP_UTF8, 0, (WCHAR *)cred->CredentialBlob, wlen, secret, secret_len, NULL, NULL);
+        c.password_len = WideCharToMultiByte(CP_UTF8, 0, blob, wlen, NULL, 0, NULL, NULL);
+        if (!(secret = malloc(c.password_len ? c.password_len : 1))) hr = E_OUTOFMEMORY;
+        else WideCharToMultiByte(CP_UTF8, 0, blob, wlen, secret, c.password_len, NULL, NULL);
+        c.password = secret;
     }
     if (SUCCEEDED(hr))
     {
-        char user[CRED_MAX_USERNAME_LENGTH * 3 + 1];
-        int ulen = cred->UserName ? WideCharToMultiByte(CP_UTF8, 0, cred->UserName, -1, user, sizeof(user), NULL, NULL) : 0;
-        lua_pushlstring(L, user, ulen > 0 ? (size_t)ulen - 1 : 0);
-        lua_pushlstring(L, secret ? secret : "", secret_len);   /* cannot raise but for memory */
+        n = cred->UserName ? WideCharToMultiByte(CP_UTF8, 0, cred->UserName, -1, user, sizeof(user), NULL, NULL) : 0;
+        c.user_len = n > 0 ? n - 1 : 0;
+        lua_pushcfunction(L, console_push_secret);
+        lua_pushlightuserdata(L, &c);
+        status = lua_pcall(L, 1, 2, 0);
     }
-    if (secret) SecureZeroMemory(secret, secret_len);
+    if (secret) SecureZeroMemory(secret, c.password_len);
     free(secret);
     SecureZeroMemory(cred->CredentialBlob, cred->CredentialBlobSize);
     CredFree(cred);
+    if (status != LUA_OK) return lua_error(L);
     return SUCCEEDED(hr) ? 2 : hresult_fail(L, hr);
 }
 

@@ -5,6 +5,7 @@
  * __index and __newindex; the object's own methods, all lower-case, are looked
  * up first, so obj:get() reaches a property that shares a method's spelling. */
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "luawmi.h"
@@ -13,6 +14,7 @@
 #define OBJECT_VALUES_SHOWN 4   /* values a path-less instance's tostring shows */
 #define OBJECT_TEXT_SHOWN 40    /* bytes of a string value it shows */
 #define OBJECT_NAMES "wmi.Names"
+#define OBJECT_UNCONVERTIBLE "wmi.Unconvertible"
 
 /* The userdata block itself: one pointer, NULL once closed. */
 struct object
@@ -94,11 +96,14 @@ static int object_push_protected(lua_State *L)
 }
 
 /* Pushes V, then clears it. variant_push raises on a VARIANT it cannot convert
- * (a type or an interface WMI should not send, or out of memory): it runs
- * protected so that V is cleared either way, then the error goes on, placed
- * where the caller's caller is as luaL_error would have placed it. */
+ * (a type or an interface WMI should not send, a malformed array, or out of
+ * memory): it runs protected so that V is cleared either way. A value it cannot
+ * convert becomes the marker { unconvertible = true, vartype = V_VT, message = why }
+ * (tostring: "<unconvertible VARIANT 0x7: ...>"), so that one odd property never
+ * fails a whole object, query or fan-out; out of memory goes on as an error. */
 static void object_push_value(lua_State *L, VARIANT *v, CIMTYPE type)
 {
+    VARTYPE vt = V_VT(v);
     int status;
 
     lua_pushcfunction(L, object_push_protected);
@@ -107,13 +112,25 @@ static void object_push_value(lua_State *L, VARIANT *v, CIMTYPE type)
     status = lua_pcall(L, 2, 1, 0);
     VariantClear(v);
     if (status == LUA_OK) return;
-    if (lua_type(L, -1) == LUA_TSTRING)
-    {
-        luaL_where(L, 1);
-        lua_insert(L, -2);
-        lua_concat(L, 2);
-    }
-    lua_error(L);
+    if (status != LUA_ERRRUN || lua_type(L, -1) != LUA_TSTRING) lua_error(L);
+    lua_createtable(L, 0, 3);
+    lua_insert(L, -2);
+    lua_setfield(L, -2, "message");
+    lua_pushinteger(L, vt);
+    lua_setfield(L, -2, "vartype");
+    lua_pushboolean(L, 1);
+    lua_setfield(L, -2, "unconvertible");
+    luaL_setmetatable(L, OBJECT_UNCONVERTIBLE);
+}
+
+static int object_unconvertible_tostring(lua_State *L)
+{
+    char vt[16];
+    lua_getfield(L, 1, "vartype");
+    snprintf(vt, sizeof(vt), "%x", (unsigned)lua_tointeger(L, -1));
+    lua_getfield(L, 1, "message");
+    lua_pushfstring(L, "<unconvertible VARIANT 0x%s: %s>", vt, luaL_optstring(L, -1, "?"));
+    return 1;
 }
 
 /* Pushes property NAME of OBJ; pushes nothing when it fails. */
@@ -703,6 +720,10 @@ void object_register(lua_State *L)
 
     luaL_newmetatable(L, OBJECT_NAMES);
     lua_pushcfunction(L, object_names_tostring);
+    lua_setfield(L, -2, "__tostring");
+    lua_pop(L, 1);
+    luaL_newmetatable(L, OBJECT_UNCONVERTIBLE);
+    lua_pushcfunction(L, object_unconvertible_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
     core_new_class(L, WMI_OBJECT, methods, meta);

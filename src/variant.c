@@ -229,6 +229,7 @@ static void variant_push_array(lua_State *L, const SAFEARRAY *sa, VARTYPE vt, CI
 {
     UINT size = variant_element_size(vt);
     const BYTE *data;
+    VARTYPE own;
     LONG i, n;
 
     if (!sa)
@@ -240,12 +241,27 @@ static void variant_push_array(lua_State *L, const SAFEARRAY *sa, VARTYPE vt, CI
         luaL_error(L, "unsupported %d-dimensional array in a VARIANT", (int)sa->cDims);
     if (!size) variant_unsupported(L, vt | VT_ARRAY);
     luaL_checkstack(L, 3, "nested arrays");
-    n = (LONG)sa->rgsabound[0].cElements;
     data = sa->pvData;
-    /* Elements are read as VT says: the array must hold N of that size. */
+    /* Elements are read as VT says: the array must hold N of that size... */
     if (sa->cbElements != size)
         luaL_error(L, "malformed array in a VARIANT (%d-byte elements where %d-byte ones are due)",
                    (int)sa->cbElements, (int)size);
+    /* ...and of that type: on x64 BSTR, IUnknown *, LONGLONG and double are all 8
+     * bytes, so only the array's own type tells numbers from pointers. Arrays of
+     * pointers must say theirs (SafeArrayCreate's always do). */
+    if (FAILED(SafeArrayGetVartype((SAFEARRAY *)sa, &own)) ? vt == VT_BSTR || vt == VT_UNKNOWN || vt == VT_DISPATCH
+                                                            || vt == VT_VARIANT
+                                                          : own != vt && !(own == VT_INT && vt == VT_I4)
+                                                            && !(own == VT_UINT && vt == VT_UI4))
+    {
+        char buf[8];
+        snprintf(buf, sizeof(buf), "%x", (unsigned)vt);
+        luaL_error(L, "malformed array in a VARIANT (its elements are not of the VARIANT's type 0x%s)", buf);
+    }
+    /* A count that fits no Lua table (nor memory) is a lie. */
+    if (sa->rgsabound[0].cElements > (ULONG)INT_MAX / size)
+        luaL_error(L, "malformed array in a VARIANT (%I elements)", (lua_Integer)sa->rgsabound[0].cElements);
+    n = (LONG)sa->rgsabound[0].cElements;
     if (n && !data) luaL_error(L, "malformed array in a VARIANT (%d elements, no data)", (int)n);
     lua_createtable(L, n, 0);
     for (i = 0; i < n; i++)

@@ -60,7 +60,8 @@ Formats:
 
 Changes:
   call with more than one host asks first, at a terminal, showing the hosts and
-  the method with its arguments; without a terminal it needs --yes.
+  the method with its arguments (no: nothing is called, exit status 1); without
+  a terminal it needs --yes.
 
 Exit status: 0 when every host and call succeeded, 1 when one failed (each error
 on stderr with its WBEM name and HRESULT), 2 for a usage error, 130 after Ctrl+C
@@ -246,7 +247,10 @@ local function unsigned(n)
 end
 
 -- UINT64: the value is of a uint64 property (its negative integers are wrapped).
+-- A value the module could not convert ({ unconvertible = true, vartype = }) is
+-- shown as its text: "<unconvertible VARIANT 0x7: ...>".
 local function plain(v, uint64)
+  if type(v) == "table" and v.unconvertible then return tostring(v) end
   if is_object(v) then
     local row = { names = {}, values = {} }
     for name, value in pairs(v) do
@@ -706,12 +710,11 @@ local function confirm(o, out, err, nl, env)
     return 0
   end
   if o.yes then return nil end
-  err:write(("wmiq: call %s on %d hosts: %s%sProceed? [y/N] "):format(what, #hosts,
-    visible(table.concat(hosts, ", ")), "\n"))
+  local ask = env.read_line or (console.interactive() and console.read_line)
+  if not ask then usage("call on %d hosts needs --yes (or --what-if) without a console to confirm at", #hosts) end
+  err:write(("wmiq: call %s on %d hosts: %s\nProceed? [y/N] "):format(what, #hosts, visible(table.concat(hosts, ", "))))
   if err.flush then err:flush() end
-  local answer = (env.read_line or console.read_line)()
-  err:write("\n")
-  if not answer then usage("call on %d hosts needs --yes (or --what-if) without a console to confirm at", #hosts) end
+  local answer = ask() or ""
   if not answer:lower():find("^%s*y") then
     err:write("wmiq: not confirmed: nothing was called\n")
     return 1

@@ -265,8 +265,8 @@ svc:exec("StdRegProv", "DeleteKey", { hDefKey = 0x80000001, sSubKeyName = %q })]
       local args = { table.unpack(SET) }
       args[#args + 1] = "sValue=changed"
       local out, err, status = wmiq(args)
-      assert.same({ "", 2 }, { out, status })
-      assert.matches("needs %-%-yes", err)
+      assert.same({ "", "wmiq: call on 2 hosts needs --yes (or --what-if) without a console to confirm at\n"
+        .. "Try 'wmiq --help'.\n", 2 }, { out, err, status })
       assert.equal("before", get_value("fleet"))
 
       table.insert(args, 1, "--what-if")

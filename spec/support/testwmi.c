@@ -43,7 +43,7 @@ const char *const testwmi_stat_names[STAT_COUNT] =
     "identity_lost", "double_status"
 };
 
-static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE, 0, 0, 1 };
+static const struct testwmi_config config_defaults = { 1, 100, 0, FALSE, FALSE, 0, 0, 1, MALFORMED_NONE };
 
 CRITICAL_SECTION testwmi_cs, testwmi_wine_cs;
 HANDLE testwmi_gate, testwmi_unhang;
@@ -391,8 +391,9 @@ static BOOL opt_boolean( lua_State *L, const char *key, BOOL def )
 }
 
 /* testwmi.configure{ batch = n, event_interval = ms, batch_delay = ms, late_indicate = bool,
- * gate = bool, progress_flood = n, progress_text = bytes, final_statuses = n }: only the
- * options given change; calls read them when they start. */
+ * gate = bool, progress_flood = n, progress_text = bytes, final_statuses = n,
+ * malformed = "vartype" | "bounds" | "date" | false }: only the options given change;
+ * calls read them when they start (malformed: objects, when read). */
 static int testwmi_configure( lua_State *L )
 {
     struct testwmi_config c;
@@ -409,6 +410,12 @@ static int testwmi_configure( lua_State *L )
     c.progress_flood = (LONG)opt_integer( L, "progress_flood", c.progress_flood, 0, 10000000 );
     c.progress_text = (LONG)opt_integer( L, "progress_text", c.progress_text, 0, 1 << 24 );
     c.final_statuses = (LONG)opt_integer( L, "final_statuses", c.final_statuses, 1, 10000000 );
+    if (lua_getfield( L, 1, "malformed" ) != LUA_TNIL)
+    {
+        static const char *const kinds[] = { "none", "vartype", "bounds", "date", NULL };
+        c.malformed = lua_toboolean( L, -1 ) ? luaL_checkoption( L, -1, NULL, kinds ) : MALFORMED_NONE;
+    }
+    lua_pop( L, 1 );
     gate = opt_boolean( L, "gate", c.gate );
     if (gate && !c.gate) ResetEvent( testwmi_gate );
     if (!gate) SetEvent( testwmi_gate );

@@ -69,6 +69,8 @@ struct testwmi_config
     LONG progress_flood;    /* progress SetStatus calls before the first Indicate, asked for or not */
     LONG progress_text;     /* bytes of the text each flooded progress (and extra final status) carries */
     LONG final_statuses;    /* final SetStatus calls sent (the contract says one) */
+    enum { MALFORMED_NONE, MALFORMED_VARTYPE, MALFORMED_BOUNDS, MALFORMED_DATE } malformed;
+                            /* what every object's Name property reads as (testwmi_object.c) */
 };
 extern struct testwmi_config testwmi_config;
 extern CRITICAL_SECTION testwmi_cs;         /* counts, configuration, operation tables, overlay */

@@ -105,6 +105,45 @@ static HRESULT WINAPI wrapper_GetQualifierSet( IWbemClassObject *iface, IWbemQua
     FORWARD( IWbemClassObject_GetQualifierSet( INNER, set ) );
 }
 
+/* configure{ malformed = ... }: the Name property as a hostile provider could send
+ * it. The arrays are by reference to static descriptors (nothing for the client to
+ * free): "vartype", an array that says VT_BSTR and holds VT_I8 elements (8 bytes
+ * each on x64, as BSTRs; zeros, so a client reading them as BSTRs finds NULLs);
+ * "bounds", 2^31 + 1 elements of VT_I4 in a one-element buffer; "date", VT_DATE. */
+static struct { DWORD pad, vartype; SAFEARRAY sa; } malformed_vartype, malformed_bounds;
+static LONGLONG malformed_data[2];
+static SAFEARRAY *malformed_refs[2];
+
+static void wrapper_malform( LPCWSTR name, VARIANT *val )
+{
+    int kind;
+    EnterCriticalSection( &testwmi_cs );
+    kind = testwmi_config.malformed;
+    LeaveCriticalSection( &testwmi_cs );
+    if (!kind || !val || _wcsicmp( name, L"Name" )) return;
+    VariantClear( val );
+    if (kind == MALFORMED_DATE)
+    {
+        V_VT( val ) = VT_DATE;
+        V_DATE( val ) = 45000.5;
+        return;
+    }
+    malformed_vartype.vartype = VT_I8;
+    malformed_vartype.sa.cDims = 1;
+    malformed_vartype.sa.fFeatures = FADF_HAVEVARTYPE;
+    malformed_vartype.sa.cbElements = sizeof(LONGLONG);
+    malformed_vartype.sa.pvData = malformed_data;
+    malformed_vartype.sa.rgsabound[0].cElements = 2;
+    malformed_bounds.vartype = VT_I4;
+    malformed_bounds.sa = malformed_vartype.sa;
+    malformed_bounds.sa.cbElements = sizeof(LONG);
+    malformed_bounds.sa.rgsabound[0].cElements = 0x80000001;
+    malformed_refs[0] = &malformed_vartype.sa;
+    malformed_refs[1] = &malformed_bounds.sa;
+    V_VT( val ) = VT_BYREF | VT_ARRAY | (kind == MALFORMED_VARTYPE ? VT_BSTR : VT_I4);
+    V_ARRAYREF( val ) = &malformed_refs[kind == MALFORMED_VARTYPE ? 0 : 1];
+}
+
 static HRESULT WINAPI wrapper_Get( IWbemClassObject *iface, LPCWSTR name, LONG flags, VARIANT *val,
                                    CIMTYPE *type, LONG *flavor )
 {
@@ -149,6 +188,7 @@ static HRESULT WINAPI wrapper_Get( IWbemClassObject *iface, LPCWSTR name, LONG f
         }
     }
     LeaveCriticalSection( &testwmi_wine_cs );
+    if (SUCCEEDED(hr)) wrapper_malform( name, val );
     return hr;
 }
 
@@ -238,6 +278,7 @@ static HRESULT WINAPI wrapper_Next( IWbemClassObject *iface, LONG flags, BSTR *n
         hr = VariantCopy( val, &v->v );
     }
     LeaveCriticalSection( &testwmi_wine_cs );
+    if (hr == WBEM_S_NO_ERROR) wrapper_malform( name ? *name : local, val );
     SysFreeString( local );
     return hr;
 }
