@@ -30,6 +30,7 @@ struct call
     int anchor;                     /* registry reference, from STARTING until COMPLETED */
     lua_Integer count;              /* objects delivered */
     HRESULT hr;                     /* once COMPLETED */
+    HRESULT cancel_hr;              /* the status a cancel ends it with */
     int message;                    /* registry reference to the failure message */
 };
 
@@ -140,11 +141,11 @@ static void call_set_state(lua_State *L, struct call *c, enum call_state to)
         /* The sink is closed to WMI now: this status is the only node left. */
         if ((node = queue_new_node(stub->sink, NODE_STATUS)))
         {
-            node->hr = WBEM_E_CALL_CANCELLED;
+            node->hr = c->cancel_hr;
             queue_push(q, node);
             break;
         }
-        c->hr = WBEM_E_CALL_CANCELLED;
+        c->hr = c->cancel_hr;
         call_set_state(L, c, CALL_COMPLETED);   /* no memory for it: ended unheard */
         break;
     case CALL_COMPLETED:
@@ -186,12 +187,27 @@ static void call_abort(lua_State *L, struct call *c)
     call_set_state(L, c, CALL_COMPLETED);
 }
 
+/* Cancels C, whose status handler then receives HR at the next dispatch. */
+static void call_cancel_with(lua_State *L, struct call *c, HRESULT hr)
+{
+    if (c->state != CALL_RUNNING) return;
+    c->cancel_hr = hr;
+    call_set_state(L, c, CALL_CANCELLING);
+}
+
 /* call:cancel(): the status handler then receives WBEM_E_CALL_CANCELLED, at the
  * next dispatch. Idempotent, and harmless after completion. */
 static int call_cancel(lua_State *L)
 {
-    struct call *c = call_check(L, 1);
-    if (c->state == CALL_RUNNING) call_set_state(L, c, CALL_CANCELLING);
+    call_cancel_with(L, call_check(L, 1), WBEM_E_CALL_CANCELLED);
+    return 0;
+}
+
+/* core.overflow(call): the Lua layer's buffer is full; the call ends with
+ * WBEM_E_QUEUE_OVERFLOW, one status for its handler, result and stream alike. */
+int call_overflow(lua_State *L)
+{
+    call_cancel_with(L, call_check(L, 1), WBEM_E_QUEUE_OVERFLOW);
     return 0;
 }
 
@@ -269,7 +285,7 @@ int call_deliver(lua_State *L, struct node *node)
     /* After cancel only the module's own cancellation status gets through: a
      * COM thread may have queued a little after the purge. */
     if (!c || c->state == CALL_COMPLETED || c->state == CALL_STARTING
-        || (c->state == CALL_CANCELLING && (node->kind != NODE_STATUS || node->hr != (HRESULT)WBEM_E_CALL_CANCELLED)))
+        || (c->state == CALL_CANCELLING && (node->kind != NODE_STATUS || node->hr != c->cancel_hr)))
     {
         queue_drop(node);
         return 0;

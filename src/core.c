@@ -296,6 +296,7 @@ int luaopen_wmi_core(lua_State *L)
         { "threading", core_threading },
         { "check_options", core_l_check_options },
         { "ticks", core_ticks },
+        { "overflow", call_overflow },
         { NULL, NULL }
     };
     queue_open(L, core_init_com(L));

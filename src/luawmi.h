@@ -299,6 +299,7 @@ void console_push(lua_State *L);
 void call_register(lua_State *L);
 int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void call_cancel_list(lua_State *L, struct call_list *list);
+int call_overflow(lua_State *L);
 void call_detach_stub(lua_State *L, struct call *c);
 
 /* pool.c: work on the Windows thread pool (wmi.connect_async, timers) */

@@ -39,7 +39,7 @@ local function buffer_indicate(obj, call)
   if not b or b.overflow or obj == nil then return end
   if b.limit and b.last - b.first + 1 >= b.limit then
     b.overflow = b.limit
-    call:cancel()
+    core.overflow(call)       -- its status says what the loop will raise
     return
   end
   b.last = b.last + 1
