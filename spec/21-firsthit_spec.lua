@@ -85,6 +85,31 @@ describe("obj:cimtype", function()
   end)
 end)
 
+describe("credentials with a UNC namespace", function()
+  before_each(function() testwmi.reset() end)
+
+  it("travel in the blanket, as with host (the proxies ran as the process' own account)", function()
+    for _, ns in ipairs { "\\\\lat5\\root\\cimv2", "//lat5/root/cimv2" } do
+      testwmi.reset()
+      local svc = assert(wmi.connect { locator = testwmi.clsid, namespace = ns, user = "DOM\\u", password = "secret" })
+      local c, b = testwmi.connects(), testwmi.blankets()
+      assert.same({ "lat5", "DOM\\u", true }, { c[1].host, c[1].user, c[1].password })
+      assert.same({ "services", true, "u", "DOM", true },
+        { b[1].kind, b[1].identity, b[1].user, b[1].domain, b[1].password })
+      svc:close()
+    end
+    -- This machine by name: no identity, as without a namespace.
+    for _, ns in ipairs { "\\\\.\\root\\cimv2", "//LocalHost/root/cimv2" } do
+      testwmi.reset()
+      local svc = assert(wmi.connect { locator = testwmi.clsid, namespace = ns })
+      assert.is_false(testwmi.blankets()[1].identity)
+      svc:close()
+    end
+    server.assert_server_idle()
+    helpers.assert_all_released()
+  end)
+end)
+
 describe("time limits", function()
   it("are argument errors when negative, for every wait", function()
     local svc = assert(wmi.connect())
