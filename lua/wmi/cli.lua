@@ -159,6 +159,11 @@ function cli.parse(args)
   if o.throttle then o.throttle = positive("throttle", o.throttle) end
   if o.timeout then o.timeout = positive("timeout", o.timeout) end
   if o.host then o.hosts = read_hosts(o.host) end
+  local clsid = "^{" .. ("%x"):rep(8) .. "%-" .. ("%x%x%x%x%-"):rep(3) .. ("%x"):rep(12) .. "}$"
+  if o.locator and not o.locator:find(clsid) then
+    usage("option '--locator' needs a CLSID such as {4590F811-1D3A-11D0-891F-00AA004B2E24} (WMI's own), got '%s'",
+      o.locator)
+  end
   local sources = (o.password and 1 or 0) + (o["password-env"] and 1 or 0) + (o.credential and 1 or 0)
   if sources > 1 then usage("give one of '--password', '--password-env' and '--credential'") end
   if o.credential and o.user then usage("option '--credential' names its own user: no '--user'") end
@@ -561,6 +566,42 @@ local function connect_opts(o)
   return opts
 end
 
+-- The message of ERR when it is an argument or option error raised by the
+-- library, without its "file:line:" prefix and traceback; else nil.
+local function misuse(problem)
+  if type(problem) ~= "string" then return nil end
+  local line = problem:match("^[^\n]*")
+  while not line:find("^bad ") do
+    local rest = line:match("^.-:%d+: (.*)$")
+    if not rest then return nil end
+    line = rest
+  end
+  if line:find("^bad argument #%d+ to '[^']*' %(") or line:find("^bad option '[^']*'") then return line end
+  return nil
+end
+
+-- A method call's parameters that the library refused (PROBLEM), said in wmiq's
+-- words as a usage error: the class and method, and what they take; else PROBLEM.
+local function parameter_mistake(svc, o, problem)
+  local line = misuse(problem)
+  if not line then return problem end
+  local class = o.path:match("^[^.=]+")
+  local unknown = line:match("%(no parameter '(.-)'%)$")
+  if unknown then
+    local ok, cls = pcall(svc.get, svc, class)
+    local inparams = ok and cls and cls:inparams(o.method)
+    local takes = inparams and table.concat(inparams:properties(), ", ") or "none"
+    return setmetatable({ message = ("%s.%s has no parameter '%s' (it takes %s)")
+      :format(class, o.method, unknown, takes) }, Usage)
+  end
+  local name, cimtype = line:match("%(bad parameter '(.-)' %((%a+%d*) expected, got string%)%)$")
+  if name and cimtype:find("int") then
+    return setmetatable({ message = ("'%s' is not an integer (%s.%s's %s is a %s)")
+      :format(o.params[name], class, o.method, name, cimtype) }, Usage)
+  end
+  return problem
+end
+
 -- This machine, no --timeout: synchronous connection, the query as a stream.
 -- Returns true, or nil, message.
 local function run_single(o, emit)
@@ -585,7 +626,9 @@ local function run_single(o, emit)
       result, message = svc:get(o.path)
       if result then emit(result) end
     elseif o.command == "call" then
-      result, message = svc:exec(o.path, o.method, next(o.params) and o.params or nil)
+      local ok, r, m = pcall(svc.exec, svc, o.path, o.method, next(o.params) and o.params or nil)
+      if not ok then error(parameter_mistake(svc, o, r), 0) end
+      result, message = r, m
       if result then emit(result) end
     else
       result, message = svc:classes(o.super)
@@ -596,7 +639,7 @@ local function run_single(o, emit)
   end)
   svc:close()
   if ok then return true end
-  if type(err) == "table" and err.message then return nil, err.message end
+  if type(err) == "table" and err.message and getmetatable(err) ~= Usage then return nil, err.message end
   error(err, 0)
 end
 
@@ -607,7 +650,11 @@ local TIMED_OUT = 0x80041069
 local REQUESTS = {
   query = function(o, svc, h) return svc:query_async(o.wql, h) end,
   get = function(o, svc, h) return svc:get_async(o.path, h) end,
-  call = function(o, svc, h) return svc:exec_async(o.path, o.method, next(o.params) and o.params or nil, h) end,
+  call = function(o, svc, h)
+    local ok, call, msg, code = pcall(svc.exec_async, svc, o.path, o.method, next(o.params) and o.params or nil, h)
+    if not ok then error(parameter_mistake(svc, o, call), 0) end
+    return call, msg, code
+  end,
   classes = function(o, svc, h) return svc:classes_async(o.super, h) end,
   watch = function(o, svc, h) return svc:subscribe(o.wql, h) end,
 }
@@ -646,19 +693,6 @@ local function run_hosts(o, emit, fail)
   end
 end
 
--- The message of ERR when it is an argument or option error raised by the
--- library, without its "file:line:" prefix and traceback; else nil.
-local function misuse(problem)
-  if type(problem) ~= "string" then return nil end
-  local line = problem:match("^[^\n]*")
-  while not line:find("^bad ") do
-    local rest = line:match("^.-:%d+: (.*)$")
-    if not rest then return nil end
-    line = rest
-  end
-  if line:find("^bad argument #%d+ to '[^']*' %(") or line:find("^bad option '[^']*'") then return line end
-  return nil
-end
 
 -- Reads a password without echo from the console; else, for "-p -" (PIPE), a
 -- line of standard input; else nil (nothing asked).
@@ -793,7 +827,7 @@ function cli.main(args, out, err, env)
   end
   -- The library's argument errors are the user's mistakes (get "", --locator xyz,
   -- call ... Bogus=1): usage errors, said without a source position.
-  local mistake = not ran and misuse(problem)
+  local mistake = not ran and (getmetatable(problem) == Usage and problem.message or misuse(problem))
   -- Whatever ended the run (Ctrl+C too: "interrupted!"), what arrived is printed.
   if rows > 0 or not mistake then fmt.finish() end
   if mistake then

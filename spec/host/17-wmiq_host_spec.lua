@@ -228,12 +228,18 @@ describe("wmiq", function()
       { { "--help=yes" }, "option '--help' takes no value" },
       -- The library's argument errors, without a source position.
       { { "get", "" }, "bad argument #1 to 'get' (empty object path)" },
-      { { "--locator", "xyz", "SELECT * FROM Win32_BIOS" }, "bad option 'locator' to 'connect' (not a CLSID: xyz)" },
+      -- wmiq's own words for what the library refused.
+      { { "--locator", "xyz", "SELECT * FROM Win32_BIOS" },
+        "option '--locator' needs a CLSID such as {4590F811-1D3A-11D0-891F-00AA004B2E24} (WMI's own), got 'xyz'" },
       { { "-n", "root\\default", "call", "StdRegProv", "CreateKey", "Bogus=1" },
-        "bad argument #3 to 'exec' (no parameter 'Bogus')" },
+        "StdRegProv.CreateKey has no parameter 'Bogus' (it takes hDefKey, sSubKeyName)" },
+      { { "-n", "root\\default", "call", "StdRegProv", "GetStringValue", "Nope=1" },
+        "StdRegProv.GetStringValue has no parameter 'Nope' (it takes hDefKey, sSubKeyName, sValueName)" },
+      { { "-n", "root\\default", "call", "StdRegProv", "EnumKey", "hDefKey=abc", "sSubKeyName=x" },
+        "'abc' is not an integer (StdRegProv.EnumKey's hDefKey is a sint32)" },
       -- With hosts: said once, no host's failure with it.
       { { "--yes", "-H", ".,localhost", "-n", "root\\default", "call", "StdRegProv", "CreateKey", "Bogus=1" },
-        "bad argument #4 to 'exec_async' (no parameter 'Bogus')" },
+        "StdRegProv.CreateKey has no parameter 'Bogus' (it takes hDefKey, sSubKeyName)" },
     } do
       local out, err, status = wmiq(case[1])
       assert.equal(2, status, table.concat(case[1], " "))
