@@ -42,7 +42,9 @@ Options:
 
 Formats:
   table   aligned columns under a header, as wide as the console or COLUMNS
-          (values cut with ~; no limit into a pipe or file)
+          (values cut with ~; no limit into a pipe or file); a watch's rows
+          come as the events do, in the first row's widths; no row at all
+          says "No instances." on stderr (list too)
   list    NAME=VALUE lines, a blank line after each object
   csv     RFC 4180: a header line, CRLF line ends, values with quotes, commas or
           line breaks in double quotes
