@@ -22,7 +22,7 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 check: setup lint all testapt valuetest testwmi
 	bash scripts/check
 
-demo: setup all
+demo: setup all testwmi
 	scripts/lua examples/async_query.lua
 
 # The README's two commands in a pristine Debian 12 root (needs root; see the script).

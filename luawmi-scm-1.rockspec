@@ -40,7 +40,7 @@ build = {
             "src/pool.c", "src/console.c",
           },
           defines = { "COBJMACROS", "UNICODE", "_UNICODE", "_WIN32_WINNT=0x0601" },
-          libraries = { "ole32", "oleaut32", "uuid", "wbemuuid", "advapi32" },
+          libraries = { "ole32", "oleaut32", "uuid", "wbemuuid", "advapi32", "shell32" },
         },
       },
     },

@@ -64,22 +64,25 @@ local function sync_names(request)
 end
 
 -- Runs a fan-out and records every done call and each host's objects, in order.
+-- OPTS: wmi.fanout's, and request (default BIOS) and pull (no indicate handler).
 local function record(hosts, opts)
   local rec = { done = {}, order = {}, objects = {} }
+  local request, pull = opts.request, opts.pull
+  opts.request, opts.pull = nil, nil
   opts.locator = testwmi.clsid
   opts.done = function(name, ok, msg, hr, count)
     rec.order[#rec.order + 1] = name
     assert.is_nil(rec.done[name], "host reported twice: " .. name)
     rec.done[name] = { ok = ok, message = msg, hresult = hr, count = count }
   end
-  if not opts.pull then
+  if not pull then
     opts.indicate = function(obj, name)
       local list = rec.objects[name] or {}
       rec.objects[name] = list
       list[#list + 1] = obj.Name
     end
   end
-  rec.run = wmi.fanout(hosts, opts.request or BIOS, opts)
+  rec.run = wmi.fanout(hosts, request or BIOS, opts)
   return rec
 end
 

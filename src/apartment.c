@@ -103,7 +103,9 @@ int apartment_new(lua_State *L)
     CLSID clsid;
     HRESULT hr;
 
+    static const char *const options[] = { "mode", "context", "check_access", "clsid", NULL };
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
+    core_opt_check(L, 1, "apartment", "option", options);
     mode = core_opt_choice(L, 1, "apartment", "mode", "auto", modes);
     context = core_opt_choice(L, 1, "apartment", "context", "local", contexts);
     t = core_opt_field(L, 1, "check_access");

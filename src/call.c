@@ -47,6 +47,7 @@ struct call
     int anchor;                     /* registry reference, from STARTING until COMPLETED */
     lua_Integer count;              /* objects delivered */
     HRESULT hr;                     /* once COMPLETED */
+    HRESULT cancel_hr;              /* the status a cancel ends it with */
     int message;                    /* registry reference to the failure message */
 };
 
@@ -151,11 +152,11 @@ static void call_set_state(lua_State *L, struct call *c, enum call_state to)
         /* The sink is closed to WMI now: this status is the only node left. */
         if ((node = queue_new_node(stub->sink, NODE_STATUS)))
         {
-            node->hr = WBEM_E_CALL_CANCELLED;
+            node->hr = c->cancel_hr;
             queue_push(q, node);
             break;
         }
-        c->hr = WBEM_E_CALL_CANCELLED;
+        c->hr = c->cancel_hr;
         call_set_state(L, c, CALL_COMPLETED);   /* no memory for it: ended unheard */
         break;
     case CALL_COMPLETED:
@@ -199,12 +200,27 @@ static void call_abort(lua_State *L, struct call *c)
     call_set_state(L, c, CALL_COMPLETED);
 }
 
+/* Cancels C, whose status handler then receives HR at the next dispatch. */
+static void call_cancel_with(lua_State *L, struct call *c, HRESULT hr)
+{
+    if (c->state != CALL_RUNNING && c->state != CALL_STARTING) return;
+    c->cancel_hr = hr;
+    call_set_state(L, c, CALL_CANCELLING);
+}
+
 /* call:cancel(): the status handler then receives WBEM_E_CALL_CANCELLED, at the
  * next dispatch. Idempotent, and harmless after completion. */
 static int call_cancel(lua_State *L)
 {
-    struct call *c = call_check(L, 1);
-    if (c->state == CALL_RUNNING || c->state == CALL_STARTING) call_set_state(L, c, CALL_CANCELLING);
+    call_cancel_with(L, call_check(L, 1), WBEM_E_CALL_CANCELLED);
+    return 0;
+}
+
+/* core.overflow(call): the Lua layer's buffer is full; the call ends with
+ * WBEM_E_QUEUE_OVERFLOW, one status for its handler, result and stream alike. */
+int call_overflow(lua_State *L)
+{
+    call_cancel_with(L, call_check(L, 1), WBEM_E_QUEUE_OVERFLOW);
     return 0;
 }
 
@@ -282,7 +298,7 @@ int call_deliver(lua_State *L, struct node *node)
     /* After cancel only the module's own cancellation status gets through: a
      * COM thread may have queued a little after the purge. */
     if (!c || c->state == CALL_COMPLETED || c->state == CALL_NEW
-        || (c->state == CALL_CANCELLING && (node->kind != NODE_STATUS || node->hr != (HRESULT)WBEM_E_CALL_CANCELLED)))
+        || (c->state == CALL_CANCELLING && (node->kind != NODE_STATUS || node->hr != c->cancel_hr)))
     {
         queue_drop(node);
         return 0;
@@ -475,10 +491,12 @@ static LONG call_limit(lua_State *L, int opts, const char *name, LONG def)
 /* opts: progress = true (WBEM_FLAG_SEND_STATUS); queue_limit = nodes (objects,
  * statuses, progress) and queue_bytes = their bytes that may wait undispatched
  * before the call is cancelled (false: no limit). */
-static LONG call_flags(lua_State *L, int opts, struct sink_limits *limits)
+static LONG call_flags(lua_State *L, int opts, const char *func, struct sink_limits *limits)
 {
+    static const char *const options[] = { "progress", "queue_limit", "queue_bytes", NULL };
     LONG flags = 0;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
+    core_opt_check(L, opts, func, "option", options);
     core_opt_field(L, opts, "progress");
     if ((limits->progress = lua_toboolean(L, -1))) flags |= WBEM_FLAG_SEND_STATUS;
     lua_pop(L, 1);
@@ -604,25 +622,25 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
 
 /* Methods of the form svc:xxx_async(string, sink [, opts]). Arguments are checked
  * and the stub made before anything is converted: those may raise. */
-static int call_start_string(lua_State *L, enum call_kind kind, BOOL optional)
+static int call_start_string(lua_State *L, enum call_kind kind, const char *func, BOOL optional)
 {
     struct call_args x = { kind, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
     BOOL none = optional && lua_isnoneornil(L, 2);
     struct stub *stub;
     services_check(L, 1);
     if (!none) luaL_checkstring(L, 2);
-    x.flags = call_flags(L, 4, &x.limits);
+    x.flags = call_flags(L, 4, func, &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
     if (!none) x.a = core_check_bstr(L, 2);
     return call_start(L, &x, stub, lua_gettop(L));
 }
 
-static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, FALSE); }
-static int call_instances_async(lua_State *L) { return call_start_string(L, CALL_INSTANCES, FALSE); }
-static int call_classes_async(lua_State *L) { return call_start_string(L, CALL_CLASSES, TRUE); }
-static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, FALSE); }
-static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DELETE, FALSE); }
-static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, FALSE); }
+static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, "query_async", FALSE); }
+static int call_instances_async(lua_State *L) { return call_start_string(L, CALL_INSTANCES, "instances_async", FALSE); }
+static int call_classes_async(lua_State *L) { return call_start_string(L, CALL_CLASSES, "classes_async", TRUE); }
+static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, "get_async", FALSE); }
+static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DELETE, "delete_async", FALSE); }
+static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, "subscribe", FALSE); }
 
 /* svc:put_async(obj, sink [, opts]) */
 static int call_put_async(lua_State *L)
@@ -631,7 +649,7 @@ static int call_put_async(lua_State *L)
     struct stub *stub;
     services_check(L, 1);
     object_check(L, 2);
-    x.flags = call_flags(L, 4, &x.limits);
+    x.flags = call_flags(L, 4, "put_async", &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
     /* Only now: making the stub allocates, and a finalizer may close the object. */
     x.obj = object_check(L, 2);
@@ -651,7 +669,7 @@ static int call_exec_async(lua_State *L)
     services_check(L, 1);
     luaL_checkstring(L, 2);
     luaL_checkstring(L, 3);
-    x.flags = call_flags(L, 6, &x.limits);
+    x.flags = call_flags(L, 6, "exec_async", &x.limits);
     if (!(stub = call_prepare(L, 5))) return 3;
     s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     box = lua_gettop(L);

@@ -261,6 +261,21 @@ enum { CONNECT_NAMESPACE, CONNECT_HOST, CONNECT_USER, CONNECT_PASSWORD, CONNECT_
        CONNECT_STRINGS };
 static const char *const connect_string_names[CONNECT_STRINGS] = {
     "namespace", "host", "user", "password", "authority", "locale" };
+static const char *const connect_option_names[] = {
+    "namespace", "host", "user", "password", "authority", "locale", "authentication", "impersonation",
+    "apartment", "locator", "insecure", NULL };
+
+/* Whether NS is a UNC path naming another machine ("\\\\srv\\root\\cimv2" or
+ * "//srv/root/cimv2"; "." and "localhost" are this one): credentials for it must
+ * travel in the blanket as for `host`. */
+static BOOL connect_unc_remote(const char *ns)
+{
+    size_t n;
+    if ((ns[0] != '\\' && ns[0] != '/') || ns[1] != ns[0]) return FALSE;
+    ns += 2;
+    n = strcspn(ns, "\\/");
+    return n && !(n == 1 && ns[0] == '.') && !(n == 9 && !_strnicmp(ns, "localhost", 9));
+}
 
 void connect_args_read(lua_State *L, int idx, const char *func, struct connect_args *a)
 {
@@ -284,6 +299,7 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
         if (!str_is_utf8(s[CONNECT_NAMESPACE], len[CONNECT_NAMESPACE])) luaL_argerror(L, idx, "invalid UTF-8");
         break;
     case LUA_TTABLE:
+        core_opt_check(L, idx, func, "option", connect_option_names);
         for (i = 0; i < CONNECT_STRINGS; i++)
             if ((s[i] = core_opt_string(L, idx, func, connect_string_names[i]))) len[i] = lua_rawlen(L, -1);
         if (core_opt_field(L, idx, "apartment") != LUA_TNIL)
@@ -304,9 +320,9 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
         luaL_error(L, "bad option 'password' to '%s' (a password needs a user)", func);
     connect_opt_levels(L, idx, func, "privacy", &a->authn, "impersonate", &a->imp);
     core_opt_clsid(L, idx, func, "locator", &CLSID_WbemLocator, &a->locator);
-    a->remote = s[CONNECT_HOST] != NULL;
     if (!s[CONNECT_NAMESPACE]) s[CONNECT_NAMESPACE] = "root\\cimv2";
-    if (a->remote) lua_pushfstring(L, "\\\\%s\\%s", s[CONNECT_HOST], s[CONNECT_NAMESPACE]);
+    a->remote = s[CONNECT_HOST] != NULL || connect_unc_remote(s[CONNECT_NAMESPACE]);
+    if (s[CONNECT_HOST]) lua_pushfstring(L, "\\\\%s\\%s", s[CONNECT_HOST], s[CONNECT_NAMESPACE]);
     else lua_pushstring(L, s[CONNECT_NAMESPACE]);
 
     /* Nothing raises from here on but a failed allocation, once all is freed. */

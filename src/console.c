@@ -1,11 +1,13 @@
 /* wmi.core.console: the few Windows calls wmiq needs and Lua lacks: a line read
  * from the console with or without echo (a password, a confirmation), a
- * credential from Windows Credential Manager, the console's width, and binary
- * stdout (CSV's CRLF and line breaks inside values must reach the file unchanged). */
+ * credential from Windows Credential Manager, the console's width, binary stdout
+ * (CSV's CRLF and line breaks inside values must reach the file unchanged), and
+ * Unicode both ways: the command line as UTF-16, text to a console as UTF-16. */
 #include "luawmi.h"
 #include <wincred.h>
 #include <fcntl.h>
 #include <io.h>
+#include <shellapi.h>
 #include <stdio.h>
 
 #define CONSOLE_LINE 1024   /* characters of a secret line, the line end included */
@@ -149,6 +151,89 @@ static int console_binary(lua_State *L)
     return 1;
 }
 
+/* Pushes the table of console_args: the lightuserdata at 1 (argv), the
+ * integers at 2 and 3 (argc, n). Raises only on memory. */
+static int console_push_args(lua_State *L)
+{
+    WCHAR **argv = lua_touserdata(L, 1);
+    int argc = (int)lua_tointeger(L, 2), n = (int)lua_tointeger(L, 3), i;
+    lua_createtable(L, n, 0);
+    for (i = 0; i < n; i++)
+    {
+        str_push_wide(L, argv[argc - n + i], -1);
+        lua_rawseti(L, -2, i + 1);
+    }
+    return 1;
+}
+
+/* console.args(n) --> the last N arguments of the process' command line, in UTF-8
+ * (a table), or nil when it has fewer. lua.exe's arg comes through the ANSI code
+ * page: any character outside it arrives as '?' or as bytes that are no UTF-8. */
+static int console_args(lua_State *L)
+{
+    lua_Integer n = luaL_checkinteger(L, 1);
+    int argc, status;
+    WCHAR **argv = CommandLineToArgvW(GetCommandLineW(), &argc);
+    if (!argv || n < 0 || n > argc)
+    {
+        LocalFree(argv);
+        lua_pushnil(L);
+        return 1;
+    }
+    lua_pushcfunction(L, console_push_args);
+    lua_pushlightuserdata(L, argv);
+    lua_pushinteger(L, argc);
+    lua_pushinteger(L, n);
+    status = lua_pcall(L, 3, 1, 0);
+    LocalFree(argv);
+    if (status != LUA_OK) return lua_error(L);
+    return 1;
+}
+
+/* The console handle of "stdout" or "stderr", or NULL when that is no console. */
+static HANDLE console_handle(lua_State *L, int arg)
+{
+    static const char *const names[] = { "stdout", "stderr", NULL };
+    HANDLE h = GetStdHandle(luaL_checkoption(L, arg, NULL, names) ? STD_ERROR_HANDLE : STD_OUTPUT_HANDLE);
+    DWORD mode;
+    return h != INVALID_HANDLE_VALUE && GetConsoleMode(h, &mode) ? h : NULL;
+}
+
+/* console.is_console(which) --> whether "stdout" or "stderr" is a console. */
+static int console_is_console(lua_State *L)
+{
+    lua_pushboolean(L, console_handle(L, 1) != NULL);
+    return 1;
+}
+
+/* console.write(which, text) --> true: TEXT (UTF-8) written to that console as
+ * UTF-16, whatever its code page; false when it is no console. */
+static int console_write(lua_State *L)
+{
+    HANDLE h = console_handle(L, 1);
+    size_t len;
+    const char *s = luaL_checklstring(L, 2, &len);
+    WCHAR *w;
+    int n;
+    if (!h)
+    {
+        lua_pushboolean(L, 0);
+        return 1;
+    }
+    n = len ? MultiByteToWideChar(CP_UTF8, 0, s, (int)len, NULL, 0) : 0;
+    if (!(w = malloc((n + 1) * sizeof(WCHAR)))) return luaL_error(L, "not enough memory");
+    MultiByteToWideChar(CP_UTF8, 0, s, (int)len, w, n);
+    for (int done = 0; done < n;)
+    {
+        DWORD wrote = 0;
+        if (!WriteConsoleW(h, w + done, (DWORD)(n - done), &wrote, NULL) || !wrote) break;
+        done += (int)wrote;
+    }
+    free(w);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
 void console_push(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
@@ -158,6 +243,9 @@ void console_push(lua_State *L)
         { "credential", console_credential },
         { "width", console_width },
         { "binary", console_binary },
+        { "args", console_args },
+        { "is_console", console_is_console },
+        { "write", console_write },
         { NULL, NULL }
     };
     luaL_newlib(L, funcs);

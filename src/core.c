@@ -2,6 +2,7 @@
 #define PSAPI_VERSION 2     /* GetProcessMemoryInfo is K32GetProcessMemoryInfo in kernel32 */
 #include "luawmi.h"
 #include <psapi.h>
+#include <ctype.h>
 
 struct wmi_stats wmi_stats;
 
@@ -59,6 +60,81 @@ const char *core_opt_string(lua_State *L, int idx, const char *func, const char 
     s = lua_tolstring(L, -1, &len);
     if (!str_is_utf8(s, len)) core_raise_bstr(L, E_INVALIDARG, func, field, 0);
     return s;
+}
+
+/* Edit distance of A and B, capped: names are short. */
+static size_t core_distance(const char *a, const char *b)
+{
+    size_t row[33], i, j, la = strlen(a), lb = strlen(b);
+    if (la > 32 || lb > 32) return (size_t)-1;
+    for (j = 0; j <= lb; j++) row[j] = j;
+    for (i = 1; i <= la; i++)
+    {
+        size_t diagonal = row[0];
+        row[0] = i;
+        for (j = 1; j <= lb; j++)
+        {
+            size_t up = row[j];
+            size_t best = diagonal + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            if (up + 1 < best) best = up + 1;
+            if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+            diagonal = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+void core_opt_check(lua_State *L, int idx, const char *func, const char *what, const char *const known[])
+{
+    if (lua_type(L, idx) != LUA_TTABLE) return;
+    idx = lua_absindex(L, idx);
+    lua_pushnil(L);
+    while (lua_next(L, idx))
+    {
+        const char *key = lua_type(L, -2) == LUA_TSTRING ? lua_tostring(L, -2) : NULL;
+        const char *closest = NULL;
+        size_t best = 3, d;     /* a suggestion within two edits */
+        int i;
+        for (i = 0; key && known[i]; i++)
+        {
+            if (!strcmp(key, known[i])) break;
+            if ((d = core_distance(key, known[i])) < best) best = d, closest = known[i];
+        }
+        lua_pop(L, 1);
+        if (key && known[i]) continue;
+        if (!key) key = luaL_tolstring(L, -1, NULL);
+        if (closest)
+            luaL_error(L, "bad %s '%s' to '%s' (unknown %s; did you mean '%s'?)", what, key, func, what, closest);
+        luaL_error(L, "bad %s '%s' to '%s' (unknown %s)", what, key, func, what);
+    }
+}
+
+/* core.ticks() --> milliseconds since the system started (a deadline clock for the Lua layer) */
+static int core_ticks(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)GetTickCount64());
+    return 1;
+}
+
+/* core.check_options(opts, func, names): core_opt_check for the Lua layer. */
+int core_l_check_options(lua_State *L)
+{
+    const char *known[64];
+    const char *func = luaL_checkstring(L, 2);
+    lua_Integer i, n;
+    luaL_checktype(L, 3, LUA_TTABLE);
+    n = luaL_len(L, 3);
+    luaL_argcheck(L, n < (lua_Integer)ARRAYSIZE(known), 3, "too many names");
+    for (i = 0; i < n; i++)
+    {
+        if (lua_rawgeti(L, 3, i + 1) != LUA_TSTRING) luaL_argerror(L, 3, "strings expected");
+        known[i] = lua_tostring(L, -1);     /* anchored in the table */
+        lua_pop(L, 1);
+    }
+    known[n] = NULL;
+    core_opt_check(L, 1, func, "option", known);
+    return 0;
 }
 
 int core_opt_field(lua_State *L, int idx, const char *field)
@@ -218,6 +294,9 @@ int luaopen_wmi_core(lua_State *L)
         { "hresult", hresult_l_hresult },
         { "stats", core_stats },
         { "threading", core_threading },
+        { "check_options", core_l_check_options },
+        { "ticks", core_ticks },
+        { "overflow", call_overflow },
         { NULL, NULL }
     };
     queue_open(L, core_init_com(L));

@@ -42,6 +42,11 @@ void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, con
 int core_push_method(lua_State *L, const char *key);
 /* Raises "attempt to use a closed NAME" (use after close). */
 int core_closed_error(lua_State *L, const char *name);
+/* Raises "bad WHAT 'KEY' to 'FUNC' (unknown WHAT; did you mean 'NAME'?)" for a key
+ * of the table at IDX (when it is one) that is not in KNOWN (NULL-ended): a
+ * misspelt option is an error, never a silent default. WHAT: "option", "handler". */
+void core_opt_check(lua_State *L, int idx, const char *func, const char *what, const char *const known[]);
+int core_l_check_options(lua_State *L);
 /* Pushes field FIELD of the options table at IDX (nil when IDX is not a table),
  * read raw; returns its type. */
 int core_opt_field(lua_State *L, int idx, const char *field);
@@ -321,6 +326,7 @@ HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSin
 void call_register(lua_State *L);
 int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void call_cancel_list(lua_State *L, struct call_list *list);
+int call_overflow(lua_State *L);
 void call_detach_stub(lua_State *L, struct call *c);
 
 /* pool.c: work on the Windows thread pool (wmi.connect_async, timers, and a

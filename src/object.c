@@ -288,6 +288,26 @@ static int object_l_get(lua_State *L)
     return FAILED(hr) ? hresult_fail(L, hr) : 1;
 }
 
+/* obj:cimtype(name) --> the property's CIM type ("uint64", "string[]", ...)
+ * | nil, message, hresult: what a value alone does not say (a uint64 above
+ * math.maxinteger arrives wrapped, as a negative integer). */
+static int object_cimtype(lua_State *L)
+{
+    size_t len;
+    const char *name = luaL_checklstring(L, 2, &len);
+    IWbemClassObject *obj = object_check(L, 1);
+    CIMTYPE type = CIM_EMPTY;
+    BSTR w;
+    HRESULT hr = str_to_bstr(name, len, &w);
+    if (hr == E_OUTOFMEMORY) return luaL_error(L, "not enough memory");
+    if (FAILED(hr)) return luaL_argerror(L, 2, "invalid UTF-8");
+    hr = IWbemClassObject_Get(obj, w, 0, NULL, &type, NULL);
+    SysFreeString(w);
+    if (FAILED(hr)) return hresult_fail(L, hr);
+    lua_pushstring(L, variant_cimtype_name(type));
+    return 1;
+}
+
 /* --- names ---------------------------------------------------------------------- */
 
 /* Pushes the names of OBJ's non-system properties, in WMI's order. */
@@ -678,6 +698,7 @@ void object_register(lua_State *L)
     static const luaL_Reg methods[] = {
         { "get", object_l_get },
         { "properties", object_properties },
+        { "cimtype", object_cimtype },
         { "methods", object_methods },
         { "path", object_path },
         { "class", object_class },

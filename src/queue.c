@@ -277,7 +277,9 @@ DWORD queue_check_ms(lua_State *L, int arg, DWORD def)
     if (lua_isnoneornil(L, arg)) return def;
     ms = luaL_checknumber(L, arg);
     luaL_argcheck(L, ms == ms, arg, "milliseconds expected, got NaN");
-    if (ms < 0 || ms >= (lua_Number)INFINITE) return INFINITE;
+    /* INFINITE is -1 as a DWORD: a negative limit is a mistake, never "for ever". */
+    luaL_argcheck(L, ms >= 0, arg, "non-negative milliseconds expected");
+    if (ms >= (lua_Number)INFINITE) return INFINITE;
     return (DWORD)ms;
 }
 

@@ -91,9 +91,11 @@ static int services_tostring(lua_State *L)
  * process, once: the module never calls it unless the script asks. */
 int services_init_security(lua_State *L)
 {
+    static const char *const options[] = { "authentication", "impersonation", "insecure", NULL };
     DWORD authn, imp;
     HRESULT hr;
     if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TTABLE);
+    core_opt_check(L, 1, "init_security", "option", options);
     connect_opt_levels(L, 1, "init_security", "default", &authn, "impersonate", &imp);
     hr = CoInitializeSecurity(NULL, -1, NULL, NULL, authn, imp, NULL, EOAC_NONE, NULL);
     if (FAILED(hr)) return hresult_fail(L, hr);
@@ -160,10 +162,12 @@ int services_connect(lua_State *L)
 /* Arguments are read and converted before the services is checked: reading
  * allocates, and an allocation may run a finalizer that closes it. Between
  * services_check and the COM call nothing allocates. */
-static LONG services_enum_flags(lua_State *L, int opts)
+static LONG services_enum_flags(lua_State *L, int opts, const char *func)
 {
+    static const char *const options[] = { "shallow", NULL };
     LONG flags = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
+    core_opt_check(L, opts, func, "option", options);
     core_opt_field(L, opts, "shallow");
     if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SHALLOW;
     lua_pop(L, 1);
@@ -270,7 +274,7 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
 
 static int services_query(lua_State *L)
 {
-    LONG flags = services_enum_flags(L, 3);
+    LONG flags = services_enum_flags(L, 3, "query");
     IEnumWbemClassObject *e;
     struct identity *id;
     HRESULT hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &e, &id);
@@ -280,7 +284,7 @@ static int services_query(lua_State *L)
 
 static int services_instances(lua_State *L)
 {
-    LONG flags = services_enum_flags(L, 3);
+    LONG flags = services_enum_flags(L, 3, "instances");
     IEnumWbemClassObject *e;
     struct identity *id;
     HRESULT hr = services_enum(L, SERVICES_INSTANCES, NULL, core_check_bstr(L, 2), flags, &e, &id);
@@ -362,7 +366,7 @@ static int services_iter_next(lua_State *L)
  * nil, message, hresult. */
 static int services_each(lua_State *L)
 {
-    LONG flags = services_enum_flags(L, 3);
+    LONG flags = services_enum_flags(L, 3, "each");
     struct services_iter *it;
     HRESULT hr;
 

@@ -4,7 +4,7 @@
  * cancels every call that shares a sink. */
 #include "luawmi.h"
 
-static const char *const stub_handler_names[STUB_HANDLERS] = { "indicate", "status", "progress" };
+static const char *const stub_handler_names[STUB_HANDLERS + 1] = { "indicate", "status", "progress", NULL };
 
 static struct stub **stub_box(lua_State *L, int arg)
 {
@@ -79,6 +79,7 @@ static void stub_read_handlers(lua_State *L, int arg, struct stub *stub)
         return;
     }
     luaL_argexpected(L, lua_type(L, arg) == LUA_TTABLE, arg, "function or table of handlers");
+    core_opt_check(L, arg, "stub", "handler", stub_handler_names);
     for (i = 0; i < STUB_HANDLERS; i++)
     {
         int t = lua_getfield(L, arg, stub_handler_names[i]);

@@ -42,7 +42,9 @@ Options:
 
 Formats:
   table   aligned columns under a header, as wide as the console or COLUMNS
-          (values cut with ~; no limit into a pipe or file)
+          (values cut with ~; no limit into a pipe or file); a watch's rows
+          come as the events do, in the first row's widths; no row at all
+          says "No instances." on stderr (list too)
   list    NAME=VALUE lines, a blank line after each object
   csv     RFC 4180: a header line, CRLF line ends, values with quotes, commas or
           line breaks in double quotes
@@ -159,6 +161,11 @@ function cli.parse(args)
   if o.throttle then o.throttle = positive("throttle", o.throttle) end
   if o.timeout then o.timeout = positive("timeout", o.timeout) end
   if o.host then o.hosts = read_hosts(o.host) end
+  local clsid = "^{" .. ("%x"):rep(8) .. "%-" .. ("%x%x%x%x%-"):rep(3) .. ("%x"):rep(12) .. "}$"
+  if o.locator and not o.locator:find(clsid) then
+    usage("option '--locator' needs a CLSID such as {4590F811-1D3A-11D0-891F-00AA004B2E24} (WMI's own), got '%s'",
+      o.locator)
+  end
   local sources = (o.password and 1 or 0) + (o["password-env"] and 1 or 0) + (o.credential and 1 or 0)
   if sources > 1 then usage("give one of '--password', '--password-env' and '--credential'") end
   if o.credential and o.user then usage("option '--credential' names its own user: no '--user'") end
@@ -203,6 +210,24 @@ function cli.parse(args)
   return o
 end
 
+-- The names of a WQL query's select list ("SELECT a, b FROM ..."), nil for "*".
+local function projection(wql)
+  local list = wql:match("^%s*[Ss][Ee][Ll][Ee][Cc][Tt]%s+(.-)%s+[Ff][Rr][Oo][Mm]%s")
+  if not list or list:find("*", 1, true) then return nil end
+  local names = {}
+  for name in list:gmatch("[^,%s]+") do names[#names + 1] = name end
+  return names
+end
+
+-- A projected property that the class lacks: main reports it as a failed query.
+local Missing = {}
+Missing.__index = Missing
+function Missing:new(class, name)
+  local name_, text = wmi.hresult(0x80041017)
+  return setmetatable({ message = ("%s (0x80041017): %s (%s has no property '%s')"):format(name_, text, class, name) },
+    self)
+end
+
 ---------------------------------------------------------------------------------
 -- Rows: an object's properties as plain values, read at once (under Wine the next
 -- query of the same class refills an instance's values)
@@ -213,23 +238,41 @@ local function is_object(v)
   return mt and mt.__name == "wmi.Object" or false
 end
 
+-- Whether V holds a negative integer (a uint64 above math.maxinteger arrives so).
+local function negative(v)
+  if math.type(v) == "integer" then return v < 0 end
+  if type(v) == "table" then
+    for i = 1, #v do if negative(v[i]) then return true end end
+  end
+  return false
+end
+
+-- A wrapped uint64 N as its exact decimal digits: { digits = "18446744073709551615" }.
+local function unsigned(n)
+  local q = (n >> 1) // 5                   -- N // 10, unsigned
+  return { digits = ("%d%d"):format(q, n - q * 10) }
+end
+
+-- UINT64: the value is of a uint64 property (its negative integers are wrapped).
 -- A value the module could not convert ({ unconvertible = true, vartype = }) is
 -- shown as its text: "<unconvertible VARIANT 0x7: ...>".
-local function plain(v)
+local function plain(v, uint64)
   if type(v) == "table" and v.unconvertible then return tostring(v) end
   if is_object(v) then
     local row = { names = {}, values = {} }
     for name, value in pairs(v) do
       row.names[#row.names + 1] = name
-      row.values[name] = plain(value)
+      row.values[name] = plain(value, negative(value) and (v:cimtype(name) or ""):find("^uint64"))
     end
     row.class = v:class()
     return row
   elseif type(v) == "table" then
     local t = {}
-    for i = 1, #v do t[i] = plain(v[i]) end
+    for i = 1, #v do t[i] = plain(v[i], uint64) end
     t.array = true
     return t
+  elseif uint64 and math.type(v) == "integer" and v < 0 then
+    return unsigned(v)
   end
   return v
 end
@@ -291,6 +334,7 @@ local function text(v)
       for i = 1, #v do parts[i] = text(v[i]) end
       return "{" .. table.concat(parts, ",") .. "}"
     end
+    if v.digits then return v.digits end
     return "instance of " .. tostring(v.class)
   end
   return tostring(v)
@@ -322,6 +366,7 @@ local function json(v)
     if v ~= v or v == math.huge or v == -math.huge then return "null" end
     return ("%.17g"):format(v)
   elseif t == "string" then return json_string(v)
+  elseif v.digits then return v.digits
   elseif v.array then
     local parts = {}
     for i = 1, #v do parts[i] = json(v[i]) end
@@ -374,9 +419,49 @@ local function fit(widths, width)
   return widths
 end
 
+-- A value as a table cell: one line, its control characters made visible.
+local function cell(v)
+  return visible((text(v):gsub("\r?\n", "\\n")))
+end
+
+-- One line of a table: VALUES cut to WIDTHS, two spaces apart.
+local function table_line(out, nl, widths, values)
+  local parts = {}
+  for i, v in ipairs(values) do
+    v = cut(v, widths[i])
+    parts[i] = i < #values and v .. (" "):rep(widths[i] - width_of(v)) or v
+  end
+  out:write(table.concat(parts, "  "), nl)
+end
+
 local formats = {}
 
-function formats.table(out, nl, width)
+-- A table written as its rows come (watch): the header and the column widths are
+-- the first row's, fitted to WIDTH; later values are cut to them.
+local function streaming_table(out, nl, width)
+  local widths, names
+  return {
+    row = function(row)
+      local cells = {}
+      for i, name in ipairs(names or row.names) do cells[i] = cell(row.values[name]) end
+      if not names then
+        names, widths = row.names, {}
+        local heads = {}
+        for i, name in ipairs(names) do
+          heads[i] = visible(name)
+          widths[i] = math.max(width_of(heads[i]), width_of(cells[i]))
+        end
+        fit(widths, width)
+        table_line(out, nl, widths, heads)
+      end
+      table_line(out, nl, widths, cells)
+    end,
+    finish = function() end,
+  }
+end
+
+function formats.table(out, nl, width, _, streaming)
+  if streaming then return streaming_table(out, nl, width) end
   local rows, names, seen = {}, {}, {}
   return {
     row = function(row)
@@ -396,22 +481,14 @@ function formats.table(out, nl, width)
       for r, row in ipairs(rows) do
         cells[r] = {}
         for i, name in ipairs(names) do
-          local s = visible((text(row.values[name]):gsub("\r?\n", "\\n")))
+          local s = cell(row.values[name])
           cells[r][i] = s
           widths[i] = math.max(widths[i], width_of(s))
         end
       end
       fit(widths, width)
-      local function line(values)
-        local parts = {}
-        for i, v in ipairs(values) do
-          v = cut(v, widths[i])
-          parts[i] = i < #values and v .. (" "):rep(widths[i] - width_of(v)) or v
-        end
-        out:write(table.concat(parts, "  "), nl)
-      end
-      line(heads)
-      for _, c in ipairs(cells) do line(c) end
+      table_line(out, nl, widths, heads)
+      for _, c in ipairs(cells) do table_line(out, nl, widths, c) end
     end,
   }
 end
@@ -491,6 +568,42 @@ local function connect_opts(o)
   return opts
 end
 
+-- The message of ERR when it is an argument or option error raised by the
+-- library, without its "file:line:" prefix and traceback; else nil.
+local function misuse(problem)
+  if type(problem) ~= "string" then return nil end
+  local line = problem:match("^[^\n]*")
+  while not line:find("^bad ") do
+    local rest = line:match("^.-:%d+: (.*)$")
+    if not rest then return nil end
+    line = rest
+  end
+  if line:find("^bad argument #%d+ to '[^']*' %(") or line:find("^bad option '[^']*'") then return line end
+  return nil
+end
+
+-- A method call's parameters that the library refused (PROBLEM), said in wmiq's
+-- words as a usage error: the class and method, and what they take; else PROBLEM.
+local function parameter_mistake(svc, o, problem)
+  local line = misuse(problem)
+  if not line then return problem end
+  local class = o.path:match("^[^.=]+")
+  local unknown = line:match("%(no parameter '(.-)'%)$")
+  if unknown then
+    local ok, cls = pcall(svc.get, svc, class)
+    local inparams = ok and cls and cls:inparams(o.method)
+    local takes = inparams and table.concat(inparams:properties(), ", ") or "none"
+    return setmetatable({ message = ("%s.%s has no parameter '%s' (it takes %s)")
+      :format(class, o.method, unknown, takes) }, Usage)
+  end
+  local name, cimtype = line:match("%(bad parameter '(.-)' %((%a+%d*) expected, got string%)%)$")
+  if name and cimtype:find("int") then
+    return setmetatable({ message = ("'%s' is not an integer (%s.%s's %s is a %s)")
+      :format(o.params[name], class, o.method, name, cimtype) }, Usage)
+  end
+  return problem
+end
+
 -- This machine, no --timeout: synchronous connection, the query as a stream.
 -- Returns true, or nil, message.
 local function run_single(o, emit)
@@ -501,7 +614,8 @@ local function run_single(o, emit)
       for obj in svc:stream(o.wql) do emit(obj) end
       return true
     elseif o.command == "watch" then
-      local call <close>, message = svc:subscribe(o.wql, emit)
+      -- The handler's second argument is the call, not a host.
+      local call <close>, message = svc:subscribe(o.wql, function(obj) emit(obj) end)
       if not call then error({ message = message }) end
       -- In slices: Ctrl+C interrupts Lua code only, between waits.
       while not call:wait(200) do end
@@ -514,7 +628,9 @@ local function run_single(o, emit)
       result, message = svc:get(o.path)
       if result then emit(result) end
     elseif o.command == "call" then
-      result, message = svc:exec(o.path, o.method, next(o.params) and o.params or nil)
+      local ok, r, m = pcall(svc.exec, svc, o.path, o.method, next(o.params) and o.params or nil)
+      if not ok then error(parameter_mistake(svc, o, r), 0) end
+      result, message = r, m
       if result then emit(result) end
     else
       result, message = svc:classes(o.super)
@@ -525,7 +641,7 @@ local function run_single(o, emit)
   end)
   svc:close()
   if ok then return true end
-  if type(err) == "table" and err.message then return nil, err.message end
+  if type(err) == "table" and err.message and getmetatable(err) ~= Usage then return nil, err.message end
   error(err, 0)
 end
 
@@ -536,7 +652,11 @@ local TIMED_OUT = 0x80041069
 local REQUESTS = {
   query = function(o, svc, h) return svc:query_async(o.wql, h) end,
   get = function(o, svc, h) return svc:get_async(o.path, h) end,
-  call = function(o, svc, h) return svc:exec_async(o.path, o.method, next(o.params) and o.params or nil, h) end,
+  call = function(o, svc, h)
+    local ok, call, msg, code = pcall(svc.exec_async, svc, o.path, o.method, next(o.params) and o.params or nil, h)
+    if not ok then error(parameter_mistake(svc, o, call), 0) end
+    return call, msg, code
+  end,
   classes = function(o, svc, h) return svc:classes_async(o.super, h) end,
   watch = function(o, svc, h) return svc:subscribe(o.wql, h) end,
 }
@@ -575,19 +695,6 @@ local function run_hosts(o, emit, fail)
   end
 end
 
--- The message of ERR when it is an argument or option error raised by the
--- library, without its "file:line:" prefix and traceback; else nil.
-local function misuse(problem)
-  if type(problem) ~= "string" then return nil end
-  local line = problem:match("^[^\n]*")
-  while not line:find("^bad ") do
-    local rest = line:match("^.-:%d+: (.*)$")
-    if not rest then return nil end
-    line = rest
-  end
-  if line:find("^bad argument #%d+ to '[^']*' %(") or line:find("^bad option '[^']*'") then return line end
-  return nil
-end
 
 -- Reads a password without echo from the console; else, for "-p -" (PIPE), a
 -- line of standard input; else nil (nothing asked).
@@ -679,7 +786,7 @@ function cli.main(args, out, err, env)
 
   local width = env.width
   if width == nil then width = tonumber(os.getenv("COLUMNS")) or console.width() end
-  local fmt = formats[o.format](out, nl, width or nil, o["csv-raw"])
+  local fmt = formats[o.format](out, nl, width or nil, o["csv-raw"], o.command == "watch")
   local mof, class_only = o.format == "mof", o.command == "classes"
   local status = 0
   local function fail(host, msg)
@@ -687,9 +794,19 @@ function cli.main(args, out, err, env)
     err:write("wmiq: ", visible(host and (host .. ": ") or ""), visible(msg), "\n")
   end
 
-  -- Each row is written (and flushed) as it comes, but a table's, which waits for all.
-  local rows = 0
+  -- Each row is written (and flushed) as it comes; a table waits for all its rows,
+  -- but a watch's. A projected property the class lacks is an invalid query, as
+  -- Windows says at once (Wine returns objects without it): checked on the
+  -- first object of each class.
+  local rows, projected, checked = 0, o.wql and projection(o.wql), {}
   local function emit(obj, host)
+    local class = projected and obj:class()
+    if class and not checked[class] then
+      checked[class] = true
+      for _, name in ipairs(projected) do
+        if not obj:cimtype(name) then error(Missing:new(class, name), 0) end
+      end
+    end
     rows = rows + 1
     fmt.row(row_of(obj, host, mof, class_only))
     if out.flush then out:flush() end
@@ -702,9 +819,17 @@ function cli.main(args, out, err, env)
       if not done then fail(nil, msg) end
     end
   end)
+  if not ran and getmetatable(problem) == Missing then
+    ran = true
+    fail(nil, problem.message)
+  end
+  -- As WMIC said "No Instance(s) Available.": an empty table or list is no silence.
+  if ran and rows == 0 and status == 0 and o.command ~= "watch" and (o.format == "table" or o.format == "list") then
+    err:write("No instances.\n")
+  end
   -- The library's argument errors are the user's mistakes (get "", --locator xyz,
   -- call ... Bogus=1): usage errors, said without a source position.
-  local mistake = not ran and misuse(problem)
+  local mistake = not ran and (getmetatable(problem) == Usage and problem.message or misuse(problem))
   -- Whatever ended the run (Ctrl+C too: "interrupted!"), what arrived is printed.
   if rows > 0 or not mistake then fmt.finish() end
   if mistake then

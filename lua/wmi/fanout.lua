@@ -16,7 +16,9 @@ local FAILED = 0x80041001           -- WBEM_E_FAILED
 
 -- Options passed on to connect_async for every host.
 local CONNECT_OPTIONS = { "namespace", "user", "password", "authority", "locale", "authentication",
-                          "impersonation", "apartment", "locator" }
+                          "impersonation", "apartment", "locator", "insecure" }
+
+local FANOUT_OPTIONS = { "throttle", "timeout", "indicate", "done", table.unpack(CONNECT_OPTIONS) }
 
 local function argerror(n, func, msg)
   error(("bad argument #%d to '%s' (%s)"):format(n, func, msg), 3)
@@ -35,8 +37,8 @@ end
 local function milliseconds(opts, name, default)
   local v = rawget(opts, name)
   if v == nil then return default end
-  if type(v) ~= "number" or v ~= v or v <= 0 or v >= 2^31 then
-    opterror(name, "positive number of milliseconds expected, got " .. tostring(v))
+  if math.type(v) ~= "integer" or v <= 0 or v >= 2^31 then
+    opterror(name, "positive integer of milliseconds expected, got " .. tostring(v))
   end
   return v
 end
@@ -152,21 +154,29 @@ function start_host(s, h)
   s.active = s.active + 1
   if not conn then return finish(s, h, false, msg, code) end
   h.conn = conn
-  h.timer = core.timer(s.timeout, function()
+  -- A host without its time limit would be a promise broken: a timer that cannot
+  -- be made ends the host.
+  local timer
+  timer, msg, code = core.timer(s.timeout, function()
     h.timer = nil
     finish(s, h, false, failure(TIMED_OUT, ("no result within %d ms"):format(s.timeout)), TIMED_OUT)
   end)
+  if not timer then return finish(s, h, false, msg, code) end
+  h.timer = timer
 end
 
 -- run:wait([ms]) --> true when every host is done (dispatching meanwhile), false on timeout
+-- Each dispatch gets the time left, so the limit holds however fast objects arrive.
 function Run:wait(ms)
   state_of(self, "wait")
   if ms ~= nil and type(ms) ~= "number" then argerror(1, "wait", "number expected, got " .. type(ms)) end
-  if self.done then return true end
-  local expired = false
-  local limit <close> = ms and ms >= 0 and core.timer(ms, function() expired = true end) or nil
-  local _ = limit                     -- closed on the way out, even by an error in a handler
-  while not self.done and not expired do core.dispatch(-1) end
+  if ms and (ms < 0 or ms ~= ms) then argerror(1, "wait", "non-negative milliseconds expected") end
+  local deadline = ms and core.ticks() + ms
+  while not self.done do
+    local left = deadline and deadline - core.ticks()
+    if left and left <= 0 then break end
+    core.dispatch(left and math.ceil(left) or math.huge)
+  end
   return self.done
 end
 
@@ -177,9 +187,15 @@ function Run:cancel()
   if s.cancelled then return end
   s.cancelled = true
   local message = failure(CANCELLED, "the fan-out was cancelled")
+  -- Every host ends, even when done raises: the first error goes on afterwards.
+  local raised
   for _, h in ipairs(s.hosts) do
-    if h.state ~= "done" then finish(s, h, false, message, CANCELLED) end
+    if h.state ~= "done" then
+      local ok, err = pcall(finish, s, h, false, message, CANCELLED)
+      if not ok then raised = raised or err end
+    end
   end
+  if raised then error(raised, 0) end
 end
 
 -- run:results() --> { [host] = { ok =, message =, hresult =, count = } } for the hosts done
@@ -210,7 +226,7 @@ function Run:each()
         return item[1], item[2]
       end
       if self.done then return nil end
-      core.dispatch(-1)
+      core.dispatch(math.huge)
     end
   end
   local closer = setmetatable({}, { __close = function() if not self.done then self:cancel() end end })
@@ -228,8 +244,12 @@ local function fanout(hosts, request, opts)
   if rt ~= "string" and rt ~= "number" and rt ~= "function" then
     argerror(2, "fanout", "WQL string or function expected, got " .. rt)
   end
+  -- Now: at each host's start it would raise in a handler, and every host time out.
+  if rt == "string" and not utf8.len(request) then argerror(2, "fanout", "invalid UTF-8") end
   if opts ~= nil and type(opts) ~= "table" then argerror(3, "fanout", "table expected, got " .. type(opts)) end
   opts = opts or {}
+  local ok, err = pcall(core.check_options, opts, "fanout", FANOUT_OPTIONS)
+  if not ok then error(err, 2) end
   local throttle = rawget(opts, "throttle")
   if throttle == nil then throttle = 32 end
   if math.type(throttle) ~= "integer" or throttle < 1 then

@@ -3,8 +3,11 @@
 local core = require "wmi.core"
 
 local wmi = {}
+-- The core's helpers for the Lua layer stay out of the public table.
+local INTERNAL = { methods = true, timer = true, console = true, check_options = true, ticks = true,
+                   overflow = true }
 for name, value in pairs(core) do
-  if name ~= "methods" and name ~= "timer" and name ~= "console" then wmi[name] = value end
+  if not INTERNAL[name] then wmi[name] = value end
 end
 
 -- wmi.datetime("20231129134530.123456+060") --> { year = 2023, month = 11, day = 29,

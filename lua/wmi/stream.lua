@@ -12,11 +12,12 @@
 local core = require "wmi.core"
 
 local Services, Call, Apartment = core.methods.Services, core.methods.Call, core.methods.Apartment
-local dispatch, hresult = core.dispatch, core.hresult
+local dispatch, hresult, check_options = core.dispatch, core.hresult, core.check_options
 local pack, unpack = table.pack, table.unpack
 
 local QUEUE_LIMIT = 100000                -- the C core's default (CALL_QUEUE_LIMIT)
 local WBEM_E_QUEUE_OVERFLOW = 0x80041061
+local STREAM_OPTIONS = { "subscribe", "progress", "queue_limit", "queue_bytes" }
 local SLICE = 1000                        -- ms per dispatch while waiting: re-checks the call
 
 -- Errors raised by streams: err.message ("WBEM_E_... (0x...): text"), err.hresult.
@@ -38,7 +39,7 @@ local function buffer_indicate(obj, call)
   if not b or b.overflow or obj == nil then return end
   if b.limit and b.last - b.first + 1 >= b.limit then
     b.overflow = b.limit
-    call:cancel()
+    core.overflow(call)       -- its status says what the loop will raise
     return
   end
   b.last = b.last + 1
@@ -87,10 +88,14 @@ local function rethrow(err, name)
   error(err, 0)
 end
 
--- Handlers for the C core: a table without indicate gets the buffering one.
+-- Handlers for the C core: a table without indicate gets the buffering one (the
+-- copy keeps every key: the C core refuses unknown ones).
 local function buffering_handlers(handlers)
   if type(handlers) == "table" and handlers.indicate == nil then
-    return { indicate = buffer_indicate, status = handlers.status, progress = handlers.progress }, true
+    local copy = {}
+    for k, v in next, handlers do copy[k] = v end
+    copy.indicate = buffer_indicate
+    return copy, true
   end
   return handlers, buffering_stubs[handlers] ~= nil
 end
@@ -196,9 +201,15 @@ function Services.stream(...)
   if opts ~= nil and type(opts) ~= "table" then
     rethrow(("bad argument #3 to '?' (table expected, got %s)"):format(type(opts)), "stream")
   end
-  local start = opts and rawget(opts, "subscribe") and subscribe or query_async
+  local start, call_opts = query_async, opts
+  if opts then
+    check_options(opts, "stream", STREAM_OPTIONS)
+    if rawget(opts, "subscribe") then start = subscribe end
+    call_opts = {}
+    for k, v in next, opts do if k ~= "subscribe" then call_opts[k] = v end end
+  end
   local b = setmetatable(new_buffer(opts, true), Closer)
-  local ok, call, message, code = pcall(start, svc, wql, { indicate = buffer_indicate }, opts)
+  local ok, call, message, code = pcall(start, svc, wql, { indicate = buffer_indicate }, call_opts)
   if not ok then rethrow(call, "stream") end
   if not call then raise(message, code) end
   note_buffer(call, b)

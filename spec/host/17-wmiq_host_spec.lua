@@ -228,12 +228,18 @@ describe("wmiq", function()
       { { "--help=yes" }, "option '--help' takes no value" },
       -- The library's argument errors, without a source position.
       { { "get", "" }, "bad argument #1 to 'get' (empty object path)" },
-      { { "--locator", "xyz", "SELECT * FROM Win32_BIOS" }, "bad option 'locator' to 'connect' (not a CLSID: xyz)" },
+      -- wmiq's own words for what the library refused.
+      { { "--locator", "xyz", "SELECT * FROM Win32_BIOS" },
+        "option '--locator' needs a CLSID such as {4590F811-1D3A-11D0-891F-00AA004B2E24} (WMI's own), got 'xyz'" },
       { { "-n", "root\\default", "call", "StdRegProv", "CreateKey", "Bogus=1" },
-        "bad argument #3 to 'exec' (no parameter 'Bogus')" },
+        "StdRegProv.CreateKey has no parameter 'Bogus' (it takes hDefKey, sSubKeyName)" },
+      { { "-n", "root\\default", "call", "StdRegProv", "GetStringValue", "Nope=1" },
+        "StdRegProv.GetStringValue has no parameter 'Nope' (it takes hDefKey, sSubKeyName, sValueName)" },
+      { { "-n", "root\\default", "call", "StdRegProv", "EnumKey", "hDefKey=abc", "sSubKeyName=x" },
+        "'abc' is not an integer (StdRegProv.EnumKey's hDefKey is a sint32)" },
       -- With hosts: said once, no host's failure with it.
       { { "--yes", "-H", ".,localhost", "-n", "root\\default", "call", "StdRegProv", "CreateKey", "Bogus=1" },
-        "bad argument #4 to 'exec_async' (no parameter 'Bogus')" },
+        "StdRegProv.CreateKey has no parameter 'Bogus' (it takes hDefKey, sSubKeyName)" },
     } do
       local out, err, status = wmiq(case[1])
       assert.equal(2, status, table.concat(case[1], " "))
@@ -243,6 +249,47 @@ describe("wmiq", function()
       assert.falsy(err:find("%.lua:%d+:"), err)
       assert.equal(2, select(2, err:gsub("\n", "")), err)   -- the message and the hint, nothing else
     end
+  end)
+
+  it("takes arguments and writes to a console in any language", function()
+    -- Through the ANSI code page 'ü' was no UTF-8 (exit 2) and an emoji became '??'.
+    local text = "Grüße, Привет, 日本 😀"
+    local _, err, status = wmiq { "-n", "root\\default", "call", "StdRegProv", "SetStringValue",
+      "hDefKey=2147483649", "sSubKeyName=" .. KEY, "sValueName=tricky", "sValue=" .. text }
+    assert.same({ "", 0 }, { err, status })
+    local get = { "-n", "root\\default", "call", "StdRegProv", "GetStringValue", "hDefKey=2147483649",
+      "sSubKeyName=" .. KEY, "sValueName=tricky" }
+    local out
+    out, err, status = wmiq { "-f", "csv", table.unpack(get) }
+    assert.same({ "", 0 }, { err, status })
+    assert.same({ { "ReturnValue", "sValue" }, { "0", text } }, python(CSV_ROWS, out))
+    out, err, status = wmiq { "-f", "csv", "SELECT Name FROM Win32_Service WHERE Name = 'Müller'" }
+    assert.same({ "", "", 0 }, { out, err, status })
+    -- On a console the text is written as UTF-16, whatever its code page (UTF-8
+    -- bytes showed as "Gr├╝├ƒe"). Wine's console keeps UTF-16 code units in its
+    -- cells: a character beyond U+FFFF reaches the terminal as two U+FFFD.
+    local quoted = {}
+    for i, a in ipairs(get) do quoted[i] = q(a) end
+    local term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq -f list %s; echo EXIT=$?")
+      :format(q(os.getenv("PWD")), table.concat(quoted, " ")))
+    local ok, screen = pcall(term.wait_for, term, "EXIT=%d")
+    term:close()
+    assert(ok, screen)
+    assert.matches("\nsValue=Grüße, Привет, 日本 \u{FFFD}\u{FFFD}\n", screen)
+    assert.matches("EXIT=0$", screen)
+  end)
+
+  it("says when there is no row, and fails a query projecting a property its class lacks", function()
+    local none = "SELECT Name FROM Win32_Service WHERE Name = 'nonexistent'"
+    for _, format in ipairs { "table", "list" } do
+      assert.same({ "", "No instances.\n", 0 }, { wmiq { "-f", format, none } })
+    end
+    assert.same({ "", "", 0 }, { wmiq { "-f", "csv", none } })
+    -- Windows fails such a query with WBEM_E_INVALID_QUERY; Wine returns objects without it.
+    local missing = "wmiq: WBEM_E_INVALID_QUERY (0x80041017): Invalid query (Win32_Service has no property 'Nope')\n"
+    assert.same({ "", missing, 1 }, { wmiq { "SELECT Name, Nope FROM Win32_Service" } })
+    assert.same({ "", missing, 1 }, { wmiq { "--locator", TESTWMI, "-H", "lat5,lat6", "-f", "jsonl",
+      "SELECT Nope FROM Win32_Service" } })
   end)
 
   it("gets one object and calls a method", function()
@@ -329,6 +376,22 @@ describe("wmiq", function()
     local events = python(JSON_LINES, out)
     assert.is_true(#events >= 3, out)
     for i, ev in ipairs(events) do assert.equal(i, ev.Sequence) end
+    -- A uint64 above 2^63-1 (the test events' Signature, 2^64 - Sequence) is exact
+    -- in every format (it printed as -1).
+    local seq = 0
+    for line in out:gmatch("[^\r\n]+") do
+      seq = seq + 1    -- 2^64 = 18446744073709551616
+      assert.matches(('"Sequence":%d,"TIME_CREATED":%%d+,"Signature":1844674407370955%04d}$'):format(seq, 1616 - seq),
+        line)
+    end
+    for _, format in ipairs { "csv", "list", "json" } do
+      out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5", "--timeout", "1500", "-f", format,
+        "watch", EVENTS }
+      assert.same({ "", 0 }, { err, status })
+      assert.truthy(out:find("18446744073709551615", 1, true), out)
+      assert.truthy(out:find("18446744073709551614", 1, true), out)
+      assert.falsy(out:find("-1", 1, true), out)
+    end
     -- Two hosts: each one's events in order, every line with its host; --timeout
     -- ends the watch normally.
     out, err, status = wmiq { "--locator", TESTWMI, "-H", "lat5,lat20", "--timeout", "1500", "-f", "jsonl",
@@ -353,13 +416,12 @@ describe("wmiq", function()
     assert.is_true(n >= 3, out)
   end)
 
-  it("ends a watch on Ctrl+C with status 130, after printing the table of what arrived", function()
+  it("ends a watch on Ctrl+C with status 130, its table's rows printed as they arrived", function()
     local term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s -H lat5 watch %s; echo EXIT=$?")
       :format(q(os.getenv("PWD")), q(TESTWMI), q(EVENTS)))
     local ok, err = pcall(function()
-      -- The table is written at the end: nothing shows before Ctrl+C.
-      os.execute("sleep 2")
-      assert.falsy(term:screen():find("Sequence", 1, true))
+      -- Rows show before Ctrl+C, under the header, in the first row's widths.
+      term:wait_for("\n3 ")
       term:tmux("send-keys -t 0 C-c")
       local screen = term:wait_for("EXIT=%d+")
       assert.matches("EXIT=130$", screen)
@@ -367,7 +429,7 @@ describe("wmiq", function()
       for seq in screen:gmatch("\n(%d+) +%d+") do rows[#rows + 1] = tonumber(seq) end
       assert.is_true(#rows >= 3, screen)
       for i, seq in ipairs(rows) do assert.equal(i, seq) end
-      assert.matches("Sequence  TIME_CREATED\n1 ", screen)
+      assert.matches("Sequence  TIME_CREATED +Signature\n1 +%d+  18446744073709551615\n", screen)
     end)
     term:close()
     assert(ok, err)
@@ -386,6 +448,60 @@ describe("wmiq", function()
     os.remove(errfile)
     assert(ok, err)
     assert.equal("", stderr)
+  end)
+
+  -- As a Windows user runs it: no -H, no --timeout (one connection, events until Ctrl+C).
+  describe("watches this machine until Ctrl+C", function()
+    -- Runs `wmiq --locator TESTWMI [-f FORMAT] watch EVENTS` in a terminal, stdout
+    -- into a file; after the third event, Ctrl+C. Returns stdout, stderr, the screen.
+    local function watch(format)
+      local outfile, errfile = os.tmpname(), os.tmpname()
+      local term = terminal.open(("cd %s && LUAWMI_WINESERVER=1 scripts/wmiq --locator %s %s watch %s >%s 2>%s;"
+        .. " echo EXIT=$?"):format(q(os.getenv("PWD")), q(TESTWMI), format and "-f " .. format or "", q(EVENTS),
+        q(outfile), q(errfile)))
+      local ok, err = pcall(function()
+        -- Each event is written as it arrives, before Ctrl+C.
+        local deadline = os.time() + 60
+        while not slurp(outfile):find(format and '"Sequence":3' or "\n3 ") do
+          assert(os.time() < deadline, "no third event in the output: " .. slurp(outfile) .. slurp(errfile))
+          os.execute("sleep 0.2")
+        end
+        term:tmux("send-keys -t 0 C-c")
+        term:wait_for("EXIT=%d+")
+      end)
+      local screen = term:screen()
+      term:close()
+      local out, stderr = slurp(outfile), slurp(errfile)
+      os.remove(outfile)
+      os.remove(errfile)
+      assert(ok, err)
+      assert.matches("EXIT=130$", screen)
+      return out, stderr
+    end
+
+    it("in a table, each row as its event arrives, without a Host column", function()
+      local out, err = watch()
+      assert.equal("", err)
+      local t = lines(out)
+      assert.matches("^Sequence  TIME_CREATED", t[1])
+      assert.falsy(out:find("Host", 1, true))
+      assert.falsy(out:find("wmi.Call", 1, true))
+      for i = 2, #t do assert.equal(i - 1, tonumber(t[i]:match("^(%d+) "))) end
+      assert.matches(" 18446744073709551615$", t[2])
+      assert.is_true(#t >= 4, out)
+    end)
+
+    it("in json and jsonl, each object as its event arrives; json ends a valid document", function()
+      for _, format in ipairs { "jsonl", "json" } do
+        local out, err = watch(format)
+        assert.equal("", err)
+        local events = python(format == "json" and JSON_DOC or JSON_LINES, out)
+        assert.is_true(#events >= 3, out)
+        for i, ev in ipairs(events) do
+          assert.same({ i, nil }, { ev.Sequence, ev.Host })
+        end
+      end
+    end)
   end)
 
   -- That the password read reaches ConnectServer (a test host accepts any), the

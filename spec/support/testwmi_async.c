@@ -445,8 +445,8 @@ static BOOL async_event_class( const WCHAR *query, WCHAR *buf, size_t cap )
 
 static IWbemClassObject *async_event( const WCHAR *cls, ULONG sequence )
 {
-    struct bag_prop props[2];
-    WCHAR time[32];
+    struct bag_prop props[3];
+    WCHAR time[32], signature[32];
     FILETIME ft;
 
     GetSystemTimeAsFileTime( &ft );
@@ -460,6 +460,12 @@ static IWbemClassObject *async_event( const WCHAR *cls, ULONG sequence )
     props[1].type = CIM_UINT64;
     V_VT( &props[1].value ) = VT_BSTR;
     V_BSTR( &props[1].value ) = SysAllocString( time );
+    /* A uint64 above 2^63-1 (2^64 - Sequence), which clients must show unsigned. */
+    _ui64tow( 0 - (ULONGLONG)sequence, signature, 10 );
+    props[2].name = L"Signature";
+    props[2].type = CIM_UINT64;
+    V_VT( &props[2].value ) = VT_BSTR;
+    V_BSTR( &props[2].value ) = SysAllocString( signature );
     return bag_create( cls, props, ARRAYSIZE(props) );
 }
 
