@@ -32,8 +32,8 @@
  *                  (testwmi_async.c, testwmi_enum.c, testwmi_proxy.c)
  *   release([ms])  ends "hang" and "wedge" blocking (after ms, from another thread)
  *   stats()        live: calls sinks objects services enumerators call_results
- *                  in_flight held gated wedged posted_waiting; since reset: max_in_flight connects
- *                  started cancels_matched cancels_unmatched indicates indicated
+ *                  in_flight held gated wedged posted_waiting; since reset: max_in_flight
+ *                  connects started cancels_matched cancels_unmatched indicates indicated
  *                  statuses progress late_indicates events same_thread blankets
  *                  identity_checks identity_lost double_status round_trips vanished
  *                  default_blanket_calls wrong_thread posted_calls unmarshalled rejected
@@ -48,11 +48,10 @@
  * What it does not model of Windows: DCOM's wire (a round trip is a sleep on the
  * calling thread; the blanket is recorded, never enforced; without proxies = true
  * the objects are agile and sink calls are direct calls on the server's threads;
- * with it, only a sink of an STA is called through a queue, and the proxies of
- * the test apartment server's stubs are not modelled); COM's pinging (a vanished
- * host's sink is released at once, not after minutes);
- * semisynchronous streaming (an enumerator holds Wine's
- * whole answer); WMI's own providers (the data is Wine's: an unknown class in a
+ * with it, only a sink of an STA is called through a queue, a test apartment
+ * stub included, which is no proxy of another process); COM's pinging (a vanished
+ * host's sink is released at once, not after minutes); semisynchronous streaming
+ * (an enumerator holds Wine's whole answer); WMI's own providers (the data is Wine's: an unknown class in a
  * query gives no objects instead of WBEM_E_INVALID_CLASS, GetObject(class) gives
  * the class's first instance, instances read their class's table, which the next
  * query of that class refills); real event providers (events are made up, with no
@@ -76,7 +75,8 @@
 const char *const testwmi_stat_names[STAT_COUNT] =
 {
     "calls", "sinks", "objects", "services", "enumerators", "call_results", "in_flight", "held", "gated",
-    "wedged", "posted_waiting", "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched", "indicates", "indicated",
+    "wedged", "posted_waiting", "max_in_flight", "connects", "started", "cancels_matched", "cancels_unmatched",
+    "indicates", "indicated",
     "statuses", "progress", "late_indicates", "events", "same_thread", "blankets", "identity_checks",
     "identity_lost", "double_status", "round_trips", "vanished", "default_blanket_calls", "wrong_thread",
     "posted_calls", "unmarshalled", "rejected"
@@ -260,6 +260,22 @@ static HRESULT connect_local( const WCHAR *ns, IWbemServices **wine )
     if (locator) IWbemLocator_Release( locator );
     LeaveCriticalSection( &testwmi_wine_cs );
     SysFreeString( bns );
+    return hr;
+}
+
+/* A services object of the server over root\cimv2 of this machine, as if on HOST. */
+static HRESULT services_local( const struct host *host, IWbemServices **out )
+{
+    IWbemServices *wine = NULL;
+    HRESULT hr = connect_local( L"root\\cimv2", &wine );
+
+    *out = NULL;
+    if (SUCCEEDED(hr) && FAILED(hr = services_create( wine, host, out )))
+    {
+        EnterCriticalSection( &testwmi_wine_cs );
+        IWbemServices_Release( wine );
+        LeaveCriticalSection( &testwmi_wine_cs );
+    }
     return hr;
 }
 
@@ -783,20 +799,14 @@ static HRESULT marshal_probe( IUnknown *obj, REFIID iid, BOOL *same )
 static int testwmi_marshal_check( lua_State *L )
 {
     static const struct host local = { HOST_LOCAL, 0, FALSE };
-    IWbemServices *wine = NULL, *svc = NULL;
+    IWbemServices *svc = NULL;
     IEnumWbemClassObject *e = NULL;
     IWbemCallResult *result = NULL;
     struct objects none = { NULL, 0, 0 };
     BOOL same[3] = { FALSE, FALSE, FALSE };
     HRESULT hr;
 
-    hr = connect_local( L"root\\cimv2", &wine );
-    if (SUCCEEDED(hr) && FAILED(hr = services_create( wine, &local, &svc )))
-    {
-        EnterCriticalSection( &testwmi_wine_cs );
-        IWbemServices_Release( wine );
-        LeaveCriticalSection( &testwmi_wine_cs );
-    }
+    hr = services_local( &local, &svc );
     if (SUCCEEDED(hr)) hr = marshal_probe( (IUnknown *)svc, &IID_IWbemServices, &same[0] );
     if (SUCCEEDED(hr)) hr = enum_create( &local, &none, &e );
     if (SUCCEEDED(hr)) hr = marshal_probe( (IUnknown *)e, &IID_IEnumWbemClassObject, &same[1] );
@@ -859,18 +869,13 @@ static int testwmi_start_flags( lua_State *L )
     static const struct host local = { HOST_LOCAL, 0, FALSE };
     int method = luaL_checkoption( L, 1, NULL, methods );
     LONG flags = (LONG)luaL_checkinteger( L, 2 );
-    IWbemServices *wine = NULL, *svc = NULL;
+    IWbemServices *svc = NULL;
     BSTR wql = SysAllocString( L"WQL" ), a = SysAllocString( L"Win32_BIOS" ), query;
     HRESULT hr;
 
-    query = SysAllocString( method == 6 ? L"SELECT * FROM __InstanceCreationEvent WITHIN 1" : L"SELECT * FROM Win32_BIOS" );
-    hr = wql && a && query ? connect_local( L"root\\cimv2", &wine ) : E_OUTOFMEMORY;
-    if (SUCCEEDED(hr) && FAILED(hr = services_create( wine, &local, &svc )))
-    {
-        EnterCriticalSection( &testwmi_wine_cs );
-        IWbemServices_Release( wine );
-        LeaveCriticalSection( &testwmi_wine_cs );
-    }
+    query = SysAllocString( method == 6 ? L"SELECT * FROM __InstanceCreationEvent WITHIN 1"
+                                        : L"SELECT * FROM Win32_BIOS" );
+    hr = wql && a && query ? services_local( &local, &svc ) : E_OUTOFMEMORY;
     if (SUCCEEDED(hr))
     {
         switch (method)
@@ -934,20 +939,14 @@ static int testwmi_proxy_check( lua_State *L )
 {
     static const struct host remote = { HOST_LATENCY, 0, TRUE };
     struct proxy_probe p = { NULL, NULL, E_FAIL, E_FAIL, E_FAIL, FALSE, 0 };
-    IWbemServices *wine = NULL, *svc = NULL, *again = NULL;
+    IWbemServices *svc = NULL, *again = NULL;
     IStream *stream = NULL;
     IUnknown *unk;
     BOOL same_apartment = FALSE;
     HANDLE thread;
     HRESULT hr;
 
-    hr = connect_local( L"root\\cimv2", &wine );
-    if (SUCCEEDED(hr) && FAILED(hr = services_create( wine, &remote, &svc )))
-    {
-        EnterCriticalSection( &testwmi_wine_cs );
-        IWbemServices_Release( wine );
-        LeaveCriticalSection( &testwmi_wine_cs );
-    }
+    hr = services_local( &remote, &svc );
     if (SUCCEEDED(hr)) hr = proxy_services( svc, TRUE, &p.svc );
     if (svc) IWbemServices_Release( svc );
     if (SUCCEEDED(hr))

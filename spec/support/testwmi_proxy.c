@@ -789,7 +789,8 @@ static ULONG WINAPI psec_Release( IClientSecurity *iface )
 static IClientSecurity *proxy_target_security( struct proxy *p )
 {
     IClientSecurity *sec = NULL;
-    if (SUCCEEDED(IUnknown_QueryInterface( p->target, &IID_IClientSecurity, (void **)&sec ))) IClientSecurity_Release( sec );
+    if (SUCCEEDED(IUnknown_QueryInterface( p->target, &IID_IClientSecurity, (void **)&sec )))
+        IClientSecurity_Release( sec );
     return sec;
 }
 
