@@ -5,7 +5,7 @@ LUAROCKS := LUAWMI_TOP=$(TOP) LUAROCKS_CONFIG=$(TOP)/scripts/luarocks-config.lua
 SOURCES := $(wildcard src/*.c src/*.h lua/wmi/*.lua) bin/wmiq luawmi-scm-1.rockspec
 STAMP := build/rocks/.built
 
-.PHONY: all setup check demo bench stress lint clean fresh
+.PHONY: all setup check demo bench stress lint clean fresh fuzz
 
 all: $(STAMP)
 
@@ -21,6 +21,17 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 
 check: setup lint all testapt valuetest testwmi
 	bash scripts/check
+	bash spec/fuzz/run.sh "$(FUZZ_CHECK_SEEDS)" $(FUZZ_CHECK_ITER)
+
+# The seeded fuzzer (spec/fuzz): make fuzz SEEDS=1-500 ITER=2000 [JOBS=2 TIMEOUT=120].
+# make check runs a short fixed set of seeds.
+SEEDS ?= 1-20
+ITER ?= 2000
+FUZZ_CHECK_SEEDS := 1-8
+FUZZ_CHECK_ITER := 300
+
+fuzz: setup all testwmi
+	bash spec/fuzz/run.sh "$(SEEDS)" $(ITER)
 
 demo: setup all
 	scripts/lua examples/async_query.lua

@@ -209,6 +209,13 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
     }
     connect_opt_levels(L, idx, func, "privacy", &a->authn, "impersonate", &a->imp);
     core_opt_clsid(L, idx, func, "locator", &CLSID_WbemLocator, &a->locator);
+    /* A NUL would cut the namespace (or host) where Windows reads it. */
+    for (i = CONNECT_NAMESPACE; i <= CONNECT_HOST; i++)
+        if (s[i] && strlen(s[i]) != len[i])
+        {
+            if (lua_type(L, idx) == LUA_TSTRING) luaL_argerror(L, idx, "string contains a NUL");
+            luaL_error(L, "bad option '%s' to '%s' (string contains a NUL)", connect_string_names[i], func);
+        }
     a->remote = s[CONNECT_HOST] != NULL;
     if (!s[CONNECT_NAMESPACE]) s[CONNECT_NAMESPACE] = "root\\cimv2";
     if (a->remote) lua_pushfstring(L, "\\\\%s\\%s", s[CONNECT_HOST], s[CONNECT_NAMESPACE]);

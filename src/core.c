@@ -43,7 +43,10 @@ BSTR core_check_bstr(lua_State *L, int arg)
     size_t len;
     const char *s = luaL_checklstring(L, arg, &len);
     BSTR b;
-    HRESULT hr = str_to_bstr(s, len, &b);
+    HRESULT hr;
+    /* Windows would cut the text at the NUL; Wine's WQL lexer crashes on it. */
+    luaL_argcheck(L, strlen(s) == len, arg, "string contains a NUL");
+    hr = str_to_bstr(s, len, &b);
     if (FAILED(hr)) core_raise_bstr(L, hr, NULL, NULL, arg);
     return b;
 }

@@ -10,6 +10,7 @@ local core = require "wmi.core"
 local TIMED_OUT = 0x80041069        -- WBEM_E_TIMED_OUT
 local CANCELLED = 0x80041032        -- WBEM_E_CALL_CANCELLED
 local FAILED = 0x80041001           -- WBEM_E_FAILED
+local CALL_META = debug.getregistry()["wmi.Call"]
 
 -- Options passed on to connect_async for every host.
 local CONNECT_OPTIONS = { "namespace", "user", "password", "authority", "locale", "authentication",
@@ -130,12 +131,21 @@ local function on_connected(s, h, svc, message, hresult)
       error(call, 0)
     end
   end
+  -- Only a wmi.Call is the host's to close and wait for: anything else ends the
+  -- host now, with a message and an HRESULT (a nil's own when it gave them).
+  local is_call = getmetatable(call) == CALL_META
   if h.state ~= "calling" then          -- finished meanwhile (the request function ran the call)
-    if call then call:close() end
+    if is_call then call:close() end
     return
   end
-  if not call then return finish(s, h, false, msg, code) end
-  h.call = call
+  if is_call then
+    h.call = call
+  elseif call == nil and msg ~= nil and math.type(code) == "integer" then
+    finish(s, h, false, msg, code)
+  else
+    finish(s, h, false, failure(FAILED, ("the request returned %s, not a wmi.Call"):format(
+      call == nil and "nil" or type(call))), FAILED)
+  end
 end
 
 -- Misuse in the connect options raises from the first host's connect_async, inside
