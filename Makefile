@@ -19,7 +19,7 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 	$(LUAROCKS) make --deps-mode=none luawmi-scm-1.rockspec
 	touch $@
 
-check: setup lint all testapt valuetest testwmi
+check: setup lint all testapt valuetest testwmi allocfail
 	bash scripts/check
 	bash spec/fuzz/run.sh "$(FUZZ_CHECK_SEEDS)" $(FUZZ_CHECK_ITER)
 
@@ -63,6 +63,7 @@ stress: setup all testapt valuetest testwmi
 include spec/support/testapt.mk
 include spec/support/valuetest.mk
 include spec/support/testwmi.mk
+include spec/support/allocfail.mk
 
 lint:
 	luacheck lua spec examples bench bin/wmiq scripts/*.lua .busted luawmi-scm-1.rockspec

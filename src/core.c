@@ -133,6 +133,16 @@ int core_traceback(lua_State *L)
     return 1;
 }
 
+/* core.call(f, ...) --> f(...), where a yield is an error: the Lua layer calls its
+ * users' handlers so, as the C core does. A handler that yielded in a coroutine
+ * never resumed would leave the layer's state half-way (a fan-out never done). */
+static int core_call(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* COM on the Lua thread: MTA, or the STA the host already made (TRUE). Per Lua
  * state: two states on two threads may live in different apartments. The module
  * never uninitialises COM: pointers it handed out may outlive any moment it could pick. */
@@ -220,6 +230,7 @@ int luaopen_wmi_core(lua_State *L)
         { "hresult", hresult_l_hresult },
         { "stats", core_stats },
         { "threading", core_threading },
+        { "call", core_call },
         { NULL, NULL }
     };
     queue_open(L, core_init_com(L));

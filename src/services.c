@@ -340,8 +340,8 @@ static int services_iter_next(lua_State *L)
     ULONG got = 0;
     HRESULT hr;
 
-    if (!it->e) return 0; /* finished, or closed: the loop ends */
     o = object_new(L);
+    if (!it->e) return 0; /* finished, or closed (by a finalizer too): the loop ends */
     hr = IEnumWbemClassObject_Next(it->e, WBEM_INFINITE, 1, &obj, &got);
     if (FAILED(hr) || !got)
     {

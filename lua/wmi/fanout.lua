@@ -83,7 +83,8 @@ local function pump(s)
 end
 
 -- The one end of a host, whatever ended it: reported once, then the next starts
--- (even when done raises: s.pumper's close).
+-- (even when done raises: s.pumper's close). Handlers run through core.call: one
+-- that yields raises, as from the C core (run:cancel runs them in the caller's coroutine).
 function finish(s, h, ok, message, hresult)
   if h.state == "done" then return end
   local was_active = h.state ~= "queued"
@@ -94,12 +95,12 @@ function finish(s, h, ok, message, hresult)
   s.finished = s.finished + 1
   if s.finished == #s.hosts then s.run.done = true end
   local _ <close> = s.pumper
-  if s.done then s.done(h.name, h.ok, message, hresult, h.count) end
+  if s.done then core.call(s.done, h.name, h.ok, message, hresult, h.count) end
 end
 
 local function on_object(s, h, obj)
   h.count = h.count + 1
-  if s.indicate then s.indicate(obj, h.name) end
+  if s.indicate then core.call(s.indicate, obj, h.name) end
   if s.buffer then
     local b = s.buffer
     b.last = b.last + 1
@@ -125,7 +126,7 @@ local function on_connected(s, h, svc, message, hresult)
     -- WBEM_E_FAILED and the error text, and then the error goes on out of the wait,
     -- as any handler's does: the run stays whole, and goes on at the next wait.
     local ran
-    ran, call, msg, code = pcall(s.request, svc, handlers, h.name)
+    ran, call, msg, code = pcall(core.call, s.request, svc, handlers, h.name)
     if not ran then
       finish(s, h, false, failure(FAILED, tostring(call)), FAILED)
       error(call, 0)

@@ -4,7 +4,7 @@ local core = require "wmi.core"
 
 local wmi = {}
 for name, value in pairs(core) do
-  if name ~= "methods" and name ~= "timer" and name ~= "console" then wmi[name] = value end
+  if name ~= "methods" and name ~= "timer" and name ~= "console" and name ~= "call" then wmi[name] = value end
 end
 
 -- wmi.datetime("20231129134530.123456+060") --> { year = 2023, month = 11, day = 29,

@@ -19,6 +19,12 @@ local wmi = require "wmi"
 local testwmi = require "testwmi"
 testwmi.configure { event_interval = 20 }
 
+-- FUZZ_TRACE=1: each call's name on stderr, before it runs.
+local trace = os.getenv("FUZZ_TRACE") and function(...)
+  io.stderr:write(table.concat({ ... }, " "), "\n")
+  io.stderr:flush()
+end or function() end
+
 local function pick(list) return list[random(#list)] end
 local function chance(p) return random() < p end
 
@@ -177,6 +183,7 @@ local function arguments(name, n)
 end
 
 local function call_function(name)
+  trace("wmi." .. name)
   local f = wmi[name]
   local args
   if name == "connect" or name == "connect_async" then
@@ -212,12 +219,16 @@ local function call_method(v)
     f = m
   end
   if type(f) ~= "function" then return end
+  trace(name, (tostring(v):gsub("\n.*", "")))
   local args = arguments(name, random(0, 4))
   if name == "__index" then args[1] = pick(NAMES) end
   if WAITS[name] then args[1] = random(0, 30) end
   if name == "exec" or name == "exec_async" then
+    -- Always parameters: Wine's methods crash on no in-parameters (measured on
+    -- Wine 8: reg_enum_key, reg_get_stringvalue, process_create read a NULL object).
     args[1], args[2] = pick(PATHS), pick(NAMES)
-    if chance(0.5) then args[4] = value() end
+    args[3] = pick { { hDefKey = 0x80000001, sSubKeyName = "Software" }, { CommandLine = "cmd /c exit" },
+                     { sSubKeyName = "Software\0x", hDefKey = 2^40 }, { Bogus = 1 }, { [1] = 2 } }
   end
   return table.pack(pcall(f, v, table.unpack(args, 1, 4)))
 end
@@ -295,10 +306,13 @@ local function check_counts(final)
 end
 
 -- A few connections to start from.
-for _ = 1, 3 do keep(table.pack(pcall(wmi.connect, { locator = testwmi.clsid, host = pick { "lat0", "fuzzhost" } }))) end
+for _ = 1, 3 do
+  keep(table.pack(pcall(wmi.connect, { locator = testwmi.clsid, host = pick { "lat0", "fuzzhost" } })))
+end
 for _ = 1, 2 do keep(table.pack(pcall(wmi.apartment, { mode = "inproc" }))) end
 
 local exit_early = chance(0.1) and random(1, iterations)
+trace("exit early:", tostring(exit_early))
 for i = 1, iterations do
   depth = 0
   action()

@@ -37,10 +37,12 @@ one() {
   local seed=$1 log="$logdir/seed-$1.log" rc verdict
   timeout -k 5 "$timeout_s" wine build/lua/bin/lua.exe spec/fuzz/fuzz.lua "$seed" "$iter" >"$log" 2>&1 </dev/null
   rc=$?
-  if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then verdict=HANG
-  elif grep -q '^FUZZ-LEAK' "$log"; then verdict=FAIL
-  elif [ $rc -eq 0 ] && grep -q '^FUZZ-\(OK\|EXIT\)' "$log"; then verdict=ok
-  elif grep -q 'Unhandled\|page fault\|^wine: ' "$log" || [ $rc -ge 128 ] || [ $rc -eq 5 ]; then verdict=CRASH
+  # A crash first: Wine's debugger, started on a page fault, may itself hang.
+  if grep -aq 'Unhandled' "$log"; then verdict=CRASH
+  elif [ $rc -eq 124 ] || [ $rc -eq 137 ]; then verdict=HANG
+  elif grep -aq 'FUZZ-LEAK' "$log"; then verdict=FAIL
+  elif [ $rc -eq 0 ] && grep -aq 'FUZZ-\(OK\|EXIT\)' "$log"; then verdict=ok
+  elif [ $rc -ge 128 ] || [ $rc -eq 5 ]; then verdict=CRASH
   else verdict=FAIL
   fi
   echo "$seed $verdict rc=$rc"
