@@ -185,9 +185,15 @@ function Run:cancel()
   if s.cancelled then return end
   s.cancelled = true
   local message = failure(CANCELLED, "the fan-out was cancelled")
+  -- Every host ends even when a done handler raises; then the first error goes on.
+  local raised
   for _, h in ipairs(s.hosts) do
-    if h.state ~= "done" then finish(s, h, false, message, CANCELLED) end
+    if h.state ~= "done" then
+      local ok, err = pcall(finish, s, h, false, message, CANCELLED)
+      raised = raised or not ok and err or nil
+    end
   end
+  if raised then error(raised, 0) end
 end
 
 -- run:results() --> { [host] = { ok =, message =, hresult =, count = } } for the hosts done

@@ -30,8 +30,12 @@ local function chance(p) return random() < p end
 
 -- Everything handed out, to pass as arguments, call methods of, and close at the end.
 local pool = {}
+-- Everything ever handed out, weakly: what the pool forgot and is still alive (a
+-- running call is anchored) is closed at the end.
+local handed = setmetatable({}, { __mode = "k" })
 local function remember(v)
   local t = type(v)
+  if t == "userdata" or t == "table" then handed[v] = true end
   if (t == "userdata" or t == "table" or t == "function") and #pool < 400 then pool[#pool + 1] = v end
 end
 
@@ -327,6 +331,7 @@ end
 -- Close everything, let the server finish, and count.
 depth = 3       -- handlers and finalizers do nothing now
 for _ = 1, 2 do
+  for v in pairs(handed) do pool[#pool + 1] = v end
   for _, v in ipairs(pool) do
     pcall(function() v:cancel() end)
     pcall(function() v:close() end)
