@@ -18,7 +18,7 @@ end
 local PRELUDE = [[
 local wmi = require "wmi"
 local testwmi = require "testwmi"
-collectgarbage("incremental", 1, 1000, 1)
+collectgarbage("incremental", 1, 1000, 20)
 local inside = false        -- set around the module call under test
 local hits = 0              -- finalizers that ran inside it
 local function plant(f)
@@ -274,6 +274,26 @@ describe("fan-out requests that return no call (issue 23, 4)", function()
     assert.is_true(run:wait(0))
     local results = run:results()
     for _, host in ipairs(dones) do assert.are.equal(0x80041032, results[host].hresult) end
+    testwmi.idle(10000)
+  end)
+
+  it("a done handler that waits for its own run: the next host starts, no wait forever", function()
+    local order, waited = {}, nil
+    local run
+    run = wmi.fanout({ "lat0", "lat1" }, "SELECT * FROM Win32_BIOS", {
+      locator = testwmi.clsid, throttle = 1,
+      done = function(host)
+        order[#order + 1] = host
+        if host == "lat0" then
+          local n = 0
+          for _ in run:each() do n = n + 1 end
+          waited = run.done
+        end
+      end,
+    })
+    assert.is_true(run:wait(10000))
+    assert.is_true(waited)
+    assert.are.same({ "lat0", "lat1" }, order)
     testwmi.idle(10000)
   end)
 

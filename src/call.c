@@ -617,11 +617,12 @@ static int call_exec_async(lua_State *L)
     struct services *s;
     struct stub *stub;
     int box;
+    size_t len;
     BOOL misuse = FALSE;
     HRESULT hr = S_OK;
     services_check(L, 1);
     services_check_path(L, 2);
-    luaL_argcheck(L, strlen(luaL_checkstring(L, 3)) == lua_rawlen(L, 3), 3, "string contains a NUL");
+    core_check_text(L, 3, &len);
     x.flags = call_flags(L, 6, &x.limit);
     if (!(stub = call_prepare(L, 5))) return 3;
     s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */

@@ -38,15 +38,20 @@ static void core_raise_bstr(lua_State *L, HRESULT hr, const char *func, const ch
     luaL_argerror(L, arg, "invalid UTF-8");
 }
 
+const char *core_check_text(lua_State *L, int arg, size_t *len)
+{
+    const char *s = luaL_checklstring(L, arg, len);
+    /* Windows would cut the text at the NUL; Wine's WQL lexer crashes on it. */
+    luaL_argcheck(L, strlen(s) == *len, arg, "string contains a NUL");
+    return s;
+}
+
 BSTR core_check_bstr(lua_State *L, int arg)
 {
     size_t len;
-    const char *s = luaL_checklstring(L, arg, &len);
+    const char *s = core_check_text(L, arg, &len);
     BSTR b;
-    HRESULT hr;
-    /* Windows would cut the text at the NUL; Wine's WQL lexer crashes on it. */
-    luaL_argcheck(L, strlen(s) == len, arg, "string contains a NUL");
-    hr = str_to_bstr(s, len, &b);
+    HRESULT hr = str_to_bstr(s, len, &b);
     if (FAILED(hr)) core_raise_bstr(L, hr, NULL, NULL, arg);
     return b;
 }

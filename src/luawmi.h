@@ -77,7 +77,10 @@ void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, 
 void core_pin_module(void);
 /* Message handler for lua_pcall: the error message with a traceback. */
 int core_traceback(lua_State *L);
-/* A BSTR copy of string argument ARG; raises for a non-string or invalid UTF-8
+/* String argument ARG (its length in *LEN); raises an argument error for a
+ * non-string or one that holds a NUL (WQL, a path, a class or a method name). */
+const char *core_check_text(lua_State *L, int arg, size_t *len);
+/* A BSTR copy of string argument ARG (core_check_text); raises for invalid UTF-8
  * (an argument error) or out of memory, so call it before acquiring anything. */
 BSTR core_check_bstr(lua_State *L, int arg);
 /* String option FIELD of the options table at IDX (of FUNC, for messages), read

@@ -566,12 +566,11 @@ static int object_inparams(lua_State *L)
 {
     IWbemClassObject *obj, *sig = NULL, *inst = NULL;
     size_t len;
-    const char *name = luaL_checklstring(L, 2, &len);
+    const char *name = core_check_text(L, 2, &len);
     struct object *o = object_new(L);
     BSTR wname;
     HRESULT hr;
 
-    luaL_argcheck(L, strlen(name) == len, 2, "method name contains a NUL");
     obj = object_check(L, 1);
 
     if (SUCCEEDED(hr = object_name(name, len, &wname)))

@@ -270,10 +270,6 @@ static DWORD queue_left(DWORD start, DWORD ms)
     return spent >= ms ? 0 : ms - spent;
 }
 
-/* Delivers what is queued now (not what arrives meanwhile), until DONE(ARG) or
- * the limit MS from START has passed: a limit holds however fast objects come,
- * within one handler's run. Returns the number of callbacks delivered. A
- * handler's error propagates; the rest of the queue stays for the next dispatch. */
 static int queue_deliver_protected(lua_State *L)
 {
     struct node *node = ((struct queue *)lua_touserdata(L, 1))->delivery->node;
@@ -305,6 +301,10 @@ static int queue_deliver(lua_State *L, struct queue *q, struct node *node)
     return delivered;
 }
 
+/* Delivers what is queued now (not what arrives meanwhile), until DONE(ARG) or
+ * the limit MS from START has passed: a limit holds however fast objects come,
+ * within one handler's run. Returns the number of callbacks delivered. A
+ * handler's error propagates; the rest of the queue stays for the next dispatch. */
 static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void *arg, DWORD start, DWORD ms)
 {
     LONG budget = queue_count(q);

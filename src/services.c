@@ -401,35 +401,14 @@ static int services_each(lua_State *L)
 
 /* --- single objects ----------------------------------------------------------- */
 
-/* The class part of an object path: "\\srv\root\cimv2:Win32_Process.Handle=1"
- * -> "Win32_Process". The namespace ends at a ':' before the keys (a key's value
- * may hold a ':' of its own); a server name may hold a '.'. */
-static BSTR services_path_class(const WCHAR *path)
-{
-    const WCHAR *start = path, *end = path;
-    if ((end[0] == '\\' || end[0] == '/') && (end[1] == '\\' || end[1] == '/'))
-        for (end += 2; *end && *end != '\\' && *end != '/'; end++);
-    for (; *end && *end != '.' && *end != '='; end++)
-    {
-        if (*end == ':')
-        {
-            start = end + 1;
-            break;
-        }
-    }
-    for (end = start; *end && *end != '.' && *end != '='; end++);
-    return SysAllocStringLen(start, end - start);
-}
-
 /* Raises an argument error unless the string at ARG is an object path with a
- * class part (a NUL, "", ".Name=1", "root:" have none). Allocates nothing: call
- * it before converting anything. The delimiters are ASCII, as in services_path_class. */
+ * class part (a NUL, "", ".Name=1", "root:" have none). It holds nothing: call it
+ * before converting anything. The delimiters are ASCII, as in services_path_class. */
 void services_check_path(lua_State *L, int arg)
 {
     size_t len;
-    const char *path = luaL_checklstring(L, arg, &len), *start = path, *end = path;
+    const char *path = core_check_text(L, arg, &len), *start = path, *end = path;
 
-    luaL_argcheck(L, strlen(path) == len, arg, "string contains a NUL");
     if ((end[0] == '\\' || end[0] == '/') && (end[1] == '\\' || end[1] == '/'))
         for (end += 2; *end && *end != '\\' && *end != '/'; end++);
     for (; *end && *end != '.' && *end != '='; end++)
@@ -462,6 +441,26 @@ static int services_get(lua_State *L)
     if (FAILED(hr)) return hresult_fail(L, hr);
     object_fill(o, obj);
     return 1;
+}
+
+/* The class part of an object path: "\\srv\root\cimv2:Win32_Process.Handle=1"
+ * -> "Win32_Process". The namespace ends at a ':' before the keys (a key's value
+ * may hold a ':' of its own); a server name may hold a '.'. */
+static BSTR services_path_class(const WCHAR *path)
+{
+    const WCHAR *start = path, *end = path;
+    if ((end[0] == '\\' || end[0] == '/') && (end[1] == '\\' || end[1] == '/'))
+        for (end += 2; *end && *end != '\\' && *end != '/'; end++);
+    for (; *end && *end != '.' && *end != '='; end++)
+    {
+        if (*end == ':')
+        {
+            start = end + 1;
+            break;
+        }
+    }
+    for (end = start; *end && *end != '.' && *end != '='; end++);
+    return SysAllocStringLen(start, end - start);
 }
 
 /* Fills a new in-parameters instance of METHOD from the Lua table at ARG. A
@@ -589,10 +588,11 @@ static int services_exec(lua_State *L)
     BSTR path, method;
     BOOL misuse;
     HRESULT hr;
+    size_t len;
     int top;
 
     services_check_path(L, 2);
-    luaL_argcheck(L, strlen(luaL_checkstring(L, 3)) == lua_rawlen(L, 3), 3, "string contains a NUL");
+    core_check_text(L, 3, &len);
     lua_settop(L, 4);
     o = object_new(L);
     top = lua_gettop(L);
@@ -650,11 +650,14 @@ static int services_put(lua_State *L)
 
 static int services_delete(lua_State *L)
 {
+    struct services *s;
     BSTR path;
+    HRESULT hr;
+
     services_check_path(L, 2);
     path = core_check_bstr(L, 2);
-    struct services *s = services_check_free(L, path, NULL);
-    HRESULT hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
+    s = services_check_free(L, path, NULL);
+    hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
     SysFreeString(path);
     if (FAILED(hr)) return hresult_fail(L, hr);
     lua_pushboolean(L, 1);

@@ -166,6 +166,17 @@ function start_host(s, h)
   end)
 end
 
+-- A wait with nothing of the run in flight can only be one from the run's own
+-- done handler, before the next host starts: that start happens here, or the
+-- wait raises (inside a start) rather than waiting forever.
+local function progress(s, func)
+  if s.active > 0 or s.run.done then return end
+  pump(s)
+  if s.active == 0 and not s.run.done then
+    error(("bad call to '%s' (nothing of the run is in flight: called from inside its start)"):format(func), 3)
+  end
+end
+
 -- run:wait([ms]) --> true when every host is done (dispatching meanwhile), false on timeout
 function Run:wait(ms)
   state_of(self, "wait")
@@ -174,7 +185,10 @@ function Run:wait(ms)
   local expired = false
   local limit <close> = ms and ms >= 0 and core.timer(ms, function() expired = true end) or nil
   local _ = limit                     -- closed on the way out, even by an error in a handler
-  while not self.done and not expired do core.dispatch(-1) end
+  while not self.done and not expired do
+    progress(PRIVATE[self], "wait")
+    if not self.done then core.dispatch(-1) end
+  end
   return self.done
 end
 
@@ -224,7 +238,8 @@ function Run:each()
         return item[1], item[2]
       end
       if self.done then return nil end
-      core.dispatch(-1)
+      progress(s, "each")
+      if not self.done then core.dispatch(-1) end
     end
   end
   local closer = setmetatable({}, { __close = function() if not self.done then self:cancel() end end })
