@@ -23,8 +23,8 @@
  * live across allocations (an enumeration that pushes as it goes, converting a
  * method's parameters), it is PINNED: the function holds its own COM reference
  * (AddRef, identity_addref) from before the first allocation to after the last
- * use, released on every path, raises included (the allocating part runs under
- * lua_pcall then). Closing an object from a finalizer while a method of it runs
+ * use, released on every path (where the allocating part may raise, it runs under
+ * lua_pcall: obj:methods()). Closing an object from a finalizer while a method of it runs
  * is legal: the object ends closed, the method raises or completes with its pin.
  * Dispatch is not reentrant either: a node being delivered belongs to its
  * delivery (queue.c); a nested dispatch delivers other nodes or none. */

@@ -18,8 +18,11 @@ struct queue
 };
 
 /* One delivery on the C stack: it owns NODE until the deliverer takes it
- * (queue_drop clears it). Dispatch is not reentrant: a nested dispatch (from a
- * handler or a finalizer) never sees the nodes outer deliveries own. */
+ * (queue_drop clears it), just before the handler runs. Dispatch is not
+ * reentrant: until then a nested dispatch (a finalizer run while the handler's
+ * arguments are made) delivers nothing, for it would overtake NODE (a status
+ * delivered before the call's last object); from the handler it delivers the
+ * nodes queued behind. */
 struct delivery
 {
     struct node *node;
@@ -305,9 +308,14 @@ static int queue_deliver(lua_State *L, struct queue *q, struct node *node)
  * the limit MS from START has passed: a limit holds however fast objects come,
  * within one handler's run. Returns the number of callbacks delivered. A
  * handler's error propagates; the rest of the queue stays for the next dispatch. */
+static BOOL queue_blocked(struct queue *q)
+{
+    return q->delivery && q->delivery->node;
+}
+
 static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void *arg, DWORD start, DWORD ms)
 {
-    LONG budget = queue_count(q);
+    LONG budget = queue_blocked(q) ? 0 : queue_count(q);
     struct node *node;
     int delivered = 0;
     while (budget-- > 0 && (!done || !done(arg)) && (node = queue_pop(q)))
@@ -332,7 +340,7 @@ BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms)
 {
     struct queue *q = queue_get(L);
     DWORD start = GetTickCount();
-    if (!q) return done(arg);
+    if (!q || queue_blocked(q)) return done(arg);     /* nothing can be delivered here */
     for (;;)
     {
         queue_drain(L, q, done, arg, start, ms);
@@ -352,7 +360,7 @@ int queue_dispatch(lua_State *L)
     int n;
     if (!q) return luaL_error(L, "the module is closing");
     n = queue_drain(L, q, NULL, NULL, start, limit);
-    while (!n && queue_left(start, ms))
+    while (!n && queue_left(start, ms) && !queue_blocked(q))
     {
         /* As in queue_wait_until: a node queued behind another sets no event. */
         if (!queue_count(q)) queue_wait_event(q, queue_left(start, ms));

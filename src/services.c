@@ -409,6 +409,7 @@ void services_check_path(lua_State *L, int arg)
     size_t len;
     const char *path = core_check_text(L, arg, &len), *start = path, *end = path;
 
+    luaL_argcheck(L, len, arg, "empty object path");
     if ((end[0] == '\\' || end[0] == '/') && (end[1] == '\\' || end[1] == '/'))
         for (end += 2; *end && *end != '\\' && *end != '/'; end++);
     for (; *end && *end != '.' && *end != '='; end++)
