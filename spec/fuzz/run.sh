@@ -51,7 +51,10 @@ export -f one
 export logdir iter timeout_s
 
 start=$(date +%s)
-results=$(printf '%s\n' "${seeds[@]}" | xargs -P "$jobs" -I{} bash -c 'one {}' | tee /dev/stderr; true)
+# One line per seed as it ends (tee to a file: reopening /dev/stderr would
+# truncate a log that stdout and stderr share).
+printf '%s\n' "${seeds[@]}" | xargs -P "$jobs" -I{} bash -c 'one {}' | tee "$logdir/results.txt"
+results=$(cat "$logdir/results.txt")
 elapsed=$(( $(date +%s) - start ))
 count() { grep -c " $1 " <<<"$results" || true; }
 ok=$(count ok); fail=$(count FAIL); crash=$(count CRASH); hang=$(count HANG)
