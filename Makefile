@@ -5,7 +5,7 @@ LUAROCKS := LUAWMI_TOP=$(TOP) LUAROCKS_CONFIG=$(TOP)/scripts/luarocks-config.lua
 SOURCES := $(wildcard src/*.c src/*.h lua/wmi/*.lua) bin/wmiq luawmi-scm-1.rockspec
 STAMP := build/rocks/.built
 
-.PHONY: all setup check demo bench stress lint clean fresh
+.PHONY: all setup check demo bench stress lint clean fresh fuzz
 
 all: $(STAMP)
 
@@ -19,8 +19,19 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 	$(LUAROCKS) make --deps-mode=none luawmi-scm-1.rockspec
 	touch $@
 
-check: setup lint all testapt valuetest testwmi
+check: setup lint all testapt valuetest testwmi allocfail
 	bash scripts/check
+	bash spec/fuzz/run.sh "$(FUZZ_CHECK_SEEDS)" $(FUZZ_CHECK_ITER)
+
+# The seeded fuzzer (spec/fuzz): make fuzz SEEDS=1-500 ITER=2000 [JOBS=2 TIMEOUT=120].
+# make check runs a short fixed set of seeds.
+SEEDS ?= 1-20
+ITER ?= 2000
+FUZZ_CHECK_SEEDS := 1-8
+FUZZ_CHECK_ITER := 300
+
+fuzz: setup all testwmi
+	bash spec/fuzz/run.sh "$(SEEDS)" $(ITER)
 
 demo: setup all testwmi
 	scripts/lua examples/async_query.lua
@@ -52,6 +63,7 @@ stress: setup all testapt valuetest testwmi
 include spec/support/testapt.mk
 include spec/support/valuetest.mk
 include spec/support/testwmi.mk
+include spec/support/allocfail.mk
 
 lint:
 	luacheck lua spec examples bench bin/wmiq scripts/*.lua .busted luawmi-scm-1.rockspec

@@ -441,7 +441,8 @@ static int call_tostring(lua_State *L)
  * userdata whose user values are the stub and the Services (at 1: a call in
  * flight is anchored, and so keeps its Services from the collector). Returns the stub, or NULL with nil,
  * message, hresult pushed (the apartment could not make a stub). Callers run it
- * before they acquire anything: it may raise. */
+ * before they acquire anything: it may raise. The stub returned is only a yes:
+ * call_start reads it again after its last allocation (luawmi.h). */
 static struct stub *call_prepare(lua_State *L, int arg)
 {
     struct stub *stub = stub_test(L, arg);
@@ -545,11 +546,12 @@ static int call_ref(lua_State *L)
     return 1;
 }
 
-/* Starts the call described by X (whose resources it frees) with STUB and the
- * call userdata at BOX, both from call_prepare. It raises only once X is freed. */
-static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int box)
+/* Starts the call described by X (whose resources it frees) with the call
+ * userdata at BOX and its stub, both from call_prepare. It raises only once X is freed. */
+static int call_start(lua_State *L, struct call_args *x, int box)
 {
     struct services *s;
+    struct stub *stub;
     struct call *c = NULL;
     HRESULT hr;
     int anchor = LUA_NOREF;
@@ -565,12 +567,20 @@ static int call_start(lua_State *L, struct call_args *x, struct stub *stub, int 
     }
     anchor = (int)lua_tointeger(L, -1);
     lua_pop(L, 1);
-    s = *(struct services **)lua_touserdata(L, 1);     /* read after the allocation */
-    if (!s || !(c = calloc(1, sizeof(*c))))
+    /* Read after the last allocation (luawmi.h): a finalizer may have closed the
+     * Services, the stub or its apartment, or started a call with the stub. */
+    s = *(struct services **)lua_touserdata(L, 1);
+    lua_getiuservalue(L, box, 1);
+    stub = *(struct stub **)lua_touserdata(L, -1);
+    lua_pop(L, 1);
+    if (!s || !stub || stub->used || stub->call || !*stub->apartment || !(c = calloc(1, sizeof(*c))))
     {
         luaL_unref(L, LUA_REGISTRYINDEX, anchor);
         call_free_args(x);
-        if (!s) return core_closed_error(L, WMI_SERVICES);  /* a finalizer closed it meanwhile */
+        if (!s) return core_closed_error(L, WMI_SERVICES);
+        if (!stub) return core_closed_error(L, WMI_STUB);
+        if (stub->used || stub->call) return luaL_error(L, "stub already used (a stub serves one call)");
+        if (!*stub->apartment) return luaL_error(L, "the stub's apartment is closed");
         return luaL_error(L, "not enough memory");
     }
     c->state = CALL_NEW;
@@ -628,11 +638,12 @@ static int call_start_string(lua_State *L, enum call_kind kind, const char *func
     BOOL none = optional && lua_isnoneornil(L, 2);
     struct stub *stub;
     services_check(L, 1);
-    if (!none) luaL_checkstring(L, 2);
+    if (kind == CALL_GET || kind == CALL_DELETE) services_check_path(L, 2);
+    else if (!none) luaL_checkstring(L, 2);
     x.flags = call_flags(L, 4, func, &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
     if (!none) x.a = core_check_bstr(L, 2);
-    return call_start(L, &x, stub, lua_gettop(L));
+    return call_start(L, &x, lua_gettop(L));
 }
 
 static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, "query_async", FALSE); }
@@ -654,21 +665,23 @@ static int call_put_async(lua_State *L)
     /* Only now: making the stub allocates, and a finalizer may close the object. */
     x.obj = object_check(L, 2);
     IWbemClassObject_AddRef(x.obj);
-    return call_start(L, &x, stub, lua_gettop(L));
+    return call_start(L, &x, lua_gettop(L));
 }
 
 /* svc:exec_async(path, method, params, sink [, opts]) */
 static int call_exec_async(lua_State *L)
 {
     struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
+    IWbemServices *svc;
     struct services *s;
     struct stub *stub;
     int box;
+    size_t len;
     BOOL misuse = FALSE;
     HRESULT hr = S_OK;
     services_check(L, 1);
-    luaL_checkstring(L, 2);
-    luaL_checkstring(L, 3);
+    services_check_path(L, 2);
+    core_check_text(L, 3, &len);
     x.flags = call_flags(L, 6, "exec_async", &x.limits);
     if (!(stub = call_prepare(L, 5))) return 3;
     s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
@@ -680,14 +693,18 @@ static int call_exec_async(lua_State *L)
         if (hr == E_OUTOFMEMORY) return luaL_error(L, "not enough memory");
         return luaL_argerror(L, x.a ? 3 : 2, "invalid UTF-8");
     }
-    hr = services_inparams(L, 4, services_iface(s), x.a, x.b, &x.obj, &misuse);
+    /* Reading the parameters allocates: the proxy is pinned meanwhile. */
+    svc = services_iface(s);
+    IWbemServices_AddRef(svc);
+    hr = services_inparams(L, 4, svc, x.a, x.b, &x.obj, &misuse);
+    IWbemServices_Release(svc);
     if (FAILED(hr))
     {
         call_free_args(&x);
         if (misuse) return luaL_argerror(L, 4, lua_tostring(L, -1));
         return hresult_fail(L, hr);
     }
-    return call_start(L, &x, stub, box);
+    return call_start(L, &x, box);
 }
 
 void call_register(lua_State *L)

@@ -313,6 +313,13 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
     default:
         luaL_typeerror(L, idx, "nil, string or table");
     }
+    /* A NUL would cut the namespace (or host) where Windows reads it. */
+    for (i = CONNECT_NAMESPACE; i <= CONNECT_HOST; i++)
+        if (s[i] && strlen(s[i]) != len[i])
+        {
+            if (lua_type(L, idx) == LUA_TSTRING) luaL_argerror(L, idx, "string contains a NUL");
+            luaL_error(L, "bad option '%s' to '%s' (string contains a NUL)", connect_string_names[i], func);
+        }
     if (s[CONNECT_HOST] && !connect_host_ok(s[CONNECT_HOST], len[CONNECT_HOST]))
         luaL_error(L, "bad option 'host' to '%s' (not a host name: DNS, NetBIOS, IPv4 or IPv6; no '\\', '/' "
                       "or spaces)", func);

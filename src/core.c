@@ -39,10 +39,18 @@ static void core_raise_bstr(lua_State *L, HRESULT hr, const char *func, const ch
     luaL_argerror(L, arg, "invalid UTF-8");
 }
 
+const char *core_check_text(lua_State *L, int arg, size_t *len)
+{
+    const char *s = luaL_checklstring(L, arg, len);
+    /* Windows would cut the text at the NUL; Wine's WQL lexer crashes on it. */
+    luaL_argcheck(L, strlen(s) == *len, arg, "string contains a NUL");
+    return s;
+}
+
 BSTR core_check_bstr(lua_State *L, int arg)
 {
     size_t len;
-    const char *s = luaL_checklstring(L, arg, &len);
+    const char *s = core_check_text(L, arg, &len);
     BSTR b;
     HRESULT hr = str_to_bstr(s, len, &b);
     if (FAILED(hr)) core_raise_bstr(L, hr, NULL, NULL, arg);
@@ -206,6 +214,16 @@ int core_traceback(lua_State *L)
     return 1;
 }
 
+/* core.call(f, ...) --> f(...), where a yield is an error: the Lua layer calls its
+ * users' handlers so, as the C core does. A handler that yielded in a coroutine
+ * never resumed would leave the layer's state half-way (a fan-out never done). */
+static int core_call(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TFUNCTION);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
 /* COM on the Lua thread: MTA, or the STA the host already made (TRUE). Per Lua
  * state: two states on two threads may live in different apartments. The module
  * never uninitialises COM: pointers it handed out may outlive any moment it could pick. */
@@ -297,6 +315,7 @@ int luaopen_wmi_core(lua_State *L)
         { "check_options", core_l_check_options },
         { "ticks", core_ticks },
         { "overflow", call_overflow },
+        { "call", core_call },
         { NULL, NULL }
     };
     queue_open(L, core_init_com(L));

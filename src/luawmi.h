@@ -9,6 +9,26 @@
 #include <lauxlib.h>
 #include "hresult.h"
 
+/* THE RULE: no raw pointer survives an allocation unless it is pinned.
+ * Any allocation of a Lua value (a userdata, a string, a table, luaL_ref) may run
+ * a finalizer of the user's, and that finalizer may close any object: the
+ * pointer a C function read out of a userdata box (a struct services, a stub, an
+ * IWbemClassObject) is valid only until the function's next allocation.
+ * The mechanism, used everywhere: CHECK LATE. A function makes every Lua value it
+ * needs first (its result userdata, its strings, its call's anchor), then reads
+ * the pointers out of its userdata (object_check, services_check...), and uses
+ * them with nothing allocating in between; what must be re-read after an
+ * allocation is read again through the box and found closed or not (then it
+ * raises "attempt to use a closed ..." with nothing held). Where a pointer must
+ * live across allocations (an enumeration that pushes as it goes, converting a
+ * method's parameters), it is PINNED: the function holds its own COM reference
+ * (AddRef, identity_addref) from before the first allocation to after the last
+ * use, released on every path (where the allocating part may raise, it runs under
+ * lua_pcall: obj:methods()). Closing an object from a finalizer while a method of it runs
+ * is legal: the object ends closed, the method raises or completes with its pin.
+ * Dispatch is not reentrant either: a node being delivered belongs to its
+ * delivery (queue.c); a nested dispatch delivers other nodes or none. */
+
 /* Metatable names (also each userdata's __name). */
 #define WMI_SERVICES  "wmi.Services"
 #define WMI_OBJECT    "wmi.Object"
@@ -62,7 +82,10 @@ void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, 
 void core_pin_module(void);
 /* Message handler for lua_pcall: the error message with a traceback. */
 int core_traceback(lua_State *L);
-/* A BSTR copy of string argument ARG; raises for a non-string or invalid UTF-8
+/* String argument ARG (its length in *LEN); raises an argument error for a
+ * non-string or one that holds a NUL (WQL, a path, a class or a method name). */
+const char *core_check_text(lua_State *L, int arg, size_t *len);
+/* A BSTR copy of string argument ARG (core_check_text); raises for invalid UTF-8
  * (an argument error) or out of memory, so call it before acquiring anything. */
 BSTR core_check_bstr(lua_State *L, int arg);
 /* String option FIELD of the options table at IDX (of FUNC, for messages), read
@@ -176,6 +199,9 @@ void services_register(lua_State *L);      /* leaves its metatable on the stack 
 int services_connect(lua_State *L);          /* wmi.connect */
 int services_init_security(lua_State *L);    /* wmi.init_security */
 struct services *services_check(lua_State *L, int arg);
+/* Raises an argument error unless the string at ARG is an object path that names
+ * a class (no NUL; not "", ".Name=1", "root:"). Holds nothing: call it first. */
+void services_check_path(lua_State *L, int arg);
 /* Lua thread: pushes a new, closed wmi.Services (may raise: make it first). */
 void services_push_closed(lua_State *L);
 /* Lua thread: opens the closed wmi.Services at IDX with SVC and ID, taking both
@@ -221,7 +247,7 @@ struct node *queue_new_node(struct sink *sink, enum node_kind kind);
 /* Any thread; takes NODE (freed at once when the queue is dead). */
 void queue_push(struct queue *q, struct node *node);
 void queue_free_node(struct node *node);
-/* Lua thread: frees NODE, which call_deliver was given (see queue_pop). */
+/* Lua thread: frees NODE, which call_deliver was given: the delivery took it. */
 void queue_drop(struct node *node);
 void queue_purge(struct queue *q, struct sink *sink);  /* drops SINK's nodes */
 void queue_purge_job(struct queue *q, struct job *job);  /* drops JOB's nodes */

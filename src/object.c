@@ -175,17 +175,13 @@ static void object_push_class(lua_State *L, IWbemClassObject *obj)
 /* Raises "<where>no property 'NAME' in CLASS", or the HRESULT's message. */
 static int object_error(lua_State *L, IWbemClassObject *obj, HRESULT hr, const char *name)
 {
+    /* The class first: OBJ is not used after an allocation. */
+    if (hr == (HRESULT)WBEM_E_NOT_FOUND) object_push_class(L, obj);
+    else hresult_push_message(L, hr);
     luaL_where(L, 1);
-    if (hr == (HRESULT)WBEM_E_NOT_FOUND)
-    {
-        lua_pushfstring(L, "no property '%s' in ", name);
-        object_push_class(L, obj);
-    }
-    else
-    {
-        lua_pushfstring(L, "property '%s': ", name);
-        hresult_push_message(L, hr);
-    }
+    if (hr == (HRESULT)WBEM_E_NOT_FOUND) lua_pushfstring(L, "no property '%s' in ", name);
+    else lua_pushfstring(L, "property '%s': ", name);
+    lua_rotate(L, -3, -1);      /* where, prefix, class or message */
     lua_concat(L, 3);
     return lua_error(L);
 }
@@ -270,6 +266,13 @@ static int object_newindex(lua_State *L)
         SysFreeString(wname);
         return luaL_error(L, "bad value for property '%s' (%s)", name, why);
     }
+    /* Converting may allocate (a number made a string): read the object again. */
+    if (!(obj = object_test(L, 1)))
+    {
+        VariantClear(&v);
+        SysFreeString(wname);
+        return core_closed_error(L, WMI_OBJECT);
+    }
     hr = object_put(obj, wname, &v, type);
     VariantClear(&v);
     SysFreeString(wname);
@@ -280,9 +283,9 @@ static int object_newindex(lua_State *L)
 /* obj:get(name) --> value | nil, message, hresult */
 static int object_l_get(lua_State *L)
 {
-    IWbemClassObject *obj = object_check(L, 1);
     size_t len;
     const char *name = luaL_checklstring(L, 2, &len);
+    IWbemClassObject *obj = object_check(L, 1);
     HRESULT hr = object_get(L, obj, name, len);
 
     return FAILED(hr) ? hresult_fail(L, hr) : 1;
@@ -399,8 +402,10 @@ static int object_methods(lua_State *L)
     lua_pushcfunction(L, object_methods_body);
     lua_pushlightuserdata(L, &m);
     if (FAILED(m.hr = IWbemClassObject_BeginMethodEnumeration(m.obj, 0))) return hresult_fail(L, m.hr);
+    IWbemClassObject_AddRef(m.obj);     /* pinned: the body allocates */
     status = lua_pcall(L, 1, 1, 0);
     IWbemClassObject_EndMethodEnumeration(m.obj);
+    IWbemClassObject_Release(m.obj);
     SysFreeString(m.name);
     if (status != LUA_OK) return lua_error(L);
     return FAILED(m.hr) ? hresult_fail(L, m.hr) : 1;
@@ -569,8 +574,8 @@ static int object_tostring(lua_State *L)
 
 static int object_spawn(lua_State *L)
 {
-    IWbemClassObject *obj = object_check(L, 1), *inst = NULL;
     struct object *o = object_new(L);
+    IWbemClassObject *obj = object_check(L, 1), *inst = NULL;
     HRESULT hr = IWbemClassObject_SpawnInstance(obj, 0, &inst);
 
     if (FAILED(hr)) return hresult_fail(L, hr);
@@ -580,8 +585,8 @@ static int object_spawn(lua_State *L)
 
 static int object_clone(lua_State *L)
 {
-    IWbemClassObject *obj = object_check(L, 1), *copy = NULL;
     struct object *o = object_new(L);
+    IWbemClassObject *obj = object_check(L, 1), *copy = NULL;
     HRESULT hr = IWbemClassObject_Clone(obj, &copy);
 
     if (FAILED(hr)) return hresult_fail(L, hr);
@@ -596,12 +601,14 @@ static int object_clone(lua_State *L)
  * a message that tells the two apart. */
 static int object_inparams(lua_State *L)
 {
-    IWbemClassObject *obj = object_check(L, 1), *sig = NULL, *inst = NULL;
+    IWbemClassObject *obj, *sig = NULL, *inst = NULL;
     size_t len;
-    const char *name = luaL_checklstring(L, 2, &len);
+    const char *name = core_check_text(L, 2, &len);
     struct object *o = object_new(L);
     BSTR wname;
     HRESULT hr;
+
+    obj = object_check(L, 1);
 
     if (SUCCEEDED(hr = object_name(name, len, &wname)))
         hr = IWbemClassObject_GetMethod(obj, wname, 0, &sig, NULL);

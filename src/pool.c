@@ -529,7 +529,7 @@ static void pool_push_result(lua_State *L, struct job *job, int ud, int svc_box)
 
 /* Takes NODE (queue_drop); returns 1 when a handler ran. What allocates (and so
  * may raise, or run a finalizer) comes before the node is dropped and the state
- * changes: a raise leaves the node in hand for the next dispatch. */
+ * changes: a raise puts the node back for the next dispatch. */
 int pool_deliver(lua_State *L, struct node *node)
 {
     struct job *job = node->job;

@@ -14,7 +14,19 @@ struct queue
     BOOL dead;
     BOOL sta;                   /* the Lua thread is an STA the host made: waits pump messages */
     int pending;                /* Lua thread: calls in flight (anchored) */
-    struct node *hand;          /* Lua thread: the node being delivered (a raise leaves it here) */
+    struct delivery *delivery;  /* Lua thread: the innermost delivery running */
+};
+
+/* One delivery on the C stack: it owns NODE until the deliverer takes it
+ * (queue_drop clears it), just before the handler runs. Dispatch is not
+ * reentrant: until then a nested dispatch (a finalizer run while the handler's
+ * arguments are made) delivers nothing, for it would overtake NODE (a status
+ * delivered before the call's last object); from the handler it delivers the
+ * nodes queued behind. */
+struct delivery
+{
+    struct node *node;
+    struct delivery *outer;
 };
 
 static const char queue_key = 'q';   /* registry key of this state's queue userdata */
@@ -27,7 +39,6 @@ void queue_addref(struct queue *q)
 void queue_release(struct queue *q)
 {
     if (InterlockedDecrement(&q->refs)) return;
-    if (q->hand) queue_free_node(q->hand);
     while (q->head)
     {
         struct node *node = q->head;
@@ -85,12 +96,9 @@ void queue_push(struct queue *q, struct node *node)
     else if (was_empty) SetEvent(q->event);
 }
 
-/* The next node to deliver, held in q->hand until queue_drop: a node whose
- * delivery raised (out of memory) is delivered again, never leaked. */
 static struct node *queue_pop(struct queue *q)
 {
     struct node *node;
-    if (q->hand) return q->hand;
     EnterCriticalSection(&q->lock);
     if ((node = q->head))
     {
@@ -98,13 +106,30 @@ static struct node *queue_pop(struct queue *q)
         q->count--;
     }
     LeaveCriticalSection(&q->lock);
-    return q->hand = node;
+    return node;
+}
+
+/* A node whose delivery raised before it was taken (out of memory) goes back to
+ * the front: delivered again at the next dispatch, never leaked. */
+static void queue_unpop(struct queue *q, struct node *node)
+{
+    BOOL dead;
+    EnterCriticalSection(&q->lock);
+    if (!(dead = q->dead))
+    {
+        node->next = q->head;
+        q->head = node;
+        if (!q->tail) q->tail = node;
+        q->count++;
+    }
+    LeaveCriticalSection(&q->lock);
+    if (dead) queue_free_node(node);
 }
 
 void queue_drop(struct node *node)
 {
     struct queue *q = node->sink ? node->sink->queue : pool_queue(node->job);
-    if (q->hand == node) q->hand = NULL;
+    if (q->delivery && q->delivery->node == node) q->delivery->node = NULL;
     queue_free_node(node);
 }
 
@@ -182,8 +207,6 @@ static int queue_gc(lua_State *L)
     q->head = q->tail = NULL;
     q->count = 0;
     LeaveCriticalSection(&q->lock);
-    if (q->hand) queue_free_node(q->hand);
-    q->hand = NULL;
     while (list)
     {
         struct node *node = list;
@@ -254,18 +277,54 @@ static DWORD queue_left(DWORD start, DWORD ms)
     return spent >= ms ? 0 : ms - spent;
 }
 
+static int queue_deliver_protected(lua_State *L)
+{
+    struct node *node = ((struct queue *)lua_touserdata(L, 1))->delivery->node;
+    lua_pushboolean(L, node->job ? pool_deliver(L, node) : call_deliver(L, node));
+    return 1;
+}
+
+/* Delivers NODE in its own delivery, protected: a raise before the deliverer
+ * took it puts it back, then goes on. */
+static int queue_deliver(lua_State *L, struct queue *q, struct node *node)
+{
+    struct delivery d;
+    int status, delivered;
+
+    d.node = node;
+    d.outer = q->delivery;
+    q->delivery = &d;
+    lua_pushcfunction(L, queue_deliver_protected);
+    lua_pushlightuserdata(L, q);
+    status = lua_pcall(L, 1, 1, 0);
+    q->delivery = d.outer;
+    if (status != LUA_OK)
+    {
+        if (d.node) queue_unpop(q, d.node);
+        lua_error(L);
+    }
+    delivered = lua_toboolean(L, -1);
+    lua_pop(L, 1);
+    return delivered;
+}
+
 /* Delivers what is queued now (not what arrives meanwhile), until DONE(ARG) or
  * the limit MS from START has passed: a limit holds however fast objects come,
  * within one handler's run. Returns the number of callbacks delivered. A
  * handler's error propagates; the rest of the queue stays for the next dispatch. */
+static BOOL queue_blocked(struct queue *q)
+{
+    return q->delivery && q->delivery->node;
+}
+
 static int queue_drain(lua_State *L, struct queue *q, BOOL (*done)(void *), void *arg, DWORD start, DWORD ms)
 {
-    LONG budget = queue_count(q) + (q->hand != NULL);
+    LONG budget = queue_blocked(q) ? 0 : queue_count(q);
     struct node *node;
     int delivered = 0;
     while (budget-- > 0 && (!done || !done(arg)) && (node = queue_pop(q)))
     {
-        delivered += node->job ? pool_deliver(L, node) : call_deliver(L, node);
+        delivered += queue_deliver(L, q, node);
         if (!queue_left(start, ms)) break;
     }
     return delivered;
@@ -287,14 +346,14 @@ BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms)
 {
     struct queue *q = queue_get(L);
     DWORD start = GetTickCount();
-    if (!q) return done(arg);
+    if (!q || queue_blocked(q)) return done(arg);     /* nothing can be delivered here */
     for (;;)
     {
         queue_drain(L, q, done, arg, start, ms);
         if (done(arg)) return TRUE;
         if (!queue_left(start, ms)) return FALSE;
         /* The event is set only when a node finds the queue empty. */
-        if (!q->hand && !queue_count(q)) queue_wait_event(q, queue_left(start, ms));
+        if (!queue_count(q)) queue_wait_event(q, queue_left(start, ms));
     }
 }
 
@@ -307,10 +366,10 @@ int queue_dispatch(lua_State *L)
     int n;
     if (!q) return luaL_error(L, "the module is closing");
     n = queue_drain(L, q, NULL, NULL, start, limit);
-    while (!n && queue_left(start, ms))
+    while (!n && queue_left(start, ms) && !queue_blocked(q))
     {
         /* As in queue_wait_until: a node queued behind another sets no event. */
-        if (!q->hand && !queue_count(q)) queue_wait_event(q, queue_left(start, ms));
+        if (!queue_count(q)) queue_wait_event(q, queue_left(start, ms));
         n = queue_drain(L, q, NULL, NULL, start, limit);
     }
     lua_pushinteger(L, n);

@@ -344,8 +344,8 @@ static int services_iter_next(lua_State *L)
     ULONG got = 0;
     HRESULT hr;
 
-    if (!it->e) return 0; /* finished, or closed: the loop ends */
     o = object_new(L);
+    if (!it->e) return 0; /* finished, or closed (by a finalizer too): the loop ends */
     hr = IEnumWbemClassObject_Next(it->e, WBEM_INFINITE, 1, &obj, &got);
     if (FAILED(hr) || !got)
     {
@@ -405,6 +405,30 @@ static int services_each(lua_State *L)
 
 /* --- single objects ----------------------------------------------------------- */
 
+/* Raises an argument error unless the string at ARG is an object path with a
+ * class part (a NUL, "", ".Name=1", "root:" have none). It holds nothing: call it
+ * before converting anything. The delimiters are ASCII, as in services_path_class. */
+void services_check_path(lua_State *L, int arg)
+{
+    size_t len;
+    const char *path = core_check_text(L, arg, &len), *start = path, *end = path;
+
+    luaL_argcheck(L, len, arg, "empty object path");
+    if ((end[0] == '\\' || end[0] == '/') && (end[1] == '\\' || end[1] == '/'))
+        for (end += 2; *end && *end != '\\' && *end != '/'; end++);
+    for (; *end && *end != '.' && *end != '='; end++)
+    {
+        if (*end == ':')
+        {
+            start = end + 1;
+            break;
+        }
+    }
+    /* GetObject of an empty class: Wine crashes in its first Get, and a method
+     * call reaches the provider with no class. */
+    luaL_argcheck(L, *start && *start != '.' && *start != '=', arg, "object path names no class");
+}
+
 static int services_get(lua_State *L)
 {
     struct services *s;
@@ -413,8 +437,7 @@ static int services_get(lua_State *L)
     BSTR path;
     HRESULT hr;
 
-    /* GetObject("") makes an empty class; Wine then crashes on its first Get. */
-    luaL_argcheck(L, luaL_checkstring(L, 2)[0], 2, "empty object path");
+    services_check_path(L, 2);
     o = object_new(L);
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
@@ -570,9 +593,11 @@ static int services_exec(lua_State *L)
     BSTR path, method;
     BOOL misuse;
     HRESULT hr;
+    size_t len;
     int top;
 
-    luaL_checkstring(L, 3);
+    services_check_path(L, 2);
+    core_check_text(L, 3, &len);
     lua_settop(L, 4);
     o = object_new(L);
     top = lua_gettop(L);
@@ -630,9 +655,14 @@ static int services_put(lua_State *L)
 
 static int services_delete(lua_State *L)
 {
-    BSTR path = core_check_bstr(L, 2);
-    struct services *s = services_check_free(L, path, NULL);
-    HRESULT hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
+    struct services *s;
+    BSTR path;
+    HRESULT hr;
+
+    services_check_path(L, 2);
+    path = core_check_bstr(L, 2);
+    s = services_check_free(L, path, NULL);
+    hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
     SysFreeString(path);
     if (FAILED(hr)) return hresult_fail(L, hr);
     lua_pushboolean(L, 1);

@@ -13,6 +13,7 @@ local core = require "wmi.core"
 local TIMED_OUT = 0x80041069        -- WBEM_E_TIMED_OUT
 local CANCELLED = 0x80041032        -- WBEM_E_CALL_CANCELLED
 local FAILED = 0x80041001           -- WBEM_E_FAILED
+local CALL_META = debug.getregistry()["wmi.Call"]
 
 -- Options passed on to connect_async for every host.
 local CONNECT_OPTIONS = { "namespace", "user", "password", "authority", "locale", "authentication",
@@ -87,7 +88,8 @@ local function pump(s)
 end
 
 -- The one end of a host, whatever ended it: reported once, then the next starts
--- (even when done raises: s.pumper's close).
+-- (even when done raises: s.pumper's close). Handlers run through core.call: one
+-- that yields raises, as from the C core (run:cancel runs them in the caller's coroutine).
 function finish(s, h, ok, message, hresult)
   if h.state == "done" then return end
   local was_active = h.state ~= "queued"
@@ -98,12 +100,12 @@ function finish(s, h, ok, message, hresult)
   s.finished = s.finished + 1
   if s.finished == #s.hosts then s.run.done = true end
   local _ <close> = s.pumper
-  if s.done then s.done(h.name, h.ok, message, hresult, h.count) end
+  if s.done then core.call(s.done, h.name, h.ok, message, hresult, h.count) end
 end
 
 local function on_object(s, h, obj)
   h.count = h.count + 1
-  if s.indicate then s.indicate(obj, h.name) end
+  if s.indicate then core.call(s.indicate, obj, h.name) end
   if s.buffer then
     local b = s.buffer
     b.last = b.last + 1
@@ -129,18 +131,27 @@ local function on_connected(s, h, svc, message, hresult)
     -- WBEM_E_FAILED and the error text, and then the error goes on out of the wait,
     -- as any handler's does: the run stays whole, and goes on at the next wait.
     local ran
-    ran, call, msg, code = pcall(s.request, svc, handlers, h.name)
+    ran, call, msg, code = pcall(core.call, s.request, svc, handlers, h.name)
     if not ran then
       finish(s, h, false, failure(FAILED, tostring(call)), FAILED)
       error(call, 0)
     end
   end
+  -- Only a wmi.Call is the host's to close and wait for: anything else ends the
+  -- host now, with a message and an HRESULT (a nil's own when it gave them).
+  local is_call = getmetatable(call) == CALL_META
   if h.state ~= "calling" then          -- finished meanwhile (the request function ran the call)
-    if call then call:close() end
+    if is_call then call:close() end
     return
   end
-  if not call then return finish(s, h, false, msg, code) end
-  h.call = call
+  if is_call then
+    h.call = call
+  elseif call == nil and msg ~= nil and math.type(code) == "integer" then
+    finish(s, h, false, msg, code)
+  else
+    finish(s, h, false, failure(FAILED, ("the request returned %s, not a wmi.Call"):format(
+      call == nil and "nil" or type(call))), FAILED)
+  end
 end
 
 -- Misuse in the connect options raises from the first host's connect_async, inside
@@ -165,6 +176,17 @@ function start_host(s, h)
   h.timer = timer
 end
 
+-- A wait with nothing of the run in flight can only be one from the run's own
+-- done handler, before the next host starts: that start happens here, or the
+-- wait raises (inside a start) rather than waiting forever.
+local function progress(s, func)
+  if s.active > 0 or s.run.done then return end
+  pump(s)
+  if s.active == 0 and not s.run.done then
+    error(("bad call to '%s' (nothing of the run is in flight: called from inside its start)"):format(func), 3)
+  end
+end
+
 -- run:wait([ms]) --> true when every host is done (dispatching meanwhile), false on timeout
 -- Each dispatch gets the time left, so the limit holds however fast objects arrive.
 function Run:wait(ms)
@@ -175,7 +197,8 @@ function Run:wait(ms)
   while not self.done do
     local left = deadline and deadline - core.ticks()
     if left and left <= 0 then break end
-    core.dispatch(left and math.ceil(left) or math.huge)
+    progress(PRIVATE[self], "wait")
+    if not self.done then core.dispatch(left and math.ceil(left) or math.huge) end
   end
   return self.done
 end
@@ -226,7 +249,8 @@ function Run:each()
         return item[1], item[2]
       end
       if self.done then return nil end
-      core.dispatch(math.huge)
+      progress(s, "each")
+      if not self.done then core.dispatch(math.huge) end
     end
   end
   local closer = setmetatable({}, { __close = function() if not self.done then self:cancel() end end })
