@@ -34,6 +34,25 @@ local REQUEST = "SELECT Name FROM Win32_BIOS"
 local LATENCY = 50
 local TRIPS = 6             -- round trips a host costs: connect 3, start 1, result 1, release 1
 
+-- Collects, then waits until Wine's idle pool threads have exited (each after 5 s
+-- without work, all at about the same time): the thread count must have stopped
+-- changing for 2 s, at least 6 s after the collection. A fixed 6 s sleep left a
+-- second to hundreds of exiting threads, too little on a loaded machine (457 of
+-- them still alive: +484,409 bytes per host). Returns the thread count left.
+local function settle()
+  collectgarbage()
+  collectgarbage()
+  raw.sleep(6000)
+  local t0, count, since = common.now(), raw.threads(), common.now()
+  while common.now() - since < 2 do
+    assert(common.now() - t0 < 60, ("%d threads still changing 60 s after the pool went idle"):format(count))
+    raw.sleep(250)
+    local now = raw.threads()
+    if now ~= count then count, since = now, common.now() end
+  end
+  return count
+end
+
 local function hosts(kind, n)
   local list = {}
   for i = 1, n do list[i] = ("%s.%d"):format(kind, i) end
@@ -170,9 +189,7 @@ say("fan-out: 100 hosts of 20 ms, throttle 32: %.0f ms; 99 of them and one wedge
 -- 10,000 hosts of 5 ms, throttle 500: what stays per host once the run is done (each
 -- host's result and object kept), and the peak thread count meanwhile.
 local function tenk()
-  collectgarbage()
-  collectgarbage()
-  raw.sleep(6000)                               -- idle pool threads exit (Wine: after 5 s)
+  settle()
   local before, peak = raw.memory(), raw.threads()
   local kept = {}
   local t0 = common.now()
@@ -191,9 +208,7 @@ local function tenk()
   local failed = 0
   for _, r in pairs(results) do if not r.ok then failed = failed + 1 end end
   assert(failed == 0, failed .. " of 10,000 hosts failed")
-  collectgarbage()
-  collectgarbage()
-  raw.sleep(6000)
+  settle()
   local after = raw.memory()
   local n = 0
   for _ in pairs(kept) do n = n + 1 end
@@ -247,16 +262,14 @@ local function held_run(n)
   return run
 end
 local function settled_memory()
-  collectgarbage()
-  collectgarbage()
-  raw.sleep(6000)                               -- idle pool threads exit (Wine: after 5 s)
-  return raw.memory()
+  local threads = settle()
+  return raw.memory(), threads
 end
 local warm = held_run(50)                       -- warm-up
 warm:cancel()
-local before = settled_memory()
+local before, threads_before = settled_memory()
 local run = held_run(HELD)
-local held = settled_memory()
+local held, threads_held = settled_memory()
 local st = wmi.stats()
 assert(st.services == HELD and st.calls == HELD and st.connects == 0 and st.queued == 2 * HELD,
   ("not all hosts held: %d services, %d calls, %d connects, %d queued"):format(st.services, st.calls, st.connects,
@@ -267,8 +280,8 @@ collectgarbage()
 local after = raw.memory()
 local per_host = (held.private - before.private) / HELD
 say("fan-out: %d hosts connected, their calls running: private bytes %.1f MiB -> %.1f MiB"
-    .. " (+%.0f bytes per host); after cancel %.1f MiB", HELD, before.private / 2^20, held.private / 2^20,
-    per_host, after.private / 2^20)
+    .. " (+%.0f bytes per host; threads %d -> %d); after cancel %.1f MiB", HELD, before.private / 2^20,
+    held.private / 2^20, per_host, threads_before, threads_held, after.private / 2^20)
 
 row("fanout", ("per-host work, %d hosts of no latency, throttle %d (ms)"):format(N, T),
     ("%.3f"):format(work_med * 1e3))
