@@ -33,8 +33,8 @@ describe("scripts/lua and scripts/wmiq, killed", function()
     os.remove(top)
     prefix = top .. "/build/prefix"
     local here = os.getenv("PWD")
-    assert(os.execute(("mkdir -p %s/build && for d in scripts bin lua build/lua build/rocks build/test; do ln -s %s/$d %s/$d; done")
-      :format(q(top), q(here), q(top))))
+    assert(os.execute(("mkdir -p %s/build && for d in scripts bin lua build/lua build/rocks build/test;"
+      .. " do ln -s %s/$d %s/$d; done"):format(q(top), q(here), q(top))))
     local f = assert(io.open(top .. "/busy.lua", "w"))
     f:write("local t = os.time() + 60 repeat until os.time() > t\n")
     f:close()
@@ -46,8 +46,9 @@ describe("scripts/lua and scripts/wmiq, killed", function()
 
   -- Process ids of the programs of the prefix whose command line matches WHAT.
   local function programs(what)
-    local p = assert(io.popen(("for p in $(pgrep -f %s); do tr '\\0' '\\n' </proc/$p/environ 2>/dev/null"
-      .. " | grep -qx %s && echo $p $(tr '\\0' ' ' </proc/$p/cmdline); done"):format(q(what), q("WINEPREFIX=" .. prefix))))
+    local p = assert(io.popen(("for p in $(pgrep -f %s); do tr '\\0' '\\n' 2>/dev/null </proc/$p/environ"
+      .. " | grep -qx %s && echo $p $(tr '\\0' ' ' 2>/dev/null </proc/$p/cmdline); done")
+      :format(q(what), q("WINEPREFIX=" .. prefix))))
     local out = p:read("a")
     p:close()
     return out
@@ -60,7 +61,8 @@ describe("scripts/lua and scripts/wmiq, killed", function()
     os.remove(top .. "/pid")
     -- sh writes its pid, then becomes the script (exec keeps the pid), which
     -- starts a wineserver of its own (scripts/check's LUAWMI_WINESERVER says not to).
-    assert(os.execute(("cd %s && { sh -c %s >out 2>&1 & }"):format(q(top), q("unset LUAWMI_WINESERVER; echo $$ >pid && " .. command))))
+    local sh = "unset LUAWMI_WINESERVER; echo $$ >pid && " .. command
+    assert(os.execute(("cd %s && { sh -c %s >out 2>&1 & }"):format(q(top), q(sh))))
     local pid
     repeat
       os.execute("sleep 0.1")
