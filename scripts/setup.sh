@@ -94,7 +94,7 @@ fetch_source() {  # fetch_source PKG: orig tarball (and debian tarball when publ
 }
 
 build_lua() {
-  [ -f "$lua_dir/bin/lua.exe" ] && [ -f "$lua_dir/lib/liblua54.a" ] && return
+  [ "$lua_dir/bin/lua.exe" -nt "$top/scripts/lua_repl.h" ] && [ -f "$lua_dir/lib/liblua54.a" ] && return
   fetch_source lua5.4
   say "building Windows Lua 5.4"
   local work=$src_dir/lua5.4
@@ -110,7 +110,9 @@ build_lua() {
     $CC -O2 -Wall -std=gnu99 -DLUA_BUILD_AS_DLL -DLUA_COMPAT_5_3 -c "$f" -o "$o/$(basename "${f%.c}").o"
   done
   $CC -shared -o "$lua_dir/bin/lua54.dll" "$o"/*.o -Wl,--out-implib,"$lua_dir/lib/liblua54.a" -s
-  $CC -O2 -Wall -std=gnu99 -DLUA_COMPAT_5_3 -o "$lua_dir/bin/lua.exe" "$s/lua.c" "$lua_dir/lib/liblua54.a" -s
+  # The REPL ends at Ctrl+D or Ctrl+Z typed in Wine's console; a handler's error shows one traceback (scripts/lua_repl.h).
+  $CC -O2 -Wall -std=gnu99 -DLUA_COMPAT_5_3 -include "$top/scripts/lua_repl.h" -o "$lua_dir/bin/lua.exe" \
+    "$s/lua.c" "$lua_dir/lib/liblua54.a" -s
   cp "$s"/{lua.h,luaconf.h,lualib.h,lauxlib.h,lua.hpp} "$lua_dir/include/"
   for f in bin/lua.exe bin/lua54.dll lib/liblua54.a include/lua.h; do
     [ -s "$lua_dir/$f" ] || { echo "Lua build did not produce $f" >&2; exit 1; }

@@ -191,6 +191,39 @@ describe("core review, out of memory", function()
     assert.is_true(hits > 5)
   end)
 
+  -- issue 17, item 7: the failed connect's message is made before the job is done
+  it("runs a failed connect's handler once and frees its job when pushing the message runs out of memory", function()
+    local hits = sweep(12, [[
+      local wmi = require "wmi"
+      local calls, got = 0, nil
+      local c = assert(wmi.connect_async({ namespace = "root\\nowhere" }, function(svc, msg, hr)
+        calls = calls + 1
+        got = svc == nil and hr
+      end))
+      local deadline = os.time() + 10
+      repeat until wmi.stats().queued >= 1 or os.time() > deadline
+      oom($N)
+      pcall(wmi.run)
+      local failed = oom()
+      oom(false)
+      assert(wmi.run(10000))
+      local pending = wmi.pending()
+      c:close()
+      c = nil
+      collectgarbage()
+      -- The pool thread lets go of the job just after queueing its result (bounded).
+      deadline = os.time() + 10
+      repeat until wmi.stats().connects == 0 or os.time() > deadline
+      return failed, calls, tostring(got), pending, wmi.stats().connects
+    ]], function(calls, got, pending, connects)
+      assert.equal("1", calls)
+      assert.equal(tostring(0x8004100E), got)     -- WBEM_E_INVALID_NAMESPACE
+      assert.equal("0", pending)
+      assert.equal("0", connects)
+    end)
+    assert.is_true(hits >= 2)
+  end)
+
   it("keeps wmi.pending() exact when anchoring a call runs out of memory", function()
     local hits = sweep(40, [[
       local wmi = require "wmi"

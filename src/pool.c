@@ -512,7 +512,7 @@ static void pool_push_result(lua_State *L, struct job *job, int ud, int svc_box)
         identity_release(id);
     }
     lua_pop(L, 1);
-    job->status = hr;
+    job->status = job->hr = hr;     /* what was taken out: a raise below retries with HR */
     if (FAILED(hr))
     {
         lua_pushnil(L);
@@ -529,7 +529,8 @@ static void pool_push_result(lua_State *L, struct job *job, int ud, int svc_box)
 
 /* Takes NODE (queue_drop); returns 1 when a handler ran. What allocates (and so
  * may raise, or run a finalizer) comes before the node is dropped and the state
- * changes: a raise puts the node back for the next dispatch. */
+ * changes, the handler's arguments included (a failed connect's message): a raise
+ * puts the node back for the next dispatch. */
 int pool_deliver(lua_State *L, struct node *node)
 {
     struct job *job = node->job;
@@ -549,7 +550,13 @@ int pool_deliver(lua_State *L, struct node *node)
     if (result) services_push_closed(L);
     lua_pushcfunction(L, core_traceback);
     msgh = lua_gettop(L);
-    if (cancellation) hresult_push_message(L, job->status);
+    if (cancellation)
+    {
+        lua_pushnil(L);
+        hresult_push_message(L, job->status);
+        lua_pushinteger(L, (lua_Integer)(DWORD)job->status);
+    }
+    else if (result) pool_push_result(L, job, ud, ud + 1);
     if (!*(struct job **)lua_touserdata(L, ud))    /* a finalizer closed it meanwhile */
     {
         lua_settop(L, base);
@@ -560,13 +567,7 @@ int pool_deliver(lua_State *L, struct node *node)
     queue_drop(node);
     pool_set_state(L, job, POOL_DONE);
     lua_getiuservalue(L, ud, POOL_UV_HANDLER);
-    if (cancellation)
-    {
-        lua_pushnil(L);
-        lua_pushvalue(L, msgh + 1);
-        lua_pushinteger(L, (lua_Integer)(DWORD)job->status);
-    }
-    else if (result) pool_push_result(L, job, ud, ud + 1);
+    lua_insert(L, msgh + 1);
     lua_pushvalue(L, ud);
     if (!*(struct job **)lua_touserdata(L, ud))
     {

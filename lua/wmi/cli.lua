@@ -18,7 +18,8 @@ Options:
   -n, --namespace NS   namespace (default root\cimv2)
   -H, --host HOSTS     hosts, comma-separated (h1,h2,...), or @FILE with one host a
                        line (# starts a comment); several hosts are asked at once and
-                       every row then starts with its Host
+                       every row then starts with its Host (a class's own Host
+                       property is then shown as CLASS.Host)
   -u, --user USER      user name (DOMAIN\user) for remote hosts; without a password
                        option the password is asked for at the console, without echo
   -p, --password PW    password; - reads it from the console without echo (or a
@@ -46,8 +47,9 @@ Formats:
           come as the events do, in the first row's widths; no row at all
           says "No instances." on stderr (list too)
   list    NAME=VALUE lines, a blank line after each object
-  csv     RFC 4180: a header line, CRLF line ends, values with quotes, commas or
-          line breaks in double quotes
+  csv     RFC 4180: a header line with every row's columns (rows of several
+          classes; a watch: the first event's), CRLF line ends, values with
+          quotes, commas or line breaks in double quotes
   json    one JSON document: an array of objects
   jsonl   one JSON object a line, written as each arrives (for watch and many hosts)
   mof     each object's MOF text
@@ -278,10 +280,18 @@ local function plain(v, uint64)
 end
 
 -- A row of OBJ; HOST when rows carry their host. `classes` prints class names.
+-- A property of the object's own named Host (in any case) becomes Class.Host: a
+-- property name has no dot, so it never meets the host column nor another.
 local function row_of(obj, host, want_mof, class_only)
   local row = class_only and { names = { "Class" }, values = { Class = obj:class() } } or plain(obj)
   if want_mof then row.mof = obj:text() end
   if host then
+    for i, name in ipairs(row.names) do
+      if name:lower() == "host" then
+        row.names[i] = row.class .. "." .. name
+        row.values[row.names[i]], row.values[name] = row.values[name], nil
+      end
+    end
     table.insert(row.names, 1, "Host")
     row.values.Host = host
   end
@@ -505,26 +515,41 @@ function formats.list(out, nl)
   }
 end
 
-function formats.csv(out, _, _, raw)
-  local names
+-- The header names every column of every row (rows of several classes), so the
+-- rows wait for the end; a watch's stream has the first row's columns.
+function formats.csv(out, _, _, raw, streaming)
+  local names, rows, seen = {}, {}, {}
   local function line(fields, numbers)
     for i, f in ipairs(fields) do fields[i] = csv_field(f, raw, numbers and numbers[i]) end
     out:write(table.concat(fields, ","), "\r\n")
   end
+  local function write(row)
+    local fields, numbers = {}, {}
+    for i, name in ipairs(names) do
+      local v = row.values[name]
+      fields[i], numbers[i] = text(v), type(v) == "number"
+    end
+    line(fields, numbers)
+  end
   return {
     row = function(row)
-      if not names then
-        names = row.names
-        line(table.move(names, 1, #names, 1, {}))
+      if streaming then
+        if #names == 0 then
+          names = row.names
+          line(table.move(names, 1, #names, 1, {}))
+        end
+        return write(row)
       end
-      local fields, numbers = {}, {}
-      for i, name in ipairs(names) do
-        local v = row.values[name]
-        fields[i], numbers[i] = text(v), type(v) == "number"
+      rows[#rows + 1] = row
+      for _, name in ipairs(row.names) do
+        if not seen[name] then seen[name] = true; names[#names + 1] = name end
       end
-      line(fields, numbers)
     end,
-    finish = function() end,
+    finish = function()
+      if #rows == 0 then return end
+      line(table.move(names, 1, #names, 1, {}))
+      for _, row in ipairs(rows) do write(row) end
+    end,
   }
 end
 

@@ -51,3 +51,49 @@ describe("scripts/lua -i in a terminal", function()
       enter([[svc:query("SELEC nonsense")]]))
   end)
 end)
+
+-- issue 17, item 11: leaving the REPL, and Ctrl+C in a wait.
+describe("scripts/lua -i, keys", function()
+  local term
+
+  local function open()
+    term = terminal.open("cd " .. terminal.quote(os.getenv("PWD"))
+      .. " && scripts/lua -i; echo EXIT=$?; stty -a | grep -o 'susp = [^;]*'")
+    term:wait_for("\n>$")
+    term:type("x = 1")
+    term:wait_for("> x = 1\n>$")
+  end
+
+  after_each(function()
+    term:close()
+  end)
+
+  it("ends at Ctrl+D, Enter, as at the end of input", function()
+    open()
+    term:tmux("send-keys -t 0 C-d Enter")
+    assert.truthy(term:wait_for("\nEXIT=0\n", true, 20))
+  end)
+
+  it("ends at Ctrl+Z, Enter, as Windows' console does, and gives the terminal its suspend key back", function()
+    open()
+    term:tmux("send-keys -t 0 C-z Enter")
+    assert.truthy(term:wait_for("\nEXIT=0\nsusp = ^Z", true, 20))
+  end)
+
+  it("shows one traceback when Ctrl+C interrupts a handler during a wait, and goes on", function()
+    open()
+    -- Each object's handler takes 0.3 s: the interrupt lands inside one.
+    term:type('wmi = require "wmi"; c = wmi.connect():query_async("SELECT Name FROM Win32_Process", '
+      .. "{ indicate = function() local t = os.clock() + 0.3 repeat until os.clock() > t end }); wmi.run()")
+    os.execute("sleep 1.5")
+    term:tmux("send-keys -t 0 C-c")
+    local screen = term:wait_for("interrupted!.*\n>$", false, 20)
+    local _, tracebacks = screen:gsub("stack traceback:", "")
+    assert.equal(1, tracebacks)
+    assert.matches("interrupted!\nstack traceback:\n%s+%[C%]: in function 'os.clock'\n"
+      .. "%s+stdin:1: in function <stdin:1>\n"
+      .. "%s+%[C%]: in function 'wmi[%.%a]*run'\n", screen)
+    term:type("print(6 * 7)")
+    assert.truthy(term:wait_for("\n42\n>$"))
+  end)
+end)

@@ -56,6 +56,13 @@ end
 
 local CSV_ROWS = "import csv, json, sys\nprint(json.dumps(list(csv.reader(open(sys.argv[1], newline='')))))"
 local JSON_DOC = "import json, sys\nprint(json.dumps(json.load(open(sys.argv[1], encoding='utf-8'))))"
+-- A JSON document whose objects each name a key once (json.load keeps the last of two).
+local JSON_UNIQUE = [=[
+import json, sys
+def unique(pairs):
+    assert len(pairs) == len(dict(pairs)), 'duplicate key in %r' % pairs
+    return dict(pairs)
+print(json.dumps(json.load(open(sys.argv[1], encoding='utf-8'), object_pairs_hook=unique)))]=]
 local JSON_LINES = [=[
 import json, sys
 data = open(sys.argv[1], 'rb').read().decode('utf-8')
@@ -320,6 +327,30 @@ describe("wmiq", function()
       local per_host = {}
       for i = 2, #rows do per_host[rows[i][1]] = (per_host[rows[i][1]] or 0) + 1 end
       assert.same({ lat50 = n, lat10 = n }, per_host)   -- LAT10 is lat10: one host
+    end)
+
+    -- issue 17, item 8: the "mixed" host answers a query with a row of another class
+    -- (TestWmi_Node: Name, Port and a Host property of its own) after Wine's rows.
+    it("puts every class's columns in csv, and keeps a class's own Host apart from the host column", function()
+      local wql = "SELECT Name FROM Win32_Process WHERE Name = 'services.exe'"
+      local out, err, status = wmiq { "--locator", TESTWMI, "-H", "mixed,mixed.2", "-f", "csv", wql }
+      assert.same({ "", 0 }, { err, status })
+      local rows = python(CSV_ROWS, out)
+      assert.same({ "Host", "Name", "Port", "TestWmi_Node.Host" }, table.remove(rows, 1))
+      table.sort(rows, function(a, b) return a[1] < b[1] or a[1] == b[1] and a[2] < b[2] end)
+      assert.same({
+        { "mixed", "node", "135", "from-the-class" }, { "mixed", "services.exe", "", "" },
+        { "mixed.2", "node", "135", "from-the-class" }, { "mixed.2", "services.exe", "", "" },
+      }, rows)
+      -- Each key once in each JSON object.
+      out, err, status = wmiq { "--locator", TESTWMI, "-H", "mixed,mixed.2", "-f", "json", wql }
+      assert.same({ "", 0 }, { err, status })
+      local doc = python(JSON_UNIQUE, out)
+      local nodes = {}
+      for _, o in ipairs(doc) do
+        if o.Name == "node" then nodes[o.Host] = { o.Port, o["TestWmi_Node.Host"] } end
+      end
+      assert.same({ mixed = { 135, "from-the-class" }, ["mixed.2"] = { 135, "from-the-class" } }, nodes)
     end)
 
     it("reads hosts from @file, streams jsonl, and exits 0 when all succeed", function()

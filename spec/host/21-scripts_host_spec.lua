@@ -20,3 +20,75 @@ describe("scripts/lua", function()
     assert.same({ "to stdout\n", "to stderr\n", 3 }, { out, err, status })
   end)
 end)
+
+-- issue 17, item 15: a killed run leaves no wineserver behind. In a checkout of
+-- its own (symlinks to the scripts, the code and what build/ holds but a fresh Wine prefix:
+-- about 5 s to make), so the shared prefix's wineserver, which the other host
+-- specs use, is never touched.
+describe("scripts/lua and scripts/wmiq, killed", function()
+  local top, prefix
+
+  setup(function()
+    top = os.tmpname()
+    os.remove(top)
+    prefix = top .. "/build/prefix"
+    local here = os.getenv("PWD")
+    assert(os.execute(("mkdir -p %s/build && for d in scripts bin lua build/lua build/rocks build/test;"
+      .. " do ln -s %s/$d %s/$d; done"):format(q(top), q(here), q(top))))
+    local f = assert(io.open(top .. "/busy.lua", "w"))
+    f:write("local t = os.time() + 60 repeat until os.time() > t\n")
+    f:close()
+  end)
+
+  teardown(function()
+    os.execute(("WINEPREFIX=%s wineserver -k >/dev/null 2>&1; rm -rf %s"):format(q(prefix), q(top)))
+  end)
+
+  -- Process ids of the programs of the prefix whose command line matches WHAT.
+  local function programs(what)
+    local p = assert(io.popen(("for p in $(pgrep -f %s); do tr '\\0' '\\n' 2>/dev/null </proc/$p/environ"
+      .. " | grep -qx %s && echo $p $(tr '\\0' ' ' 2>/dev/null </proc/$p/cmdline); done")
+      :format(q(what), q("WINEPREFIX=" .. prefix))))
+    local out = p:read("a")
+    p:close()
+    return out
+  end
+
+  -- Runs COMMAND (a shell command line in TOP that ends with `exec`ing the script)
+  -- in the background; a second after the script's lua.exe started, kills the
+  -- script with SIGNAL; returns what of the prefix still runs 10 s later.
+  local function killed(command, signal)
+    os.remove(top .. "/pid")
+    -- sh writes its pid, then becomes the script (exec keeps the pid), which
+    -- starts a wineserver of its own (scripts/check's LUAWMI_WINESERVER says not to).
+    local sh = "unset LUAWMI_WINESERVER; echo $$ >pid && " .. command
+    assert(os.execute(("cd %s && { sh -c %s >out 2>&1 & }"):format(q(top), q(sh))))
+    local pid
+    repeat
+      os.execute("sleep 0.1")
+      local f = io.open(top .. "/pid")
+      pid = f and math.tointeger(tonumber(f:read("l")))
+      if f then f:close() end
+    until pid
+    local deadline = os.time() + 60
+    repeat os.execute("sleep 0.2") until programs("lua.exe") ~= "" or os.time() > deadline
+    os.execute("sleep 1")
+    assert.truthy(programs("lua.exe") ~= "" and programs("wineserver") ~= "", "the script did not run")
+    os.execute(("kill -%s %d"):format(signal, pid))
+    deadline = os.time() + 10
+    while programs("wineserver") .. programs("lua.exe") ~= "" and os.time() <= deadline do os.execute("sleep 0.2") end
+    return programs("wineserver") .. programs("lua.exe")
+  end
+
+  for _, signal in ipairs { "TERM", "HUP", "KILL" } do
+    it("scripts/lua, SIG" .. signal, function()
+      assert.equal("", killed("exec scripts/lua busy.lua </dev/null", signal))
+    end)
+  end
+
+  it("scripts/wmiq waiting for a password, SIGTERM", function()
+    -- -p - reads the password from standard input: a pipe whose writer never writes.
+    assert.equal("", killed("rm -f fifo && mkfifo fifo && { sleep 60 >fifo & }"
+      .. " && exec scripts/wmiq -u someone -p - 'SELECT Name FROM Win32_BIOS' <fifo", "TERM"))
+  end)
+end)

@@ -19,6 +19,9 @@
  *           object fails 0x800706BA
  *   reject  callbacks into a sink that is not a stub of the test apartment server
  *           fail: the server cancels and releases the sink, which saw nothing
+ *   mixed   an async query's answer ends with one more row of another class, as a
+ *           query of a superclass gives on Windows: a TestWmi_Node (Name "node",
+ *           Port 135, and a Host property of its own, "from-the-class")
  *   other   this machine, no latency
  * Only the first label counts: "down.7" is another machine that is down.
  * The same DLL is the Lua module "testwmi" that configures the server and reads
@@ -186,6 +189,7 @@ static void connect_parse( const WCHAR *resource, struct connect_record *r, stru
     }
     else if (connect_is( r->host, L"vanish" )) host->kind = HOST_VANISH;
     else if (connect_is( r->host, L"reject" )) host->kind = HOST_REJECT;
+    else if (connect_is( r->host, L"mixed" )) host->kind = HOST_MIXED;
     else host->kind = HOST_LOCAL;
 }
 

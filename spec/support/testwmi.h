@@ -100,7 +100,7 @@ extern HANDLE testwmi_unhang;               /* manual-reset: set by testwmi.rele
 struct host
 {
     enum host_kind { HOST_LOCAL, HOST_LATENCY, HOST_DOWN, HOST_DENIED, HOST_HANG, HOST_WEDGE, HOST_VANISH,
-                     HOST_REJECT } kind;
+                     HOST_REJECT, HOST_MIXED } kind;
     DWORD latency;          /* ms of one round trip */
     BOOL remote;            /* a host name other than ".", "localhost" or none */
 };
@@ -160,6 +160,8 @@ IWbemClassObject *bag_create( const WCHAR *cls, struct bag_prop *props, ULONG n 
 /* An __ExtendedStatus for a failed OPERATION on PARAM (the error object of [MS-WMI]
  * 3.1.4.2.2's pObjParam); with SUBCLASS, of a class derived from it. */
 IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *param, BOOL subclass );
+/* The "mixed" host's extra row: a TestWmi_Node, a class with a Host property of its own. */
+IWbemClassObject *bag_node( void );
 
 /* --- testwmi_enum.c: IEnumWbemClassObject over a list; IWbemCallResult ------------- */
 

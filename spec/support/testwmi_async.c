@@ -530,6 +530,11 @@ static void async_run( struct op *op )
         break;
     default:
         hr = services_collect( op->svc, collect[op->kind], op->a, op->b, op->flags, op->in, &list );
+        if (SUCCEEDED(hr) && op->kind == OP_QUERY && services_host( op->svc )->kind == HOST_MIXED)
+        {
+            IWbemClassObject *node = bag_node();
+            hr = node ? objects_add( &list, node ) : E_OUTOFMEMORY;
+        }
         if (FAILED(hr)) async_complete( op, hr, NULL );
         else if (async_deliver( op, &list )) async_complete( op, WBEM_S_NO_ERROR, NULL );
         objects_free( &list );

@@ -420,6 +420,19 @@ static void bag_string( struct bag_prop *p, const WCHAR *name, const WCHAR *valu
     else V_VT( &p->value ) = VT_NULL;
 }
 
+IWbemClassObject *bag_node( void )
+{
+    struct bag_prop props[3];
+
+    bag_string( &props[0], L"Name", L"node" );
+    props[1].name = L"Port";
+    props[1].type = CIM_UINT32;
+    V_VT( &props[1].value ) = VT_I4;
+    V_I4( &props[1].value ) = 135;
+    bag_string( &props[2], L"Host", L"from-the-class" );
+    return bag_create( L"TestWmi_Node", props, ARRAYSIZE(props) );
+}
+
 IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *param, BOOL subclass )
 {
     struct bag_prop props[5];
