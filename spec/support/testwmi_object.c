@@ -3,17 +3,50 @@
  *
  * A wrapper around each of Wine's objects: it is counted while alive (so a spec
  * proves every object handed out came back), every use of the Wine object inside
- * is serialised on testwmi_wine_cs (an instance reads its class's table, which a
- * query of that class on another thread refills), and written values live in
- * the wrapper (Wine keeps built-in instances read-only and cannot hold strings in
- * spawned ones), which makes PutInstance possible: see the overlay in
- * testwmi_services.c.
+ * is serialised on testwmi_wine_cs, and written values live in the wrapper (Wine
+ * keeps built-in instances read-only and cannot hold strings in spawned ones),
+ * which makes PutInstance possible: see the overlay in testwmi_services.c.
+ *
+ * Windows' instances are self-contained; Wine's read their class's table, which
+ * the next query of that class refills: an instance read after it sees another
+ * row, or strings already freed. So the server reads everything Get, Next and
+ * GetObjectText answer when it wraps an object (a snapshot, taken under
+ * testwmi_wine_cs) and serves those from it ever after; what reads only the class
+ * (GetNames, GetMethod, qualifiers, SpawnInstance...) still goes to Wine's object.
+ * Spawned instances are Wine's own records, read live.
  */
 #include "testwmi.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <wchar.h>
+
+/* One property as Wine's Get answered it. */
+struct prop
+{
+    BSTR name;
+    HRESULT hr;             /* a property Wine lists and cannot read fails alike every time */
+    VARIANT v;
+    CIMTYPE type;
+    LONG flavor;
+};
+
+/* Never changed once taken: copies of a wrapper share it. */
+struct snapshot
+{
+    LONG refs;
+    struct prop *props;     /* the non-system properties in Wine's order (Next's), then the system ones */
+    ULONG count, nonsystem;
+    HRESULT text_hr;        /* GetObjectText's */
+    BSTR text;
+};
+
+/* The system properties of WMI's objects (Get answers the ones Wine knows). */
+static const WCHAR *const system_props[] =
+{
+    L"__CLASS", L"__DERIVATION", L"__DYNASTY", L"__GENUS", L"__NAMESPACE", L"__PATH", L"__PROPERTY_COUNT",
+    L"__RELPATH", L"__SERVER", L"__SUPERCLASS"
+};
 
 struct value
 {
@@ -26,11 +59,13 @@ struct wrapper
 {
     IWbemClassObject IWbemClassObject_iface;
     LONG refs;
-    IWbemClassObject *inner;
+    IWbemClassObject *inner;    /* under testwmi_wine_cs */
     BSTR cls;               /* class name, NULL when unknown */
     BOOL spawned;           /* made by SpawnInstance: Wine gives it no system properties */
-    struct value *values;   /* written by Put */
+    struct snapshot *snap;  /* NULL: read live; a spawned instance's is its class object's, for the text only */
+    struct value *values;   /* written by Put; these and next under testwmi_cs */
     ULONG count, cap;
+    ULONG next;             /* the enumeration's position in snap */
 };
 
 static const IWbemClassObjectVtbl wrapper_vtbl;
@@ -40,11 +75,120 @@ static inline struct wrapper *impl_from_IWbemClassObject( IWbemClassObject *ifac
     return CONTAINING_RECORD( iface, struct wrapper, IWbemClassObject_iface );
 }
 
+/* VariantCopy into an uninitialised VARIANT, except that a VT_BSTR holding NULL
+ * (Wine's method parameters give those) stays NULL: VariantCopy makes it "". */
+static HRESULT value_copy( VARIANT *dst, const VARIANT *src )
+{
+    VariantInit( dst );
+    if (V_VT( src ) == VT_BSTR && !V_BSTR( src ))
+    {
+        *dst = *src;
+        return S_OK;
+    }
+    return VariantCopy( dst, (VARIANT *)src );
+}
+
+static void snapshot_release( struct snapshot *s )
+{
+    ULONG i;
+
+    if (!s || InterlockedDecrement( &s->refs )) return;
+    for (i = 0; i < s->count; i++)
+    {
+        SysFreeString( s->props[i].name );
+        VariantClear( &s->props[i].v );
+    }
+    free( s->props );
+    SysFreeString( s->text );
+    free( s );
+}
+
+/* Reads property NAME of OBJ into the next slot of S. */
+static HRESULT snapshot_add( struct snapshot *s, IWbemClassObject *obj, const WCHAR *name )
+{
+    struct prop *p = &s->props[s->count];
+
+    if (!(p->name = SysAllocString( name ))) return E_OUTOFMEMORY;
+    VariantInit( &p->v );
+    p->hr = IWbemClassObject_Get( obj, name, 0, &p->v, &p->type, &p->flavor );
+    s->count++;
+    return S_OK;
+}
+
+/* What Get, Next and GetObjectText answer for OBJ, read now (the caller holds
+ * testwmi_wine_cs); NULL when it cannot be read whole. */
+static struct snapshot *snapshot_take( IWbemClassObject *obj )
+{
+    struct snapshot *s;
+    SAFEARRAY *names = NULL;
+    LONG lo = 0, hi = -1, i;
+    HRESULT hr;
+
+    if (!(s = calloc( 1, sizeof(*s) ))) return NULL;
+    s->refs = 1;
+    hr = IWbemClassObject_GetNames( obj, NULL, WBEM_FLAG_ALWAYS | WBEM_FLAG_NONSYSTEM_ONLY, NULL, &names );
+    if (SUCCEEDED(hr) && names)
+    {
+        SafeArrayGetLBound( names, 1, &lo );
+        SafeArrayGetUBound( names, 1, &hi );
+    }
+    if (SUCCEEDED(hr) && !(s->props = calloc( hi - lo + 1 + ARRAYSIZE(system_props), sizeof(*s->props) )))
+        hr = E_OUTOFMEMORY;
+    for (i = lo; SUCCEEDED(hr) && i <= hi; i++)
+    {
+        BSTR name = NULL;
+        if (SUCCEEDED(hr = SafeArrayGetElement( names, &i, &name ))) hr = snapshot_add( s, obj, name );
+        SysFreeString( name );
+    }
+    s->nonsystem = s->count;
+    for (i = 0; SUCCEEDED(hr) && i < (LONG)ARRAYSIZE(system_props); i++) hr = snapshot_add( s, obj, system_props[i] );
+    if (SUCCEEDED(hr)) s->text_hr = IWbemClassObject_GetObjectText( obj, 0, &s->text );
+    if (names) SafeArrayDestroy( names );
+    if (FAILED(hr))
+    {
+        snapshot_release( s );
+        return NULL;
+    }
+    return s;
+}
+
+static const struct prop *snapshot_find( const struct snapshot *s, const WCHAR *name )
+{
+    ULONG i;
+    for (i = 0; i < s->count; i++) if (!_wcsicmp( s->props[i].name, name )) return &s->props[i];
+    return NULL;
+}
+
+/* The snapshot W's values are served from, or NULL (read Wine's object). */
+static const struct snapshot *wrapper_values( const struct wrapper *w )
+{
+    return w->spawned ? NULL : w->snap;
+}
+
 static struct value *wrapper_find( struct wrapper *w, const WCHAR *name )
 {
     ULONG i;
     for (i = 0; i < w->count; i++) if (!_wcsicmp( w->values[i].name, name )) return &w->values[i];
     return NULL;
+}
+
+/* A wrapper around OBJ (takes its reference; released if the wrapper cannot be made). */
+static struct wrapper *wrapper_create( IWbemClassObject *obj )
+{
+    struct wrapper *w;
+
+    if (!(w = calloc( 1, sizeof(*w) )))
+    {
+        EnterCriticalSection( &testwmi_wine_cs );
+        IWbemClassObject_Release( obj );
+        LeaveCriticalSection( &testwmi_wine_cs );
+        return NULL;
+    }
+    w->IWbemClassObject_iface.lpVtbl = &wrapper_vtbl;
+    w->refs = 1;
+    w->inner = obj;
+    testwmi_count( STAT_OBJECTS, 1 );
+    return w;
 }
 
 static HRESULT WINAPI wrapper_QueryInterface( IWbemClassObject *iface, REFIID riid, void **obj )
@@ -76,6 +220,7 @@ static ULONG WINAPI wrapper_Release( IWbemClassObject *iface )
         EnterCriticalSection( &testwmi_wine_cs );
         IWbemClassObject_Release( w->inner );
         LeaveCriticalSection( &testwmi_wine_cs );
+        snapshot_release( w->snap );
         for (i = 0; i < w->count; i++)
         {
             SysFreeString( w->values[i].name );
@@ -144,39 +289,52 @@ static void wrapper_malform( LPCWSTR name, VARIANT *val )
     V_ARRAYREF( val ) = &malformed_refs[kind == MALFORMED_VARTYPE ? 0 : 1];
 }
 
+/* Get's out-parameters from a value the wrapper keeps. */
+static HRESULT value_out( const VARIANT *v, CIMTYPE t, LONG fl, VARIANT *val, CIMTYPE *type, LONG *flavor )
+{
+    if (type) *type = t;
+    if (flavor) *flavor = fl;
+    return val ? value_copy( val, v ) : S_OK;
+}
+
+/* Get from what W keeps (a spawned instance's class, a written value, the
+ * snapshot) into *HR; FALSE when it keeps nothing for NAME. */
+static BOOL wrapper_get_kept( struct wrapper *w, const WCHAR *name, VARIANT *val, CIMTYPE *type, LONG *flavor,
+                              HRESULT *hr )
+{
+    const struct snapshot *snap = wrapper_values( w );
+    const struct prop *p;
+    struct value *v;
+    BOOL kept;
+
+    if (w->spawned && w->cls && !_wcsicmp( name, L"__CLASS" ))
+    {
+        VARIANT cls;
+        V_VT( &cls ) = VT_BSTR;
+        V_BSTR( &cls ) = w->cls;
+        *hr = value_out( &cls, CIM_STRING, WBEM_FLAVOR_ORIGIN_SYSTEM, val, type, flavor );
+        return TRUE;
+    }
+    EnterCriticalSection( &testwmi_cs );
+    if ((kept = (v = wrapper_find( w, name )) != NULL))
+        *hr = value_out( &v->v, v->type, WBEM_FLAVOR_ORIGIN_LOCAL, val, type, flavor );
+    LeaveCriticalSection( &testwmi_cs );
+    if (kept || !snap) return kept;
+    if (!(p = snapshot_find( snap, name ))) *hr = WBEM_E_NOT_FOUND;
+    else *hr = FAILED(p->hr) ? p->hr : value_out( &p->v, p->type, p->flavor, val, type, flavor );
+    return TRUE;
+}
+
 static HRESULT WINAPI wrapper_Get( IWbemClassObject *iface, LPCWSTR name, LONG flags, VARIANT *val,
                                    CIMTYPE *type, LONG *flavor )
 {
     struct wrapper *w = impl_from_IWbemClassObject( iface );
-    struct value *v;
     HRESULT hr;
 
     if (!name) return WBEM_E_INVALID_PARAMETER;
-    EnterCriticalSection( &testwmi_wine_cs );
-    if (w->spawned && w->cls && !_wcsicmp( name, L"__CLASS" ))
+    if (!wrapper_get_kept( w, name, val, type, flavor, &hr ))
     {
-        if (type) *type = CIM_STRING;
-        if (flavor) *flavor = WBEM_FLAVOR_ORIGIN_SYSTEM;
-        hr = S_OK;
-        if (val)
-        {
-            V_VT( val ) = VT_BSTR;
-            if (!(V_BSTR( val ) = SysAllocString( w->cls ))) hr = E_OUTOFMEMORY;
-        }
-    }
-    else if ((v = wrapper_find( w, name )))
-    {
-        if (type) *type = v->type;
-        if (flavor) *flavor = WBEM_FLAVOR_ORIGIN_LOCAL;
-        hr = S_OK;
-        if (val)
-        {
-            VariantInit( val );
-            hr = VariantCopy( val, &v->v );
-        }
-    }
-    else
-    {
+        EnterCriticalSection( &testwmi_wine_cs );
         hr = IWbemClassObject_Get( w->inner, name, flags, val, type, flavor );
         /* Wine cannot read the unset string fields of a spawned instance: on Windows
          * a property nobody wrote reads as NULL. */
@@ -186,8 +344,8 @@ static HRESULT WINAPI wrapper_Get( IWbemClassObject *iface, LPCWSTR name, LONG f
             V_VT( val ) = VT_NULL;
             hr = S_OK;
         }
+        LeaveCriticalSection( &testwmi_wine_cs );
     }
-    LeaveCriticalSection( &testwmi_wine_cs );
     if (SUCCEEDED(hr)) wrapper_malform( name, val );
     return hr;
 }
@@ -197,6 +355,8 @@ static HRESULT WINAPI wrapper_Get( IWbemClassObject *iface, LPCWSTR name, LONG f
 static HRESULT WINAPI wrapper_Put( IWbemClassObject *iface, LPCWSTR name, LONG flags, VARIANT *val, CIMTYPE type )
 {
     struct wrapper *w = impl_from_IWbemClassObject( iface );
+    const struct snapshot *snap = wrapper_values( w );
+    const struct prop *p;
     struct value *v = NULL;
     CIMTYPE known = 0;
     VARIANT copy;
@@ -206,9 +366,20 @@ static HRESULT WINAPI wrapper_Put( IWbemClassObject *iface, LPCWSTR name, LONG f
     if (!name) return WBEM_E_INVALID_PARAMETER;
     if (name[0] == '_' && name[1] == '_') return WBEM_E_READ_ONLY;
     VariantInit( &copy );
-    if (val && FAILED(hr = VariantCopy( &copy, val ))) return hr;
-    EnterCriticalSection( &testwmi_wine_cs );
-    hr = IWbemClassObject_Get( w->inner, name, 0, NULL, &known, NULL );
+    if (val && FAILED(hr = value_copy( &copy, val ))) return hr;
+    if (snap)
+    {
+        p = snapshot_find( snap, name );
+        hr = p ? p->hr : (HRESULT)WBEM_E_NOT_FOUND;
+        if (p) known = p->type;
+    }
+    else
+    {
+        EnterCriticalSection( &testwmi_wine_cs );
+        hr = IWbemClassObject_Get( w->inner, name, 0, NULL, &known, NULL );
+        LeaveCriticalSection( &testwmi_wine_cs );
+    }
+    EnterCriticalSection( &testwmi_cs );
     if (SUCCEEDED(hr) && !(v = wrapper_find( w, name )))
     {
         if (w->count == w->cap)
@@ -241,7 +412,7 @@ static HRESULT WINAPI wrapper_Put( IWbemClassObject *iface, LPCWSTR name, LONG f
         v->type = known;
         hr = S_OK;
     }
-    LeaveCriticalSection( &testwmi_wine_cs );
+    LeaveCriticalSection( &testwmi_cs );
     VariantClear( &copy );
     return hr;
 }
@@ -251,41 +422,97 @@ static HRESULT WINAPI wrapper_Delete( IWbemClassObject *iface, LPCWSTR name )
     FORWARD( IWbemClassObject_Delete( INNER, name ) );
 }
 
+/* Wine's GetNames reads the class's columns, never a row. */
 static HRESULT WINAPI wrapper_GetNames( IWbemClassObject *iface, LPCWSTR qualifier, LONG flags, VARIANT *val,
                                         SAFEARRAY **names )
 {
     FORWARD( IWbemClassObject_GetNames( INNER, qualifier, flags, val, names ) );
 }
 
+/* Wine's BeginEnumeration ignores the flags: so does the snapshot's. */
 static HRESULT WINAPI wrapper_BeginEnumeration( IWbemClassObject *iface, LONG flags )
 {
-    FORWARD( IWbemClassObject_BeginEnumeration( INNER, flags ) );
+    struct wrapper *w = impl_from_IWbemClassObject( iface );
+
+    if (!wrapper_values( w )) FORWARD( IWbemClassObject_BeginEnumeration( w->inner, flags ) );
+    EnterCriticalSection( &testwmi_cs );
+    w->next = 0;
+    LeaveCriticalSection( &testwmi_cs );
+    return WBEM_S_NO_ERROR;
+}
+
+/* The snapshot's next non-system property (its written value if any) into *NAME... */
+static HRESULT wrapper_next_kept( struct wrapper *w, const struct snapshot *snap, BSTR *name, VARIANT *val,
+                                  CIMTYPE *type, LONG *flavor )
+{
+    const struct prop *p;
+    struct value *v;
+    HRESULT hr = WBEM_S_NO_MORE_DATA;
+
+    EnterCriticalSection( &testwmi_cs );
+    if (w->next < snap->nonsystem)
+    {
+        p = &snap->props[w->next];
+        v = wrapper_find( w, p->name );
+        /* A property Wine cannot read stops the enumeration there, as Wine's does. */
+        hr = p->hr;
+        if (SUCCEEDED(hr)) hr = value_out( v ? &v->v : &p->v, p->type, p->flavor, val, type, flavor );
+        if (SUCCEEDED(hr) && !(*name = SysAllocString( p->name )))
+        {
+            if (val) VariantClear( val );
+            hr = E_OUTOFMEMORY;
+        }
+        if (SUCCEEDED(hr)) w->next++;
+    }
+    LeaveCriticalSection( &testwmi_cs );
+    return hr;
+}
+
+/* Wine's next property, or its written value. */
+static HRESULT wrapper_next_live( struct wrapper *w, LONG flags, BSTR *name, VARIANT *val, CIMTYPE *type,
+                                  LONG *flavor )
+{
+    struct value *v;
+    HRESULT hr;
+
+    EnterCriticalSection( &testwmi_wine_cs );
+    hr = IWbemClassObject_Next( w->inner, flags, name, val, type, flavor );
+    LeaveCriticalSection( &testwmi_wine_cs );
+    if (hr != WBEM_S_NO_ERROR || !val) return hr;
+    EnterCriticalSection( &testwmi_cs );
+    if ((v = wrapper_find( w, *name )))
+    {
+        VariantClear( val );
+        hr = value_copy( val, &v->v );
+    }
+    LeaveCriticalSection( &testwmi_cs );
+    return hr;
 }
 
 static HRESULT WINAPI wrapper_Next( IWbemClassObject *iface, LONG flags, BSTR *name, VARIANT *val, CIMTYPE *type,
                                     LONG *flavor )
 {
     struct wrapper *w = impl_from_IWbemClassObject( iface );
-    BSTR local = NULL;
-    struct value *v;
+    const struct snapshot *snap = wrapper_values( w );
+    BSTR local = NULL, *at = name ? name : &local;
     HRESULT hr;
 
-    EnterCriticalSection( &testwmi_wine_cs );
-    hr = IWbemClassObject_Next( w->inner, flags, name ? name : &local, val, type, flavor );
-    if (hr == WBEM_S_NO_ERROR && val && (v = wrapper_find( w, name ? *name : local )))
-    {
-        VariantClear( val );
-        hr = VariantCopy( val, &v->v );
-    }
-    LeaveCriticalSection( &testwmi_wine_cs );
-    if (hr == WBEM_S_NO_ERROR) wrapper_malform( name ? *name : local, val );
+    hr = snap ? wrapper_next_kept( w, snap, at, val, type, flavor )
+              : wrapper_next_live( w, flags, at, val, type, flavor );
+    if (hr == WBEM_S_NO_ERROR) wrapper_malform( *at, val );
     SysFreeString( local );
     return hr;
 }
 
 static HRESULT WINAPI wrapper_EndEnumeration( IWbemClassObject *iface )
 {
-    FORWARD( IWbemClassObject_EndEnumeration( INNER ) );
+    struct wrapper *w = impl_from_IWbemClassObject( iface );
+
+    if (!wrapper_values( w )) FORWARD( IWbemClassObject_EndEnumeration( w->inner ) );
+    EnterCriticalSection( &testwmi_cs );
+    w->next = 0;
+    LeaveCriticalSection( &testwmi_cs );
+    return WBEM_S_NO_ERROR;
 }
 
 static HRESULT WINAPI wrapper_GetPropertyQualifierSet( IWbemClassObject *iface, LPCWSTR prop, IWbemQualifierSet **set )
@@ -298,9 +525,18 @@ static HRESULT WINAPI wrapper_Clone( IWbemClassObject *iface, IWbemClassObject *
     FORWARD( IWbemClassObject_Clone( INNER, copy ) );
 }
 
+/* Wine ignores the flags. A spawned instance's text is Wine's: that of its class
+ * object's query's first row, which is the class object when GetObject made it. */
 static HRESULT WINAPI wrapper_GetObjectText( IWbemClassObject *iface, LONG flags, BSTR *text )
 {
-    FORWARD( IWbemClassObject_GetObjectText( INNER, flags, text ) );
+    struct wrapper *w = impl_from_IWbemClassObject( iface );
+    const struct snapshot *snap = w->snap;
+
+    if (!snap) FORWARD( IWbemClassObject_GetObjectText( w->inner, flags, text ) );
+    if (!text) return WBEM_E_INVALID_PARAMETER;
+    if (FAILED(snap->text_hr)) return snap->text_hr;
+    if (!(*text = SysAllocStringLen( snap->text, SysStringLen( snap->text ) ))) return E_OUTOFMEMORY;
+    return snap->text_hr;
 }
 
 static HRESULT WINAPI wrapper_SpawnDerivedClass( IWbemClassObject *iface, LONG flags, IWbemClassObject **out )
@@ -310,7 +546,7 @@ static HRESULT WINAPI wrapper_SpawnDerivedClass( IWbemClassObject *iface, LONG f
 
 static HRESULT WINAPI wrapper_SpawnInstance( IWbemClassObject *iface, LONG flags, IWbemClassObject **out )
 {
-    struct wrapper *w = impl_from_IWbemClassObject( iface );
+    struct wrapper *w = impl_from_IWbemClassObject( iface ), *s;
     IWbemClassObject *inst = NULL;
     HRESULT hr;
 
@@ -320,11 +556,12 @@ static HRESULT WINAPI wrapper_SpawnInstance( IWbemClassObject *iface, LONG flags
     hr = IWbemClassObject_SpawnInstance( w->inner, flags, &inst );
     LeaveCriticalSection( &testwmi_wine_cs );
     if (FAILED(hr)) return hr;
-    if (!(*out = object_wrap( inst ))) return E_OUTOFMEMORY;
+    if (!(s = wrapper_create( inst ))) return E_OUTOFMEMORY;
     /* Wine's spawned instance does not know its class: the wrapper does. */
-    impl_from_IWbemClassObject( *out )->spawned = TRUE;
-    SysFreeString( impl_from_IWbemClassObject( *out )->cls );
-    impl_from_IWbemClassObject( *out )->cls = w->cls ? SysAllocString( w->cls ) : NULL;
+    s->spawned = TRUE;
+    s->cls = w->cls ? SysAllocString( w->cls ) : NULL;
+    if ((s->snap = w->snap)) InterlockedIncrement( &s->snap->refs );
+    *out = &s->IWbemClassObject_iface;
     return S_OK;
 }
 
@@ -422,27 +659,17 @@ IWbemClassObject *object_wrap( IWbemClassObject *obj )
     struct wrapper *w;
     VARIANT v;
 
-    if (!obj) return NULL;
-    if (!(w = calloc( 1, sizeof(*w) )))
-    {
-        EnterCriticalSection( &testwmi_wine_cs );
-        IWbemClassObject_Release( obj );
-        LeaveCriticalSection( &testwmi_wine_cs );
-        return NULL;
-    }
-    w->IWbemClassObject_iface.lpVtbl = &wrapper_vtbl;
-    w->refs = 1;
-    w->inner = obj;
-    VariantInit( &v );
+    if (!obj || !(w = wrapper_create( obj ))) return NULL;
     EnterCriticalSection( &testwmi_wine_cs );
-    if (SUCCEEDED(IWbemClassObject_Get( obj, L"__CLASS", 0, &v, NULL, NULL )) && V_VT( &v ) == VT_BSTR)
+    w->snap = snapshot_take( obj );
+    LeaveCriticalSection( &testwmi_wine_cs );
+    VariantInit( &v );
+    if (SUCCEEDED(wrapper_Get( &w->IWbemClassObject_iface, L"__CLASS", 0, &v, NULL, NULL )) && V_VT( &v ) == VT_BSTR)
     {
         w->cls = V_BSTR( &v );
         V_VT( &v ) = VT_EMPTY;
     }
-    LeaveCriticalSection( &testwmi_wine_cs );
     VariantClear( &v );
-    testwmi_count( STAT_OBJECTS, 1 );
     return &w->IWbemClassObject_iface;
 }
 
@@ -464,12 +691,12 @@ HRESULT object_copy( IWbemClassObject *obj, IWbemClassObject **out )
     EnterCriticalSection( &testwmi_wine_cs );
     IWbemClassObject_AddRef( w->inner );
     LeaveCriticalSection( &testwmi_wine_cs );
-    if (!(*out = object_wrap( w->inner ))) return E_OUTOFMEMORY;
-    c = impl_from_IWbemClassObject( *out );
-    EnterCriticalSection( &testwmi_wine_cs );
+    if (!(c = wrapper_create( w->inner ))) return E_OUTOFMEMORY;
+    *out = &c->IWbemClassObject_iface;
     c->spawned = w->spawned;
-    SysFreeString( c->cls );
     c->cls = w->cls ? SysAllocString( w->cls ) : NULL;
+    if ((c->snap = w->snap)) InterlockedIncrement( &c->snap->refs );
+    EnterCriticalSection( &testwmi_cs );
     if (w->count && !(c->values = calloc( w->count, sizeof(*c->values) ))) hr = E_OUTOFMEMORY;
     for (i = 0; SUCCEEDED(hr) && i < w->count; i++)
     {
@@ -480,10 +707,10 @@ HRESULT object_copy( IWbemClassObject *obj, IWbemClassObject **out )
         {
             c->count = c->cap = i + 1;
             v->type = w->values[i].type;
-            hr = VariantCopy( &v->v, &w->values[i].v );
+            hr = value_copy( &v->v, &w->values[i].v );
         }
     }
-    LeaveCriticalSection( &testwmi_wine_cs );
+    LeaveCriticalSection( &testwmi_cs );
     if (FAILED(hr))
     {
         IWbemClassObject_Release( *out );
