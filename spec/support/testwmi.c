@@ -56,9 +56,11 @@
  * host's sink is released at once, not after minutes); semisynchronous streaming
  * (an enumerator holds Wine's whole answer); WMI's own providers (the data is Wine's: an unknown class in a
  * query gives no objects instead of WBEM_E_INVALID_CLASS, GetObject(class) gives
- * the class's first instance, instances read their class's table, which the next
- * query of that class refills); real event providers (events are made up, with no
+ * the class's first instance); real event providers (events are made up, with no
  * TargetInstance); MaxRequestLimit and the ObjectArray encoding of [MS-WMI] 2.2.14.
+ * Its instances are self-contained, as Windows' are: a snapshot of what Wine
+ * answered when the server handed them out (testwmi_object.c), never reading Wine's
+ * class table again, which the next query of that class refills.
  */
 #include "testwmi.h"
 

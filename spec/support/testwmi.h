@@ -139,11 +139,13 @@ void security_reset_log( void );
 /* --- testwmi_object.c: objects handed out ------------------------------------------- */
 
 /* Wraps a Wine object (takes OBJ's reference; NULL in, NULL out): counted while alive,
- * every use serialised on testwmi_wine_cs, writable through an overlay of values. */
+ * its values, system properties and text read now and served from that snapshot ever
+ * after, every use of Wine's object serialised on testwmi_wine_cs, writable through
+ * an overlay of values. */
 IWbemClassObject *object_wrap( IWbemClassObject *obj );
 /* The Wine object inside a wrapper (no reference), or OBJ itself. */
 IWbemClassObject *object_unwrap( IWbemClassObject *obj );
-/* A copy of a wrapper: same Wine object, its own copy of the written values. */
+/* A copy of a wrapper: same Wine object and snapshot, its own copy of the written values. */
 HRESULT object_copy( IWbemClassObject *obj, IWbemClassObject **out );
 /* The relative path of an instance from its key values ("Class.Key=\"v\""). */
 HRESULT object_relpath( IWbemClassObject *obj, IWbemServices *wine, BSTR *out );

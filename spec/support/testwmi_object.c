@@ -441,7 +441,7 @@ static HRESULT WINAPI wrapper_BeginEnumeration( IWbemClassObject *iface, LONG fl
     return WBEM_S_NO_ERROR;
 }
 
-/* The snapshot's next non-system property (its written value if any) into *NAME... */
+/* Next from the snapshot: its next non-system property, or the value written to it. */
 static HRESULT wrapper_next_kept( struct wrapper *w, const struct snapshot *snap, BSTR *name, VARIANT *val,
                                   CIMTYPE *type, LONG *flavor )
 {
