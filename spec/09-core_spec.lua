@@ -171,6 +171,7 @@ describe("core review, out of memory", function()
       -- Every object and the status wait (bounded: a service may come or go meanwhile).
       local deadline = os.time() + 10
       repeat until wmi.stats().queued >= total + 1 or os.time() > deadline
+      for _ = 1, 8 do collectgarbage() end    -- as in the connect's sweep below
       oom($N)
       pcall(wmi.run)
       local failed = oom()
@@ -181,11 +182,10 @@ describe("core review, out of memory", function()
       svc:close()
       return failed, n, call and pending, total
     ]], function(n, pending, total)
-      -- The object whose handler could not be called (its arguments could not be
-      -- made) is delivered after all; one whose handler was called and raised
-      -- (out of memory as it started) is consumed, as after any handler error.
+      -- The object whose handler could not be called (its arguments or its call
+      -- frame could not be made) is delivered after all: every handler runs once.
       n, total = tonumber(n), tonumber(total)
-      assert.is_true(total > 10 and (n == total or n == total - 1), ("%s of %s"):format(n, total))
+      assert.is_true(total > 10 and n == total, ("%s of %s"):format(n, total))
       assert.equal("0", pending)
     end)
     assert.is_true(hits > 5)
@@ -202,6 +202,9 @@ describe("core review, out of memory", function()
       end))
       local deadline = os.time() + 10
       repeat until wmi.stats().queued >= 1 or os.time() > deadline
+      -- Full cycles shrink the stack and free unused CallInfos: calling the handler
+      -- would then need memory, unless the module reserved it before taking the node.
+      for _ = 1, 8 do collectgarbage() end
       oom($N)
       pcall(wmi.run)
       local failed = oom()

@@ -316,6 +316,7 @@ int call_deliver(lua_State *L, struct node *node)
         lua_rawgeti(L, LUA_REGISTRYINDEX, handler);
         if (node->obj) object_push(L, node->obj);
         else lua_pushnil(L);
+        core_reserve_call(L);
         if (call_ended_meanwhile(L, c, base, node)) return 0;
         c->count++;
         lua_rotate(L, base + 1, -1);    /* handler, obj, call */
@@ -331,6 +332,7 @@ int call_deliver(lua_State *L, struct node *node)
         lua_pushinteger(L, HIWORD(node->hr));
         if (node->text) str_push_wide(L, node->text, -1);
         else lua_pushnil(L);
+        core_reserve_call(L);
         if (call_ended_meanwhile(L, c, base, node)) return 0;
         lua_rotate(L, base + 1, -1);    /* handler, current, total, text, call */
         queue_drop(node);
@@ -348,6 +350,7 @@ int call_deliver(lua_State *L, struct node *node)
         lua_pushinteger(L, (lua_Integer)(DWORD)node->hr);
         if (node->obj) object_push(L, node->obj);
         else lua_pushnil(L);
+        core_reserve_call(L);
         if (FAILED(node->hr))
         {
             lua_pushvalue(L, -3);

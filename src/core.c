@@ -214,6 +214,24 @@ int core_traceback(lua_State *L)
     return 1;
 }
 
+static int core_noop(lua_State *L)
+{
+    (void)L;
+    return 0;
+}
+
+/* Makes calling a handler from this C frame need no memory: room for the largest
+ * Lua frame (255 slots) and, made by a call at that depth, the CallInfo it will
+ * use. A GC cycle shrinks both, so without this a handler taken from the queue
+ * could fail to start (out of memory) and be lost. Called last before a callback
+ * is taken: nothing after it may allocate, for an allocation may run a GC step. */
+void core_reserve_call(lua_State *L)
+{
+    if (!lua_checkstack(L, 256 + LUA_MINSTACK)) luaL_error(L, "not enough memory");
+    lua_pushcfunction(L, core_noop);
+    lua_call(L, 0, 0);
+}
+
 /* core.call(f, ...) --> f(...), where a yield is an error: the Lua layer calls its
  * users' handlers so, as the C core does. A handler that yielded in a coroutine
  * never resumed would leave the layer's state half-way (a fan-out never done). */

@@ -82,6 +82,7 @@ void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, 
 void core_pin_module(void);
 /* Message handler for lua_pcall: the error message with a traceback. */
 int core_traceback(lua_State *L);
+void core_reserve_call(lua_State *L);
 /* String argument ARG (its length in *LEN); raises an argument error for a
  * non-string or one that holds a NUL (WQL, a path, a class or a method name). */
 const char *core_check_text(lua_State *L, int arg, size_t *len);

@@ -557,6 +557,7 @@ int pool_deliver(lua_State *L, struct node *node)
         lua_pushinteger(L, (lua_Integer)(DWORD)job->status);
     }
     else if (result) pool_push_result(L, job, ud, ud + 1);
+    core_reserve_call(L);
     if (!*(struct job **)lua_touserdata(L, ud))    /* a finalizer closed it meanwhile */
     {
         lua_settop(L, base);
