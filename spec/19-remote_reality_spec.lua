@@ -25,17 +25,7 @@ local function watchdog(ms)
   return core.timer(ms, function() error(("still waiting after %d ms"):format(ms)) end)
 end
 
--- Handlers that record what reached Lua.
-local function recorder()
-  local rec = { objects = 0, statuses = {} }
-  rec.handlers = {
-    indicate = function() rec.objects = rec.objects + 1 end,
-    status = function(ok, msg, hr, obj)
-      rec.statuses[#rec.statuses + 1] = { ok = ok, message = msg, hresult = hr, object = obj }
-    end,
-  }
-  return rec
-end
+local recorder = th.recorder
 
 -- A test's delayed testwmi.release(ms) must not fire in the next test: while
 -- something is wedged, wait for it (it is what unwedges it), then release the rest.

@@ -6,7 +6,9 @@ local json = require "dkjson"
 local terminal = dofile("spec/host/terminal.lua")
 local q = terminal.quote
 
-local TESTWMI = io.open("spec/support/testwmi.h"):read("a"):match('#define TESTWMI_CLSID "({[%x-]+})"')
+local run = dofile("spec/host/run.lua")
+local TESTWMI, wmiq, python = run.TESTWMI, run.wmiq, run.python
+local slurp, CSV_ROWS, JSON_DOC = run.slurp, run.CSV_ROWS, run.JSON_DOC
 local SERVICES = "SELECT Name, DisplayName, State FROM Win32_Service"
 local EVENTS = "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_Process'"
 local SPOOLER = "SELECT Name FROM Win32_Service WHERE Name = 'Spooler'"
@@ -14,48 +16,6 @@ local KEY = [[Software\luawmi-wmiq-spec]]
 -- A value with a quote, commas and a CRLF line break: CSV must quote it.
 local TRICKY = 'He said "hi", then left\r\nsecond, line'
 
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- Runs scripts/wmiq with ARGS (a list, quoted for the shell); returns stdout,
--- stderr and the exit status. ENV: a shell prefix (e.g. "COLUMNS=40").
-local function wmiq(args, env, stdin)
-  local quoted = {}
-  for i, a in ipairs(args) do quoted[i] = q(a) end
-  local errfile = os.tmpname()
-  local cmd = ("%s LUAWMI_WINESERVER=1 scripts/wmiq %s 2>%s"):format(env or "", table.concat(quoted, " "), errfile)
-  if stdin then cmd = ("printf '%%s\\n' %s | %s"):format(q(stdin), cmd) end
-  local f = assert(io.popen(cmd))
-  local out = f:read("a")
-  local _, _, status = f:close()
-  -- stderr is text: CRLF on Windows; compared as lines here.
-  local err = slurp(errfile):gsub("\r\n", "\n")
-  os.remove(errfile)
-  return out, err, status
-end
-
--- Runs Python CODE on TEXT (given as the file sys.argv[1]); CODE prints JSON.
-local function python(code, text)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  local p = assert(io.popen(("/usr/bin/python3 -c %s %s 2>&1"):format(q(code), q(path))))
-  local out = p:read("a")
-  local ok = p:close()
-  os.remove(path)
-  assert(ok, "python failed: " .. out)
-  local value, _, err = json.decode(out)
-  assert(err == nil, err)
-  return value
-end
-
-local CSV_ROWS = "import csv, json, sys\nprint(json.dumps(list(csv.reader(open(sys.argv[1], newline='')))))"
-local JSON_DOC = "import json, sys\nprint(json.dumps(json.load(open(sys.argv[1], encoding='utf-8'))))"
 -- A JSON document whose objects each name a key once (json.load keeps the last of two).
 local JSON_UNIQUE = [=[
 import json, sys
@@ -72,15 +32,8 @@ print(json.dumps([json.loads(line) for line in lines[:-1]]))]=]
 
 -- The number of objects the synchronous query returns (svc:query in the Windows Lua).
 local function sync_count(wql, namespace)
-  local path = os.tmpname() .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write(("local wmi = require 'wmi'\nlocal svc = assert(wmi.connect(%q))\nprint(#assert(svc:query(%q)))\n")
-    :format(namespace or "root\\cimv2", wql))
-  f:close()
-  local p = assert(io.popen("LUAWMI_WINESERVER=1 scripts/lua " .. q(path)))
-  local out = p:read("a")
-  p:close()
-  os.remove(path)
+  local code = "local wmi = require 'wmi'\nlocal svc = assert(wmi.connect(%q))\nprint(#assert(svc:query(%q)))\n"
+  local out = run.winlua(code:format(namespace or "root\\cimv2", wql))
   return assert(math.tointeger(tonumber(out:match("^(%d+)%s*$"))), out)
 end
 

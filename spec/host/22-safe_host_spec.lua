@@ -2,49 +2,15 @@
 -- value echoed, WMI data that cannot drive the terminal, CSV cells no spreadsheet
 -- runs as formulas, and a confirmation before a call changes several machines.
 -- Against Wine's real WMI (StdRegProv) and the test WMI server's simulated hosts.
-local json = require "dkjson"
 local terminal = dofile("spec/host/terminal.lua")
 local q = terminal.quote
 
-local TESTWMI = io.open("spec/support/testwmi.h"):read("a"):match('#define TESTWMI_CLSID "({[%x-]+})"')
+local run = dofile("spec/host/run.lua")
+local TESTWMI, wmiq, winlua, python = run.TESTWMI, run.wmiq, run.winlua, run.python
+local CSV_ROWS, JSON_DOC = run.CSV_ROWS, run.JSON_DOC
 local SERVICES = "SELECT Name FROM Win32_Service"
 local KEY = [[Software\luawmi-safe-spec]]
 local SECRET = "Hunter2-s3cr3t"
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
-
--- Runs scripts/wmiq ARGS; returns stdout, stderr (CRLF as LF) and the exit status.
-local function wmiq(args, env)
-  local quoted = {}
-  for i, a in ipairs(args) do quoted[i] = q(a) end
-  local errfile = os.tmpname()
-  local f = assert(io.popen(("%s LUAWMI_WINESERVER=1 scripts/wmiq %s 2>%s </dev/null")
-    :format(env or "", table.concat(quoted, " "), errfile)))
-  local out = f:read("a")
-  local _, _, status = f:close()
-  local err = slurp(errfile):gsub("\r\n", "\n")
-  os.remove(errfile)
-  return out, err, status
-end
-
--- Runs the Lua CODE in the Windows Lua under Wine; returns its output.
-local function winlua(code)
-  local path = os.tmpname() .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
-  local p = assert(io.popen("LUAWMI_WINESERVER=1 scripts/lua " .. q(path) .. " 2>&1"))
-  local out = p:read("a")
-  local ok = p:close()
-  os.remove(path)
-  assert(ok, out)
-  return out
-end
 
 -- Sets the registry value NAME under KEY (HKCU) to VALUE through StdRegProv.
 local function set_value(name, value)
@@ -68,23 +34,6 @@ io.write(tostring(out.sValue))
 ]]):format(KEY, name))
   return (out:gsub("\r", ""))
 end
-
--- Runs Python CODE on TEXT (the file sys.argv[1]); CODE prints JSON.
-local function python(code, text)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "wb"))
-  f:write(text)
-  f:close()
-  local p = assert(io.popen(("/usr/bin/python3 -c %s %s 2>&1"):format(q(code), q(path))))
-  local out = p:read("a")
-  local ok = p:close()
-  os.remove(path)
-  assert(ok, "python failed: " .. out)
-  return (json.decode(out))
-end
-local CSV_ROWS = "import csv, json, sys\n"
-  .. "print(json.dumps(list(csv.reader(open(sys.argv[1], newline='', encoding='utf-8')))))"
-local JSON_DOC = "import json, sys\nprint(json.dumps(json.load(open(sys.argv[1], encoding='utf-8'))))"
 
 -- What must never reach a terminal raw: ESC, BEL, C1 CSI and OSC, DEL, U+202E.
 local RAW = { "\27", "\7", "\u{9b}", "\u{9d}", "\127", "\u{202e}" }

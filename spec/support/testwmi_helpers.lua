@@ -94,4 +94,17 @@ function M.run_child(code)
 end
 
 package.loaded["spec.support.testwmi_helpers"] = M
+-- Handlers that record what reached Lua: rec.objects counts the objects,
+-- rec.statuses lists each status (ok, message, hresult, object).
+function M.recorder()
+  local rec = { objects = 0, statuses = {} }
+  rec.handlers = {
+    indicate = function() rec.objects = rec.objects + 1 end,
+    status = function(ok, msg, hr, obj)
+      rec.statuses[#rec.statuses + 1] = { ok = ok, message = msg, hresult = hr, object = obj }
+    end,
+  }
+  return rec
+end
+
 return M
