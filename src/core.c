@@ -314,7 +314,6 @@ int luaopen_wmi_core(lua_State *L)
         { "threading", core_threading },
         { "check_options", core_l_check_options },
         { "ticks", core_ticks },
-        { "overflow", call_overflow },
         { "call", core_call },
         { NULL, NULL }
     };
@@ -326,7 +325,10 @@ int luaopen_wmi_core(lua_State *L)
     lua_pop(L, 4);
     pool_register(L);
     call_register(L);       /* after services: it adds the *_async methods */
+    stream_register(L);     /* after call: it adds stream and objects */
     luaL_newlib(L, funcs);
+    lua_rotate(L, -2, 1);
+    lua_setfield(L, -2, "Error");
     core_push_method_tables(L);
     lua_setfield(L, -2, "methods");
     console_push(L);
