@@ -53,7 +53,7 @@ struct wmi_stats {
 };
 extern struct wmi_stats wmi_stats;
 
-/* core.c */
+/* support.c: the helpers every file uses (core.c, the module entry, only registers) */
 /* Pushes the module's userdata metatable NAME, with methods in __index and the
  * metamethods given; METHODS and META end with { NULL, NULL }. */
 void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta);
