@@ -49,6 +49,8 @@ struct call
     HRESULT hr;                     /* once COMPLETED */
     HRESULT cancel_hr;              /* the status a cancel ends it with */
     int message;                    /* registry reference to the failure message */
+    BOOL buffered;                  /* started without an indicate handler: call:next's */
+    struct node *first, *last;      /* its objects, delivered and not yet taken by call:next */
 };
 
 static struct call **call_box(lua_State *L, int arg)
@@ -127,6 +129,24 @@ static void call_stop_provider(struct call *c)
     else if (!sink->completed && c->svc) IWbemServices_CancelAsyncCall(c->svc, stub_target(c->stub));
 }
 
+/* The call has ended: the objects it still holds no longer need its sink's
+ * limits (nothing more arrives), nor the sink itself, which goes with the stub. */
+static void call_detach_buffer(struct call *c)
+{
+    struct node *node;
+    for (node = c->first; node; node = node->next)
+    {
+        if (node->bytes)
+        {
+            InterlockedDecrement(&node->sink->queued);
+            InterlockedExchangeAdd(&node->sink->bytes, -node->bytes);
+            node->bytes = 0;
+        }
+        sink_release(node->sink);
+        node->sink = NULL;
+    }
+}
+
 static void call_set_state(lua_State *L, struct call *c, enum call_state to)
 {
     enum call_state from = c->state;
@@ -174,6 +194,7 @@ static void call_set_state(lua_State *L, struct call *c, enum call_state to)
         lua_pop(L, 1);
         luaL_unref(L, LUA_REGISTRYINDEX, c->anchor);
         c->anchor = LUA_NOREF;
+        call_detach_buffer(c);
         stub->call = NULL;
         c->stub = NULL;
         /* A refused call leaves its stub free to serve another; a finished one
@@ -216,14 +237,6 @@ static int call_cancel(lua_State *L)
     return 0;
 }
 
-/* core.overflow(call): the Lua layer's buffer is full; the call ends with
- * WBEM_E_QUEUE_OVERFLOW, one status for its handler, result and stream alike. */
-int call_overflow(lua_State *L)
-{
-    call_cancel_with(L, call_check(L, 1), WBEM_E_QUEUE_OVERFLOW);
-    return 0;
-}
-
 void call_cancel_list(lua_State *L, struct call_list *list)
 {
     while (list->head) call_abort(L, list->head);
@@ -234,17 +247,45 @@ void call_detach_stub(lua_State *L, struct call *c)
     call_abort(L, c);
 }
 
-/* close, __close and __gc: cancel if still running, drop the handlers unheard. */
-static int call_close(lua_State *L)
+/* The objects C holds for call:next go: they stay counted against the call's
+ * limits until then (sink.c), so a buffering call is bounded as a handler's is. */
+static void call_free_buffer(struct call *c)
 {
-    struct call **box = call_box(L, 1), *c = *box;
+    struct node *node;
+    while ((node = c->first))
+    {
+        c->first = node->next;
+        queue_free_node(node);
+    }
+    c->last = NULL;
+}
+
+/* Closes the call in BOX: cancel if still running, drop the handlers unheard. */
+static void call_destroy(lua_State *L, struct call **box)
+{
+    struct call *c = *box;
     *box = NULL;
-    if (!c) return 0;
+    if (!c) return;
     call_abort(L, c);
+    call_free_buffer(c);
     luaL_unref(L, LUA_REGISTRYINDEX, c->message);
     free(c);
     InterlockedDecrement(&wmi_stats.calls);
+}
+
+/* close, __close and __gc */
+static int call_close(lua_State *L)
+{
+    call_destroy(L, call_box(L, 1));
     return 0;
+}
+
+void call_end_stream(lua_State *L, int arg, BOOL owned)
+{
+    struct call **box = luaL_testudata(L, arg, WMI_CALL);
+    if (!box || !*box) return;
+    if (owned || (*box)->state != CALL_COMPLETED) call_destroy(L, box);
+    else call_free_buffer(*box);
 }
 
 /* --- delivering ---------------------------------------------------------------- */
@@ -376,8 +417,21 @@ int call_deliver(lua_State *L, struct node *node)
         lua_settop(L, base);
         return 1;
     }
-    if (node->kind == NODE_INDICATE) c->count++;
     lua_settop(L, base);
+    if (node->kind == NODE_INDICATE)
+    {
+        c->count++;
+        /* No indicate handler: the call keeps the object for call:next. */
+        if (node->obj)
+        {
+            queue_take(node);
+            node->next = NULL;
+            if (c->last) c->last->next = node;
+            else c->first = node;
+            c->last = node;
+            return 1;
+        }
+    }
     queue_drop(node);
     return 1;
 }
@@ -399,21 +453,102 @@ static int call_wait(lua_State *L)
     return queue_wait_method(L, call_is_done, call_box(L, 1));
 }
 
-/* call:result() --> true | nil, message, hresult (once finished) */
-static int call_result(lua_State *L)
+/* Pushes nil, message, hresult of the finished, failed call C. */
+static int call_push_failure(lua_State *L, struct call *c)
 {
-    struct call *c = call_check(L, 1);
-    if (c->state != CALL_COMPLETED) return luaL_error(L, "the call has not finished (use call:wait())");
-    if (SUCCEEDED(c->hr))
-    {
-        lua_pushboolean(L, 1);
-        return 1;
-    }
     lua_pushnil(L);
     if (c->message == LUA_NOREF) hresult_push_message(L, c->hr);
     else lua_rawgeti(L, LUA_REGISTRYINDEX, c->message);
     lua_pushinteger(L, (lua_Integer)(DWORD)c->hr);
     return 3;
+}
+
+/* call:result() --> true | nil, message, hresult (once finished) */
+static int call_result(lua_State *L)
+{
+    struct call *c = call_check(L, 1);
+    if (c->state != CALL_COMPLETED) return luaL_error(L, "the call has not finished (use call:wait())");
+    if (FAILED(c->hr)) return call_push_failure(L, c);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+struct call *call_check_buffered(lua_State *L, int arg)
+{
+    struct call *c = call_check(L, arg);
+    if (!c->buffered)
+        luaL_argerror(L, arg, lua_pushfstring(L, "%s started without an indicate handler expected, got %s",
+                                              WMI_CALL, luaL_tolstring(L, arg, NULL)));
+    return c;
+}
+
+/* Through the box, as call_is_done: a handler run by the wait may close the call. */
+static BOOL call_has_next(void *arg)
+{
+    struct call *c = *(struct call **)arg;
+    return !c || c->first || c->state == CALL_COMPLETED;
+}
+
+int call_next_push(lua_State *L, int arg, DWORD ms)
+{
+    struct call **box = call_box(L, arg), *c = call_check_buffered(L, arg);
+    DWORD start = GetTickCount(), spent;
+    struct object *o;
+    struct node *node;
+
+    for (;;)
+    {
+        if (!c->first && c->state != CALL_COMPLETED)
+        {
+            spent = GetTickCount() - start;
+            if (ms != INFINITE && spent >= ms) spent = ms;
+            if (!queue_wait_until(L, call_has_next, box, ms == INFINITE ? INFINITE : ms - spent)
+                && !call_has_next(box))
+            {
+                lua_pushboolean(L, 0);
+                return 1;
+            }
+            c = call_check(L, arg);
+        }
+        if (!c->first)  /* then it has ended: call_has_next said so */
+        {
+            if (FAILED(c->hr)) return call_push_failure(L, c);
+            lua_pushnil(L);
+            return 1;
+        }
+        /* The userdata first (luawmi.h): a finalizer may close the call or take
+         * the object meanwhile. */
+        o = object_new(L);
+        c = call_check(L, arg);
+        if (!(node = c->first))
+        {
+            lua_pop(L, 1);
+            continue;
+        }
+        if (!(c->first = node->next)) c->last = NULL;
+        object_fill(o, node->obj);
+        node->obj = NULL;
+        queue_free_node(node);
+        return 1;
+    }
+}
+
+/*** The next object of a call started without an indicate handler.
+ * Such a call keeps the objects it is delivered in its own queue, in arrival
+ * order, counted against its queue_limit and queue_bytes until taken; this takes
+ * the first, waiting up to ms for one (delivering every call's callbacks
+ * meanwhile, as call:wait does).
+ * @function Call:next
+ * @tparam[opt] number ms milliseconds to wait at most (default: no limit)
+ * @treturn wmi.Object|false|nil the next object; false when ms elapsed first with
+ * the call still running; nil when the call has ended and every object was taken:
+ * then, if it failed (cancelled, WBEM_E_QUEUE_OVERFLOW, the provider's error),
+ * also the message and HRESULT of call:result().
+ */
+static int call_next(lua_State *L)
+{
+    call_check_buffered(L, 1);
+    return call_next_push(L, 1, queue_check_ms(L, 2, INFINITE));
 }
 
 /* Fields need an open call; methods do not: closing twice is harmless. */
@@ -495,12 +630,18 @@ static LONG call_limit(lua_State *L, int opts, const char *name, LONG def)
 /* opts: progress = true (WBEM_FLAG_SEND_STATUS); queue_limit = nodes (objects,
  * statuses, progress) and queue_bytes = their bytes that may wait undispatched
  * before the call is cancelled (false: no limit). */
-static LONG call_flags(lua_State *L, int opts, const char *func, struct sink_limits *limits)
+static LONG call_flags(lua_State *L, int opts, const char *func, const char *extra, struct sink_limits *limits)
 {
     static const char *const options[] = { "progress", "queue_limit", "queue_bytes", NULL };
+    const char *known[ARRAYSIZE(options) + 1];
     LONG flags = 0;
+    size_t i;
+    /* EXTRA: one more option the caller reads (stream's subscribe). */
+    for (i = 0; options[i]; i++) known[i] = options[i];
+    known[i] = extra;
+    known[i + (extra != NULL)] = NULL;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
-    core_opt_check(L, opts, func, "option", options);
+    core_opt_check(L, opts, func, "option", known);
     core_opt_field(L, opts, "progress");
     if ((limits->progress = lua_toboolean(L, -1))) flags |= WBEM_FLAG_SEND_STATUS;
     lua_pop(L, 1);
@@ -592,6 +733,7 @@ static int call_start(lua_State *L, struct call_args *x, int box)
     c->identity = services_identity(s);
     identity_addref(c->identity);
     c->stub = stub;
+    c->buffered = stub->handlers[STUB_INDICATE] == LUA_NOREF;
     stub->call = c;
     *(struct call **)lua_touserdata(L, box) = c;
     InterlockedIncrement(&wmi_stats.calls);
@@ -643,9 +785,23 @@ static int call_start_string(lua_State *L, enum call_kind kind, const char *func
     services_check(L, 1);
     if (kind == CALL_GET || kind == CALL_DELETE) services_check_path(L, 2);
     else if (!none) luaL_checkstring(L, 2);
-    x.flags = call_flags(L, 4, func, &x.limits);
+    x.flags = call_flags(L, 4, func, NULL, &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
     if (!none) x.a = core_check_bstr(L, 2);
+    return call_start(L, &x, lua_gettop(L));
+}
+
+int call_start_stream(lua_State *L)
+{
+    struct call_args x = { CALL_QUERY, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
+    services_check(L, 1);
+    luaL_checkstring(L, 2);
+    x.flags = call_flags(L, 3, "stream", "subscribe", &x.limits);
+    if (core_opt_field(L, 3, "subscribe") != LUA_TNIL && lua_toboolean(L, -1)) x.kind = CALL_SUBSCRIBE;
+    lua_settop(L, 2);
+    lua_newtable(L);    /* no handlers: the call keeps its objects */
+    if (!call_prepare(L, 3)) return 3;
+    x.a = core_check_bstr(L, 2);
     return call_start(L, &x, lua_gettop(L));
 }
 
@@ -663,7 +819,7 @@ static int call_put_async(lua_State *L)
     struct stub *stub;
     services_check(L, 1);
     object_check(L, 2);
-    x.flags = call_flags(L, 4, "put_async", &x.limits);
+    x.flags = call_flags(L, 4, "put_async", NULL, &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
     /* Only now: making the stub allocates, and a finalizer may close the object. */
     x.obj = object_check(L, 2);
@@ -685,7 +841,7 @@ static int call_exec_async(lua_State *L)
     services_check(L, 1);
     services_check_path(L, 2);
     core_check_text(L, 3, &len);
-    x.flags = call_flags(L, 6, "exec_async", &x.limits);
+    x.flags = call_flags(L, 6, "exec_async", NULL, &x.limits);
     if (!(stub = call_prepare(L, 5))) return 3;
     s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     box = lua_gettop(L);
@@ -716,6 +872,7 @@ void call_register(lua_State *L)
         { "cancel", call_cancel },
         { "wait", call_wait },
         { "result", call_result },
+        { "next", call_next },
         { "close", call_close },
         { NULL, NULL }
     };

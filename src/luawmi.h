@@ -53,7 +53,7 @@ struct wmi_stats {
 };
 extern struct wmi_stats wmi_stats;
 
-/* core.c */
+/* support.c: the helpers every file uses (core.c, the module entry, only registers) */
 /* Pushes the module's userdata metatable NAME, with methods in __index and the
  * metamethods given; METHODS and META end with { NULL, NULL }. */
 void core_new_class(lua_State *L, const char *name, const luaL_Reg *methods, const luaL_Reg *meta);
@@ -82,6 +82,7 @@ void core_opt_clsid(lua_State *L, int idx, const char *func, const char *field, 
 void core_pin_module(void);
 /* Message handler for lua_pcall: the error message with a traceback. */
 int core_traceback(lua_State *L);
+/* Reserves what calling a handler from this C frame needs (no allocation then). */
 void core_reserve_call(lua_State *L);
 /* String argument ARG (its length in *LEN); raises an argument error for a
  * non-string or one that holds a NUL (WQL, a path, a class or a method name). */
@@ -250,6 +251,9 @@ void queue_push(struct queue *q, struct node *node);
 void queue_free_node(struct node *node);
 /* Lua thread: frees NODE, which call_deliver was given: the delivery took it. */
 void queue_drop(struct node *node);
+/* Lua thread: the delivery took NODE and keeps it (a call's buffer; free it
+ * with queue_free_node). */
+void queue_take(struct node *node);
 void queue_purge(struct queue *q, struct sink *sink);  /* drops SINK's nodes */
 void queue_purge_job(struct queue *q, struct job *job);  /* drops JOB's nodes */
 void queue_add_pending(struct queue *q, int delta);    /* calls in flight */
@@ -353,8 +357,25 @@ HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSin
 void call_register(lua_State *L);
 int call_deliver(lua_State *L, struct node *node);  /* takes NODE */
 void call_cancel_list(lua_State *L, struct call_list *list);
-int call_overflow(lua_State *L);
 void call_detach_stub(lua_State *L, struct call *c);
+/* The call at ARG, which must have been started without an indicate handler
+ * (else an argument error): its objects wait in it for call:next. */
+struct call *call_check_buffered(lua_State *L, int arg);
+/* call:next's work on the call at ARG, waiting up to MS: pushes the object,
+ * false (MS elapsed), nil (ended) or nil, message, hresult (failed); returns
+ * how many. */
+int call_next_push(lua_State *L, int arg, DWORD ms);
+/* svc:stream's start (stream.c): svc, wql [, opts] at 1..3; pushes the call,
+ * started without handlers, or nil, message, hresult. */
+int call_start_stream(lua_State *L);
+/* A stream's end (its to-be-closed value): the call at ARG (anything else is
+ * ignored) is closed when OWNED or still running, else its buffer is emptied. */
+void call_end_stream(lua_State *L, int arg, BOOL owned);
+
+/* stream.c: svc:stream, call:objects and wmi.Error */
+#define WMI_ERROR "wmi.Error"
+/* After call_register: adds the methods and leaves wmi.Error's metatable on the stack. */
+void stream_register(lua_State *L);
 
 /* pool.c: work on the Windows thread pool (wmi.connect_async, timers, and a
  * remote call's round trips) */

@@ -126,10 +126,15 @@ static void queue_unpop(struct queue *q, struct node *node)
     if (dead) queue_free_node(node);
 }
 
-void queue_drop(struct node *node)
+void queue_take(struct node *node)
 {
     struct queue *q = node->sink ? node->sink->queue : pool_queue(node->job);
     if (q->delivery && q->delivery->node == node) q->delivery->node = NULL;
+}
+
+void queue_drop(struct node *node)
+{
+    queue_take(node);
     queue_free_node(node);
 }
 

@@ -5,7 +5,7 @@ local core = require "wmi.core"
 local wmi = {}
 -- The core's helpers for the Lua layer stay out of the public table.
 local INTERNAL = { methods = true, timer = true, console = true, check_options = true, ticks = true,
-                   overflow = true, call = true }
+                   call = true }
 for name, value in pairs(core) do
   if not INTERNAL[name] then wmi[name] = value end
 end
@@ -43,6 +43,5 @@ function wmi.datetime(s)
 end
 
 wmi.fanout = require "wmi.fanout"
-wmi.Error = require("wmi.stream").Error   -- svc:stream, call:objects (methods added there)
 
 return wmi

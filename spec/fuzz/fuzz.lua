@@ -178,7 +178,7 @@ local function connect_opts()
 end
 
 -- Arguments that never wait without a limit: a wait gets milliseconds.
-local WAITS = { wait = true, dispatch = true, run = true }
+local WAITS = { wait = true, dispatch = true, run = true, next = true }
 local function arguments(name, n)
   local args = {}
   for i = 1, n do args[i] = value() end
