@@ -2,7 +2,7 @@
 -- The C core (wmi.core) does the work; this layer adds what is plain Lua.
 local core = require "wmi.core"
 
-local wmi = {}
+local wmi = { _VERSION = "luawmi 0.1.0" }
 -- The core's helpers for the Lua layer stay out of the public table.
 local INTERNAL = { methods = true, timer = true, console = true, check_options = true, ticks = true,
                    overflow = true, call = true }
