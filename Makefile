@@ -91,9 +91,11 @@ dist:
 	@git diff --quiet HEAD || echo "dist: uncommitted changes are not in the archive (it is HEAD)" >&2
 	git archive --format=tar.gz --prefix=luawmi-$(VERSION)/ -o $(DIST).tar.gz HEAD
 
+# LuaRocks reads a file:// source in a temporary folder: the copy packed here
+# names this checkout's archive by its absolute path.
 pack: dist
-	$(LUAROCKS) pack $(ROCKSPEC)
-	mv luawmi-$(VERSION)-1.src.rock build/dist/
+	sed 's|"file://build/dist/|"file://$(TOP)/build/dist/|' $(ROCKSPEC) > $(DIST)-1.rockspec
+	cd build/dist && $(LUAROCKS) pack luawmi-$(VERSION)-1.rockspec
 
 # The versioned rockspec is the scm one with the release's version and source:
 # make rockspec writes it again (after a change to the scm rockspec).
