@@ -27,8 +27,8 @@ end
 
 -- The name a Lua definition line gives: "wmi.f" / "M.f" -> "f", "Type.m" / "Type:m" -> "Type:m".
 local function name_from_code(code)
-  local owner, sep, name = code:match("^%s*function%s+([%w_]+)([.:])([%w_]+)%s*%(")
-  if not owner then owner, sep, name = code:match("^%s*([%w_]+)(%.)([%w_]+)%s*=%s*function") end
+  local owner, name = code:match("^%s*function%s+([%w_]+)[.:]([%w_]+)%s*%(")
+  if not owner then owner, name = code:match("^%s*([%w_]+)%.([%w_]+)%s*=%s*function") end
   if not owner then return nil end
   if owner:find("^%u") then return owner .. ":" .. name end
   return name
@@ -68,13 +68,13 @@ local function add(file, line, lines, code)
 end
 
 local function read_lua(file)
-  local lines, block, start = {}, nil, 0
+  local lines = {}
   for l in io.lines(file) do lines[#lines + 1] = l end
   local i = 1
   while i <= #lines do
     local l = lines[i]
     if l:find("^%s*%-%-%-%s") or l:find("^%s*%-%-%-$") then
-      block, start = { (l:gsub("^%s*%-%-%-%s?", "")) }, i
+      local block, start = { (l:gsub("^%s*%-%-%-%s?", "")) }, i
       i = i + 1
       while i <= #lines and lines[i]:find("^%s*%-%-") and not lines[i]:find("^%s*%-%-%-") do
         block[#block + 1] = (lines[i]:gsub("^%s*%-%-%s?", ""))

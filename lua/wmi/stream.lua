@@ -20,7 +20,14 @@ local WBEM_E_QUEUE_OVERFLOW = 0x80041061
 local STREAM_OPTIONS = { "subscribe", "progress", "queue_limit", "queue_bytes" }
 local SLICE = 1000                        -- ms per dispatch while waiting: re-checks the call
 
--- Errors raised by streams: err.message ("WBEM_E_... (0x...): text"), err.hresult.
+--- The error streams raise (`Services:stream`, `Call:objects`); `tostring` gives its message.
+-- @type Error
+
+--- `"WBEM_E_... (0x...): text"`
+-- @field Error.message
+
+--- The HRESULT, an integer.
+-- @field Error.hresult
 local Error = { __name = "wmi.Error" }
 Error.__index = Error
 function Error.__tostring(e) return e.message end
@@ -178,7 +185,11 @@ function Closer.__close(b)
   if b.owned or running(b.call) then b.call:close() end
 end
 
--- for obj in call:objects() do ... end
+--- The objects of a call started without an `indicate` handler, as they arrive:
+-- `for obj in call:objects() do ... end`. The call keeps at most its `queue_limit`
+-- objects; one more cancels it, and the loop raises WBEM_E_QUEUE_OVERFLOW. `break` or an
+-- error in the loop cancels and closes the call; a failure raises an `Error`.
+-- @return iterator, state, nil, closer
 function Call.objects(call)
   local b = buffers[call]
   if not b then
@@ -188,10 +199,19 @@ function Call.objects(call)
   return next_object, setmetatable(b, Closer), nil, b
 end
 
--- for obj in svc:stream(wql [, opts]) do ... end
--- opts: subscribe = true (an event query: ExecNotificationQueryAsync), and the
--- async calls' progress and queue_limit. Raises when the call cannot start.
 local query_async, subscribe = original.query_async, original.subscribe
+
+--- A query's objects (or events) as they arrive, for a generic `for`:
+-- `for obj in svc:stream(wql [, opts]) do ... end`. Asynchronous underneath; `break`
+-- or an error in the loop cancels and closes the call. Raises an `Error` when the call
+-- cannot start or fails (after the objects that did arrive).
+-- @tparam string wql
+-- @tparam[opt] table opts
+-- @tparam[opt] boolean opts.subscribe an event query (ExecNotificationQueryAsync)
+-- @tparam[opt] boolean opts.progress as the async methods'
+-- @tparam[opt=100000] integer|false opts.queue_limit objects the stream may hold
+-- @tparam[opt=64 MiB] integer|false opts.queue_bytes as the async methods'
+-- @return iterator, state, nil, closer
 function Services.stream(...)
   local svc, wql, opts = ...
   if type(wql) ~= "string" and type(wql) ~= "number" then

@@ -81,7 +81,8 @@ describe("the release", function()
     -- The source rock into an empty tree (LuaRocks cross-compiles wmi.core there).
     local tree = temp()
     assert.equal("", must("ls -A " .. q(tree)))
-    must(("cd %s && %s install --deps-mode=none --tree=%s %s"):format(q(temp()), luarocks, q(tree), q(top .. "/" .. rock)))
+    must(("cd %s && %s install --deps-mode=none --tree=%s %s"):format(q(temp()), luarocks, q(tree),
+      q(top .. "/" .. rock)))
     for _, f in ipairs { "lib/lua/5.4/wmi/core.dll", "share/lua/5.4/wmi/init.lua", "share/lua/5.4/wmi/fanout.lua",
                          "share/lua/5.4/wmi/stream.lua", "share/lua/5.4/wmi/cli.lua", "bin/wmiq" } do
       assert.truthy(io.open(tree .. "/" .. f), f .. " installed")
