@@ -48,6 +48,12 @@ local function add(file, line, lines, code)
   end
   local fname = text:match("@function%s+([%w_.:]+)")
   local field = text:match("@field%s+([%w_.]+)")
+  if fname then
+    -- `wmi.f` is the module's `f`; `Type.m` a method, as `Type:m`.
+    local plain = fname:gsub("^wmi%.", ""):gsub("^(%u[%w_]*)%.([%w_]+)$", "%1:%2")
+    text = text:gsub("@function%s+[%w_.:]+", "@function " .. plain:gsub("%%", "%%%%"), 1)
+    fname = plain
+  end
   if not fname and not field then
     fname = code and name_from_code(code)
     if not fname then

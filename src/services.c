@@ -163,12 +163,12 @@ HRESULT services_open(lua_State *L, int idx, IWbemServices *svc, struct identity
 /*** Connects to a WMI namespace (ConnectServer and the proxy blanket).
  * A string argument is the namespace. Blocks until connected: see `connect_async`.
  * @function connect
- * @tparam[opt] string|table opts the namespace (default `root\\cimv2`), or options:
- * @tparam[opt] string opts.namespace namespace, or a UNC path `\\\\srv\\root\\cimv2` naming another machine
+ * @tparam[opt] string|table opts the namespace (default `root\cimv2`), or options:
+ * @tparam[opt] string opts.namespace namespace, or a UNC path naming another machine (`//srv/root/cimv2`)
  * @tparam[opt] string opts.host another machine (a DNS, NetBIOS, IPv4 or IPv6 name: `valid_host`)
- * @tparam[opt] string opts.user user name (`DOMAIN\\user`) for another machine
+ * @tparam[opt] string opts.user user name (`DOMAIN\user`) for another machine
  * @tparam[opt] string opts.password its password (needs `user`)
- * @tparam[opt] string opts.authority `"ntlmdomain:DOMAIN"` or `"kerberos:DOMAIN\\HOST"`
+ * @tparam[opt] string opts.authority `"ntlmdomain:DOMAIN"` or `"kerberos:DOMAIN\HOST"`
  * @tparam[opt] string opts.locale e.g. `"MS_409"`
  * @tparam[opt="privacy"] string opts.authentication `"default"`, `"integrity"`, `"privacy"` (`"none"`, `"connect"`, `"call"`, `"packet"` only with `insecure`)
  * @tparam[opt="impersonate"] string opts.impersonation `"anonymous"`, `"identify"`, `"impersonate"`, `"delegate"`

@@ -55,7 +55,8 @@ describe("the release", function()
     assert.truthy(read("LICENSE"):find("^MIT License\n\nCopyright %(c%) %d+ the luawmi authors\n"))
     assert.truthy(read("CHANGELOG.md"):find("\n## 0.1.0 "))
     -- The versioned rockspec builds what the scm one builds (make rockspec after a change).
-    assert.equal(spec, must(("lua5.4 scripts/release-rockspec.lua %s < luawmi-scm-1.rockspec"):format(version)))
+    assert.equal(must(("lua5.4 scripts/release-rockspec.lua %s < luawmi-scm-1.rockspec"):format(version)), spec,
+      "rockspec/luawmi-0.1.0-1.rockspec is not what `make rockspec` writes from luawmi-scm-1.rockspec: run it")
   end)
 
   it("archives the committed tree under one top folder, packs it, installs it into an empty tree"
