@@ -17,19 +17,20 @@ for name, value in pairs(core) do
   if not INTERNAL[name] then wmi[name] = value end
 end
 
-local function field(s)
-  if s:find("^%*+$") then return nil end
-  return tonumber(s)
-end
-
 --- Reads a CIM datetime.
 -- `wmi.datetime("20231129134530.123456+060")` gives `{ year = 2023, month = 11, day = 29,
 -- hour = 13, min = 45, sec = 30, usec = 123456, utc_offset = 60 }` (minutes east of UTC).
 -- Fields WMI leaves unset ('*', as in intervals or wildcards) are nil. An interval
 -- ("ddddddddHHMMSS.mmmmmm:000") gives `{ days, hour, min, sec, usec, interval = true }`.
+-- @function datetime
 -- @tparam string s
 -- @treturn table the fields
 -- @return nil, message for a string that is no CIM datetime
+local function field(s)
+  if s:find("^%*+$") then return nil end
+  return tonumber(s)
+end
+
 function wmi.datetime(s)
   if type(s) ~= "string" then
     error(("bad argument #1 to 'datetime' (string expected, got %s)"):format(type(s)), 2)

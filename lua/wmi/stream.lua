@@ -199,8 +199,6 @@ function Call.objects(call)
   return next_object, setmetatable(b, Closer), nil, b
 end
 
-local query_async, subscribe = original.query_async, original.subscribe
-
 --- A query's objects (or events) as they arrive, for a generic `for`:
 -- `for obj in svc:stream(wql [, opts]) do ... end`. Asynchronous underneath; `break`
 -- or an error in the loop cancels and closes the call. Raises an `Error` when the call
@@ -211,7 +209,9 @@ local query_async, subscribe = original.query_async, original.subscribe
 -- @tparam[opt] boolean opts.progress as the async methods'
 -- @tparam[opt=100000] integer|false opts.queue_limit objects the stream may hold
 -- @tparam[opt=64 MiB] integer|false opts.queue_bytes as the async methods'
+-- @function Services:stream
 -- @return iterator, state, nil, closer
+local query_async, subscribe = original.query_async, original.subscribe
 function Services.stream(...)
   local svc, wql, opts = ...
   if type(wql) ~= "string" and type(wql) ~= "number" then
