@@ -5,7 +5,7 @@ LUAROCKS := LUAWMI_TOP=$(TOP) LUAROCKS_CONFIG=$(TOP)/scripts/luarocks-config.lua
 SOURCES := $(wildcard src/*.c src/*.h lua/wmi/*.lua) bin/wmiq luawmi-scm-1.rockspec
 STAMP := build/rocks/.built
 
-.PHONY: all setup check demo bench stress lint clean fresh fuzz
+.PHONY: all setup check demo bench stress lint clean fresh fuzz doc doc-check dist pack rockspec
 
 all: $(STAMP)
 
@@ -19,8 +19,9 @@ $(STAMP): $(SOURCES) build/lua/bin/lua.exe
 	$(LUAROCKS) make --deps-mode=none luawmi-scm-1.rockspec
 	touch $@
 
-check: setup lint all testapt valuetest testwmi allocfail
+check: setup lint all testapt valuetest testwmi allocfail doc
 	bash scripts/check
+	scripts/lua scripts/doc-check.lua
 	bash spec/fuzz/run.sh "$(FUZZ_CHECK_SEEDS)" $(FUZZ_CHECK_ITER)
 
 # The seeded fuzzer (spec/fuzz): make fuzz SEEDS=1-500 ITER=2000 [JOBS=2 TIMEOUT=120].
@@ -65,8 +66,44 @@ include spec/support/valuetest.mk
 include spec/support/testwmi.mk
 include spec/support/allocfail.mk
 
+# The API reference (LDoc) over the doc comments of lua/wmi and src, and its
+# completeness against the module as loaded (scripts/doc-check.lua).
+DOC_SOURCES := $(wildcard lua/wmi/*.lua src/*.c)
+
+doc: build/doc/index.html
+
+build/doc/index.html: $(DOC_SOURCES) config.ld scripts/doc-extract.lua
+	@mkdir -p build/doc-src
+	lua5.4 scripts/doc-extract.lua build/doc-src/wmi.lua $(DOC_SOURCES)
+	ldoc . >/dev/null
+
+doc-check: setup all doc
+	scripts/lua scripts/doc-check.lua
+
+# The release: the archive of the committed tree (git archive HEAD), the versioned
+# rockspec's source, and LuaRocks' source rock of it, in build/dist.
+VERSION := $(shell sed -n 's/.*_VERSION = "luawmi \([^"]*\)".*/\1/p' lua/wmi/init.lua)
+DIST := build/dist/luawmi-$(VERSION)
+ROCKSPEC := rockspec/luawmi-$(VERSION)-1.rockspec
+
+dist:
+	@mkdir -p build/dist
+	@git diff --quiet HEAD || echo "dist: uncommitted changes are not in the archive (it is HEAD)" >&2
+	git archive --format=tar.gz --prefix=luawmi-$(VERSION)/ -o $(DIST).tar.gz HEAD
+
+# LuaRocks reads a file:// source in a temporary folder: the copy packed here
+# names this checkout's archive by its absolute path.
+pack: dist
+	sed 's|"file://build/dist/|"file://$(TOP)/build/dist/|' $(ROCKSPEC) > $(DIST)-1.rockspec
+	cd build/dist && $(LUAROCKS) pack luawmi-$(VERSION)-1.rockspec
+
+# The versioned rockspec is the scm one with the release's version and source:
+# make rockspec writes it again (after a change to the scm rockspec).
+rockspec:
+	lua5.4 scripts/release-rockspec.lua $(VERSION) < luawmi-scm-1.rockspec > $(ROCKSPEC)
+
 lint:
-	luacheck lua spec examples bench bin/wmiq scripts/*.lua .busted luawmi-scm-1.rockspec
+	luacheck lua spec examples bench bin/wmiq scripts/*.lua .busted luawmi-scm-1.rockspec $(wildcard rockspec/*.rockspec)
 
 clean:
 	rm -rf build/rocks build/test src/*.o wmi

@@ -17,7 +17,7 @@ say() { step=$*; printf '[setup] %s\n' "$*"; }
 trap 'echo "[setup] FAILED while: $step" >&2' ERR
 
 packages=(wine64 wine gcc-mingw-w64-x86-64 make patch xz-utils dpkg-dev
-          lua5.4 lua-busted luarocks lua-check
+          lua5.4 lua-busted luarocks lua-check lua-ldoc lua-markdown
           python3 tmux procps)  # python3: a CSV and JSON reader we did not write (wmiq specs); tmux: the REPL
                                 # spec; procps: ps and pgrep (the host specs' process checks)
 

@@ -61,12 +61,24 @@ static void apartment_free(lua_State *L, struct apartment **box)
     free(a);
 }
 
+/*** An unsecured apartment, from `apartment`: it wraps sinks in stubs.
+ * @type Apartment
+ */
+/*** Closes the apartment; stubs made from it keep what they need.
+ * @function Apartment:close
+ */
 static int apartment_close(lua_State *L)
 {
     apartment_free(L, apartment_box(L, 1));
     return 0;
 }
 
+/*** `"unsecapp"` or `"inproc"`: where the stubs live.
+ * @field Apartment.kind
+ */
+/*** `"check"`, `"none"`, `"default"` or `"unchecked"` (in-process): whether stubs check their callers.
+ * @field Apartment.access
+ */
 static int apartment_index(lua_State *L)
 {
     struct apartment *a = *apartment_box(L, 1);
@@ -88,6 +100,16 @@ static int apartment_tostring(lua_State *L)
     return 1;
 }
 
+/*** Creates an unsecured apartment: where async calls' sinks get their stubs.
+ * @function apartment
+ * @tparam[opt] table opts
+ * @tparam[opt="auto"] string opts.mode `"auto"` (Unsecapp.exe where registered, else in-process), `"unsecapp"` or `"inproc"`
+ * @tparam[opt="default"] boolean|string opts.check_access `true`: stubs that check their callers (`CreateSinkStub` with `WBEM_FLAG_UNSECAPP_CHECK_ACCESS`) or an error, never an unchecked apartment; `false`: no check
+ * @tparam[opt] string opts.clsid another unsecured apartment's CLSID (`"{...}"`)
+ * @tparam[opt="local"] string opts.context `"local"` or `"inproc"` server
+ * @treturn Apartment
+ * @return nil, message, hresult
+ */
 /* wmi.apartment{ mode = "auto"|"unsecapp"|"inproc", check_access = "default"|true|false,
  *                clsid = "{...}", context = "local"|"inproc" } */
 int apartment_new(lua_State *L)

@@ -229,6 +229,16 @@ static void call_cancel_with(lua_State *L, struct call *c, HRESULT hr)
     call_set_state(L, c, CALL_CANCELLING);
 }
 
+/*** An asynchronous call, from the `_async` methods and `Services:subscribe`.
+ * Its callbacks run on the Lua thread in `dispatch`, `run` or a wait. `call.done` says
+ * whether it has ended, `call.count` how many objects it delivered.
+ * A call in flight keeps its Services, stub and handlers alive.
+ * @type Call
+ */
+/*** Cancels the call: the status handler then hears WBEM_E_CALL_CANCELLED.
+ * Idempotent. Cancel is no rollback: a provider may still complete a write.
+ * @function Call:cancel
+ */
 /* call:cancel(): the status handler then receives WBEM_E_CALL_CANCELLED, at the
  * next dispatch. Idempotent, and harmless after completion. */
 static int call_cancel(lua_State *L)
@@ -273,7 +283,9 @@ static void call_destroy(lua_State *L, struct call **box)
     InterlockedDecrement(&wmi_stats.calls);
 }
 
-/* close, __close and __gc */
+/*** Cancels the call if it runs and drops its handlers unheard (also `__close`, `__gc`).
+ * @function Call:close
+ */
 static int call_close(lua_State *L)
 {
     call_destroy(L, call_box(L, 1));
@@ -446,6 +458,11 @@ static BOOL call_is_done(void *arg)
     return !c || c->state == CALL_COMPLETED;
 }
 
+/*** Waits for the call's end, delivering callbacks meanwhile.
+ * @function Call:wait
+ * @tparam[opt] integer ms at most this long (not negative)
+ * @treturn boolean true when it ended, false on timeout
+ */
 /* call:wait([ms]) --> true when finished (delivering callbacks meanwhile), false on timeout */
 static int call_wait(lua_State *L)
 {
@@ -463,7 +480,11 @@ static int call_push_failure(lua_State *L, struct call *c)
     return 3;
 }
 
-/* call:result() --> true | nil, message, hresult (once finished) */
+/*** How the call ended.
+ * @function Call:result
+ * @treturn boolean true
+ * @return nil, message, hresult
+ */
 static int call_result(lua_State *L)
 {
     struct call *c = call_check(L, 1);
@@ -551,6 +572,12 @@ static int call_next(lua_State *L)
     return call_next_push(L, 1, queue_check_ms(L, 2, INFINITE));
 }
 
+/*** Whether the call has ended.
+ * @field Call.done
+ */
+/*** The number of objects delivered so far.
+ * @field Call.count
+ */
 /* Fields need an open call; methods do not: closing twice is harmless. */
 static int call_index(lua_State *L)
 {
@@ -805,13 +832,90 @@ int call_start_stream(lua_State *L)
     return call_start(L, &x, lua_gettop(L));
 }
 
+/*** Runs a WQL query asynchronously (ExecQueryAsync).
+ * @function Services:query_async
+ * @tparam string wql
+ * @tparam table|Stub sink handlers (`indicate`, `status`, `progress`) or a stub
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.progress progress callbacks (WBEM_FLAG_SEND_STATUS)
+ * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
+ * @treturn Call
+ * @return nil, message, hresult
+ */
 static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, "query_async", FALSE); }
+/*** A class's instances, asynchronously (CreateInstanceEnumAsync).
+ * @function Services:instances_async
+ * @tparam string class
+ * @tparam table|Stub sink handlers (`indicate`, `status`, `progress`) or a stub
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.progress progress callbacks (WBEM_FLAG_SEND_STATUS)
+ * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
+ * @treturn Call
+ * @return nil, message, hresult
+ */
 static int call_instances_async(lua_State *L) { return call_start_string(L, CALL_INSTANCES, "instances_async", FALSE); }
+/*** Class definitions, asynchronously (CreateClassEnumAsync).
+ * @function Services:classes_async
+ * @tparam[opt] string superclass
+ * @tparam table|Stub sink handlers (`indicate`, `status`, `progress`) or a stub
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.progress progress callbacks (WBEM_FLAG_SEND_STATUS)
+ * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
+ * @treturn Call
+ * @return nil, message, hresult
+ */
 static int call_classes_async(lua_State *L) { return call_start_string(L, CALL_CLASSES, "classes_async", TRUE); }
+/*** One object by its path, asynchronously (GetObjectAsync).
+ * @function Services:get_async
+ * @tparam string path
+ * @tparam table|Stub sink handlers (`indicate`, `status`, `progress`) or a stub
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.progress progress callbacks (WBEM_FLAG_SEND_STATUS)
+ * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
+ * @treturn Call
+ * @return nil, message, hresult
+ */
 static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, "get_async", FALSE); }
+/*** Deletes an instance, asynchronously (DeleteInstanceAsync).
+ * @function Services:delete_async
+ * @tparam string path
+ * @tparam table|Stub sink handlers (`indicate`, `status`, `progress`) or a stub
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.progress progress callbacks (WBEM_FLAG_SEND_STATUS)
+ * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
+ * @treturn Call
+ * @return nil, message, hresult
+ */
 static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DELETE, "delete_async", FALSE); }
+/*** Subscribes to events (ExecNotificationQueryAsync): each event reaches `indicate` until the call is cancelled or closed.
+ * @function Services:subscribe
+ * @tparam string wql an event query (`SELECT * FROM __InstanceCreationEvent WITHIN 1 ...`)
+ * @tparam table|Stub sink handlers (`indicate`, `status`, `progress`) or a stub
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.progress progress callbacks (WBEM_FLAG_SEND_STATUS)
+ * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
+ * @treturn Call
+ * @return nil, message, hresult
+ */
 static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, "subscribe", FALSE); }
 
+/*** Writes an instance, asynchronously (PutInstanceAsync).
+ * @function Services:put_async
+ * @tparam Object obj
+ * @tparam table|Stub sink handlers or a stub
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.progress progress callbacks
+ * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
+ * @treturn Call
+ * @return nil, message, hresult
+ */
 /* svc:put_async(obj, sink [, opts]) */
 static int call_put_async(lua_State *L)
 {
@@ -827,6 +931,19 @@ static int call_put_async(lua_State *L)
     return call_start(L, &x, lua_gettop(L));
 }
 
+/*** Runs a method asynchronously (ExecMethodAsync); the out-parameters reach `indicate`.
+ * @function Services:exec_async
+ * @tparam string path
+ * @tparam string method
+ * @tparam table|Object|nil params in-parameters
+ * @tparam table|Stub sink handlers or a stub
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.progress progress callbacks
+ * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
+ * @treturn Call
+ * @return nil, message, hresult
+ */
 /* svc:exec_async(path, method, params, sink [, opts]) */
 static int call_exec_async(lua_State *L)
 {

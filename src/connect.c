@@ -225,6 +225,12 @@ static BOOL connect_host_ok(const char *s, size_t len)
     return TRUE;
 }
 
+/*** Whether `connect` would take NAME as a host.
+ * A DNS, NetBIOS, IPv4 or IPv6 name: letters, digits and `-_.:%[]`.
+ * @function valid_host
+ * @tparam string name
+ * @treturn boolean true, or false and the reason
+ */
 /* wmi.valid_host(name) --> true | false, reason: whether connect would take NAME as a host. */
 int connect_valid_host(lua_State *L)
 {

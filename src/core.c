@@ -37,6 +37,10 @@ static BOOL core_init_com(lua_State *L)
     return FALSE;
 }
 
+/*** The Lua thread's COM apartment.
+ * @function threading
+ * @treturn string `"mta"`, or `"sta"` when the host made the Lua thread a single-threaded apartment
+ */
 /* wmi.threading() --> "mta", or "sta" when the host made the Lua thread an STA */
 static int core_threading(lua_State *L)
 {
@@ -45,6 +49,12 @@ static int core_threading(lua_State *L)
     return 1;
 }
 
+/*** What the module holds, and the process' private bytes.
+ * Every count of what is held returns to zero once everything is closed or collected.
+ * @function stats
+ * @treturn table `objects services enumerators stubs calls queued connects timers identities`,
+ * `overflows` (calls ended by their queue limit so far) and `private_bytes`
+ */
 static int core_stats(lua_State *L)
 {
     static const struct { const char *name; LONG *count; } counters[] = {

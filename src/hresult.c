@@ -439,6 +439,12 @@ int hresult_fail(lua_State *L, HRESULT hr)
     return hresult_fail_msg(L, hr, NULL);
 }
 
+/*** The name and text of an HRESULT.
+ * @function hresult
+ * @tparam integer hr as 0x80041017 or -2147217385
+ * @treturn string its name (`"WBEM_E_INVALID_QUERY"`), or `"0x%08X"` for an unknown one
+ * @treturn string its text
+ */
 int hresult_l_hresult(lua_State *L)
 {
     lua_Integer value = luaL_checkinteger(L, 1);

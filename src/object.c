@@ -61,6 +61,15 @@ IWbemClassObject *object_test(lua_State *L, int arg)
     return o ? o->obj : NULL;
 }
 
+/*** A WMI object or class (`IWbemClassObject`).
+ * `obj.Name` reads a property, `obj.Name = v` writes it (converted by its CIM type),
+ * `pairs(obj)` walks the properties. A value that cannot be converted reads as a marker
+ * `{ unconvertible = true, vartype = ..., message = ... }`.
+ * @type Object
+ */
+/*** Releases the object (also `__close`, `__gc`).
+ * @function Object:close
+ */
 /* close, __close and __gc: the pointer is cleared first, so closing twice is harmless. */
 static int object_close(lua_State *L)
 {
@@ -280,6 +289,12 @@ static int object_newindex(lua_State *L)
     return 0;
 }
 
+/*** A property's value; unlike `obj.Name` it does not raise for an unknown name.
+ * @function Object:get
+ * @tparam string name
+ * @return the value
+ * @return nil, message, hresult
+ */
 /* obj:get(name) --> value | nil, message, hresult */
 static int object_l_get(lua_State *L)
 {
@@ -291,6 +306,12 @@ static int object_l_get(lua_State *L)
     return FAILED(hr) ? hresult_fail(L, hr) : 1;
 }
 
+/*** A property's CIM type: `"uint64"`, `"string[]"`, `"object:Win32_Process"` ...
+ * @function Object:cimtype
+ * @tparam string name
+ * @treturn string
+ * @return nil, message, hresult
+ */
 /* obj:cimtype(name) --> the property's CIM type ("uint64", "string[]", ...)
  * | nil, message, hresult: what a value alone does not say (a uint64 above
  * math.maxinteger arrives wrapped, as a negative integer). */
@@ -352,6 +373,10 @@ static int object_names_tostring(lua_State *L)
     return 1;
 }
 
+/*** The names of the properties, in WMI's order.
+ * @function Object:properties
+ * @treturn table a list; `tostring` gives `{Caption, Handle}`
+ */
 static int object_properties(lua_State *L)
 {
     HRESULT hr = object_push_names(L, object_check(L, 1));
@@ -392,6 +417,10 @@ static int object_methods_body(lua_State *L)
     return 1;
 }
 
+/*** The names of the class's methods.
+ * @function Object:methods
+ * @treturn table a list
+ */
 static int object_methods(lua_State *L)
 {
     struct object_methods m;
@@ -413,6 +442,10 @@ static int object_methods(lua_State *L)
 
 /* --- identity ------------------------------------------------------------------- */
 
+/*** The object's path (`__PATH`, else `__RELPATH`).
+ * @function Object:path
+ * @treturn string|nil nil for method parameters and embedded objects
+ */
 /* obj:path() --> __PATH, else __RELPATH, else nil (method parameters, embedded objects) */
 static int object_path(lua_State *L)
 {
@@ -422,12 +455,21 @@ static int object_path(lua_State *L)
     return 1;
 }
 
+/*** The class name (`__CLASS`).
+ * @function Object:class
+ * @treturn string
+ */
 static int object_class(lua_State *L)
 {
     if (!object_push_system(L, object_check(L, 1), L"__CLASS")) lua_pushnil(L);
     return 1;
 }
 
+/*** The object's MOF text.
+ * @function Object:text
+ * @treturn string
+ * @return nil, message, hresult
+ */
 static int object_text(lua_State *L)
 {
     BSTR text = NULL;
@@ -572,6 +614,11 @@ static int object_tostring(lua_State *L)
 
 /* --- new objects ---------------------------------------------------------------- */
 
+/*** A new instance of this class (SpawnInstance), to fill and `Services:put`.
+ * @function Object:spawn
+ * @treturn Object
+ * @return nil, message, hresult
+ */
 static int object_spawn(lua_State *L)
 {
     struct object *o = object_new(L);
@@ -583,6 +630,11 @@ static int object_spawn(lua_State *L)
     return 1;
 }
 
+/*** A copy of the object.
+ * @function Object:clone
+ * @treturn Object
+ * @return nil, message, hresult
+ */
 static int object_clone(lua_State *L)
 {
     struct object *o = object_new(L);
@@ -594,6 +646,12 @@ static int object_clone(lua_State *L)
     return 1;
 }
 
+/*** A method's in-parameters object, to fill and pass to `Services:exec`.
+ * @function Object:inparams
+ * @tparam string method
+ * @treturn Object
+ * @return nil, message, hresult (a method without parameters says so)
+ */
 /* obj:inparams(method) --> a new instance of METHOD's in-parameters, to fill and
  * pass to svc:exec. A method that takes no parameters has no such class: that
  * is nil, "method 'X' takes no parameters: WBEM_E_NOT_FOUND (...)", the same

@@ -393,6 +393,18 @@ static void pool_stop_timer(struct job *job)
     job->timer = NULL;
 }
 
+/*** A connection attempt, from `connect_async`, with a call's interface; `c.done` says whether its handler has run.
+ * @type Connect
+ */
+/*** A timer of the Lua layer (`fanout`'s per-host timeouts).
+ * @type Timer
+ */
+/*** Nothing more reaches Lua; a connection that completes later is released unseen.
+ * @function Connect:close
+ */
+/*** Stops the timer.
+ * @function Timer:close
+ */
 /* close, __close and __gc: nothing more reaches Lua; a connection that completes
  * later is released unseen. A delivered services belongs to the script. */
 static int pool_close(lua_State *L)
@@ -407,6 +419,9 @@ static int pool_close(lua_State *L)
     return 0;
 }
 
+/*** Abandons the attempt: the handler hears WBEM_E_CALL_CANCELLED. Idempotent.
+ * @function Connect:cancel
+ */
 /* c:cancel(): the handler then receives WBEM_E_CALL_CANCELLED at the next dispatch,
  * and the connection, whenever it completes, is released unseen. Idempotent. */
 static int pool_cancel(lua_State *L)
@@ -437,6 +452,11 @@ static BOOL pool_is_done(void *arg)
     return !job || job->state == POOL_DONE || job->state == POOL_CLOSED;
 }
 
+/*** Waits for the handler to have run, delivering callbacks meanwhile.
+ * @function Connect:wait
+ * @tparam[opt] integer ms
+ * @treturn boolean true once done, false on timeout
+ */
 /* c:wait([ms]) --> true once the handler has run, delivering callbacks meanwhile */
 static int pool_wait(lua_State *L)
 {
@@ -444,6 +464,11 @@ static int pool_wait(lua_State *L)
     return queue_wait_method(L, pool_is_done, pool_box(L, 1));
 }
 
+/*** The connection, once done.
+ * @function Connect:result
+ * @treturn Services
+ * @return nil, message, hresult
+ */
 /* c:result() --> the services | nil, message, hresult (once done) */
 static int pool_result(lua_State *L)
 {
@@ -627,6 +652,15 @@ static void pool_start(lua_State *L, struct job *job)
     queue_add_pending(job->queue, 1);
 }
 
+/*** Connects without blocking the Lua thread.
+ * ConnectServer and the proxy blanket run on the Windows thread pool; the handler runs
+ * on the Lua thread inside a dispatch. Counts in `pending`.
+ * @function connect_async
+ * @tparam table opts `connect`'s options
+ * @tparam function handler `handler(svc, nil, 0, c)` or `handler(nil, message, hresult, c)`
+ * @treturn Connect the attempt
+ * @return nil, message, hresult
+ */
 /* wmi.connect_async(opts, handler) --> a wmi.Connect | nil, message, hresult.
  * OPTS as wmi.connect's; handler(svc, nil, 0, c) or handler(nil, message, hresult, c). */
 int pool_connect_async(lua_State *L)

@@ -362,6 +362,12 @@ BOOL queue_wait_until(lua_State *L, BOOL (*done)(void *), void *arg, DWORD ms)
     }
 }
 
+/*** Delivers queued callbacks on this thread.
+ * Without a limit it delivers what was queued when it was called.
+ * @function dispatch
+ * @tparam[opt] integer ms waits up to this long for the first callback (not negative)
+ * @treturn integer the number of callbacks delivered
+ */
 /* wmi.dispatch([ms]) --> number of callbacks delivered (waits up to ms for the
  * first). Without a limit it delivers what was queued when it was called. */
 int queue_dispatch(lua_State *L)
@@ -385,6 +391,11 @@ static BOOL queue_idle(void *arg)
     return !((struct queue *)arg)->pending;
 }
 
+/*** Dispatches until no call or connection is pending.
+ * @function run
+ * @tparam[opt] integer ms at most this long (not negative)
+ * @treturn boolean true when nothing is pending, false when the time ran out
+ */
 /* wmi.run([ms]): dispatch until no call is pending (or ms elapsed) --> true when idle */
 int queue_run(lua_State *L)
 {
@@ -395,6 +406,10 @@ int queue_run(lua_State *L)
     return 1;
 }
 
+/*** The number of calls and connections still running.
+ * @function pending
+ * @treturn integer
+ */
 int queue_pending(lua_State *L)
 {
     struct queue *q = queue_get(L);

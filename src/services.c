@@ -60,6 +60,21 @@ int services_push_apartment(lua_State *L, int arg)
     return 1;
 }
 
+/*** A connection to a WMI namespace (`IWbemServices`), from `connect`.
+ * Its methods ending in `_async` and `subscribe` take a handlers table or a `Stub` as SINK
+ * and options:
+ * `progress = true` (progress callbacks, WBEM_FLAG_SEND_STATUS),
+ * `queue_limit = n` callbacks that may wait undispatched (default 100000, `false`: none),
+ * `queue_bytes = n` bytes they may take (default 64 MiB, `false`: none).
+ * A handlers table has `indicate(obj, call)`, `status(ok, message, hresult, obj, call)`,
+ * `progress(upper, current, message, call)`; without `indicate` the call keeps its objects
+ * for `Call:objects`.
+ * @type Services
+ */
+/*** Closes the connection (also `__close` and `__gc`); closing twice is harmless.
+ * Calls in flight keep what they need.
+ * @function Services:close
+ */
 static int services_close(lua_State *L)
 {
     struct services **box = services_box(L, 1);
@@ -86,6 +101,16 @@ static int services_tostring(lua_State *L)
 
 /* --- connecting ------------------------------------------------------------ */
 
+/*** Calls CoInitializeSecurity for the host process, only when the script asks.
+ * It passes no security descriptor: COM then checks no caller. The module never calls it on its own.
+ * @function init_security
+ * @tparam[opt] table opts
+ * @tparam[opt="default"] string opts.authentication as `connect`'s
+ * @tparam[opt="impersonate"] string opts.impersonation as `connect`'s
+ * @tparam[opt] boolean opts.insecure allows a level below packet integrity
+ * @treturn boolean true
+ * @return nil, message, hresult
+ */
 /* wmi.init_security{ authentication = "default", impersonation = "impersonate" }
  * --> true | nil, message, hresult. CoInitializeSecurity belongs to the host
  * process, once: the module never calls it unless the script asks. */
@@ -135,6 +160,24 @@ HRESULT services_open(lua_State *L, int idx, IWbemServices *svc, struct identity
     return S_OK;
 }
 
+/*** Connects to a WMI namespace (ConnectServer and the proxy blanket).
+ * A string argument is the namespace. Blocks until connected: see `connect_async`.
+ * @function connect
+ * @tparam[opt] string|table opts the namespace (default `root\cimv2`), or options:
+ * @tparam[opt] string opts.namespace namespace, or a UNC path naming another machine (`//srv/root/cimv2`)
+ * @tparam[opt] string opts.host another machine (a DNS, NetBIOS, IPv4 or IPv6 name: `valid_host`)
+ * @tparam[opt] string opts.user user name (`DOMAIN\user`) for another machine
+ * @tparam[opt] string opts.password its password (needs `user`)
+ * @tparam[opt] string opts.authority `"ntlmdomain:DOMAIN"` or `"kerberos:DOMAIN\HOST"`
+ * @tparam[opt] string opts.locale e.g. `"MS_409"`
+ * @tparam[opt="privacy"] string opts.authentication `"default"`, `"integrity"`, `"privacy"` (`"none"`, `"connect"`, `"call"`, `"packet"` only with `insecure`)
+ * @tparam[opt="impersonate"] string opts.impersonation `"anonymous"`, `"identify"`, `"impersonate"`, `"delegate"`
+ * @tparam[opt] Apartment opts.apartment the apartment this connection's async calls make their stubs in
+ * @tparam[opt] string opts.locator the CLSID (`"{...}"`) of another `IWbemLocator`
+ * @tparam[opt] boolean opts.insecure allows an authentication level below packet integrity
+ * @treturn Services the connection
+ * @return nil, message, hresult when WMI refuses it
+ */
 int services_connect(lua_State *L)
 {
     struct connect_args a;
@@ -272,6 +315,12 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
     return hr;
 }
 
+/*** Runs a WQL query (semisynchronous underneath).
+ * @function Services:query
+ * @tparam string wql
+ * @treturn List a list of `Object`; `tostring(list)` summarises it
+ * @return nil, message, hresult
+ */
 static int services_query(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "query");
@@ -282,6 +331,14 @@ static int services_query(lua_State *L)
     return services_drain(L, e, id);
 }
 
+/*** The instances of a class.
+ * @function Services:instances
+ * @tparam string class
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.shallow without the instances of subclasses
+ * @treturn List a list of `Object`
+ * @return nil, message, hresult
+ */
 static int services_instances(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "instances");
@@ -292,6 +349,14 @@ static int services_instances(lua_State *L)
     return services_drain(L, e, id);
 }
 
+/*** Class definitions: all, or those below SUPERCLASS.
+ * @function Services:classes
+ * @tparam[opt] string superclass
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.shallow only the direct subclasses
+ * @treturn List a list of `Object`
+ * @return nil, message, hresult
+ */
 static int services_classes(lua_State *L)
 {
     BSTR super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
@@ -361,6 +426,12 @@ static int services_iter_next(lua_State *L)
     return 1;
 }
 
+/*** An iterator over a query's objects for a generic `for`.
+ * Closes its enumerator on `break`; raises, like `io.lines`, when the query cannot start.
+ * @function Services:each
+ * @tparam string wql
+ * @return iterator, nil, nil, closer
+ */
 /* svc:each(wql [, opts]) --> iterator, nil, nil, closer (like io.lines). Like
  * io.lines it raises when the query cannot start: a for loop has no place for
  * nil, message, hresult. */
@@ -429,6 +500,12 @@ void services_check_path(lua_State *L, int arg)
     luaL_argcheck(L, *start && *start != '.' && *start != '=', arg, "object path names no class");
 }
 
+/*** One object or class by its path (`"Win32_Service.Name='Spooler'"`).
+ * @function Services:get
+ * @tparam string path
+ * @treturn Object
+ * @return nil, message, hresult
+ */
 static int services_get(lua_State *L)
 {
     struct services *s;
@@ -581,6 +658,14 @@ HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR
     return S_OK;
 }
 
+/*** Runs a method.
+ * @function Services:exec
+ * @tparam string path the class (static method) or instance
+ * @tparam string method
+ * @tparam[opt] table|Object params a table of in-parameters, or an object from `Object:inparams`
+ * @treturn Object|boolean the out-parameters (`ReturnValue` ...), or true when the method has none
+ * @return nil, message, hresult
+ */
 /* svc:exec(path, method [, params]) --> out-parameters object (true when the
  * method has none). PARAMS is a Lua table or an in-parameters wmi.Object. */
 static int services_exec(lua_State *L)
@@ -634,6 +719,12 @@ static int services_exec(lua_State *L)
     return 1;
 }
 
+/*** Writes an instance (PutInstance).
+ * @function Services:put
+ * @tparam Object obj
+ * @treturn string the path of the written instance
+ * @return nil, message, hresult
+ */
 /* svc:put(obj) --> path of the written instance */
 static int services_put(lua_State *L)
 {
@@ -653,6 +744,12 @@ static int services_put(lua_State *L)
     return 1;
 }
 
+/*** Deletes an instance or class.
+ * @function Services:delete
+ * @tparam string path
+ * @treturn boolean true
+ * @return nil, message, hresult
+ */
 static int services_delete(lua_State *L)
 {
     struct services *s;

@@ -20,6 +20,15 @@ static int stream_raise(lua_State *L)
     return lua_error(L);
 }
 
+/*** The error streams raise (`Services:stream`, `Call:objects`); `tostring` gives its message.
+ * @type Error
+ */
+/*** `"WBEM_E_... (0x...): text"`
+ * @field Error.message
+ */
+/*** The HRESULT, an integer.
+ * @field Error.hresult
+ */
 /* wmi.Error's __tostring: its message. */
 static int stream_error_tostring(lua_State *L)
 {
@@ -101,8 +110,11 @@ static int stream_objects(lua_State *L)
  * the loop; a failed call raises a wmi.Error after the objects that did arrive.
  * @function Services:stream
  * @tparam string wql the query
- * @tparam[opt] table opts subscribe = true (an event query), and progress,
- * queue_limit, queue_bytes as for the *_async methods
+ * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.subscribe an event query (ExecNotificationQueryAsync)
+ * @tparam[opt] boolean opts.progress as the async methods'
+ * @tparam[opt=100000] integer|false opts.queue_limit objects the stream may hold
+ * @tparam[opt=64 MiB] integer|false opts.queue_bytes as the async methods'
  * @treturn function the iterator, with the call and a to-be-closed value
  * @raise a wmi.Error when the call cannot start
  */

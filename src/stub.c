@@ -53,6 +53,12 @@ static void stub_destroy(lua_State *L, struct stub **box)
     free(stub);
 }
 
+/*** A stub sink, from `Apartment:stub`: what WMI calls back instead of the sink.
+ * @type Stub
+ */
+/*** Releases the stub (calls in flight keep it).
+ * @function Stub:close
+ */
 /* A call in flight holds the stub's userdata (its user value), so __gc only meets
  * a stub in use during lua_close. */
 static int stub_close(lua_State *L)
@@ -130,6 +136,12 @@ int stub_push(lua_State *L, int apt, int arg)
     return 1;
 }
 
+/*** Wraps handlers in a stub sink of this apartment, for any number of async calls.
+ * @function Apartment:stub
+ * @tparam table handlers `indicate(obj, call)`, `status(ok, message, hresult, obj, call)`, `progress(upper, current, message, call)`
+ * @treturn Stub
+ * @return nil, message, hresult
+ */
 /* apt:stub(handlers) */
 int stub_new(lua_State *L)
 {

@@ -187,8 +187,10 @@ local function progress(s, func)
   end
 end
 
--- run:wait([ms]) --> true when every host is done (dispatching meanwhile), false on timeout
+--- Waits until every host is done, dispatching meanwhile.
 -- Each dispatch gets the time left, so the limit holds however fast objects arrive.
+-- @tparam[opt] number ms at most this long
+-- @treturn boolean true when every host is done, false on timeout
 function Run:wait(ms)
   state_of(self, "wait")
   if ms ~= nil and type(ms) ~= "number" then argerror(1, "wait", "number expected, got " .. type(ms)) end
@@ -203,7 +205,7 @@ function Run:wait(ms)
   return self.done
 end
 
--- run:cancel(): every host not yet done ends with WBEM_E_CALL_CANCELLED (reported
+--- Cancels the run: every host not yet done ends with WBEM_E_CALL_CANCELLED (reported
 -- through done), and everything the run holds is released. Idempotent.
 function Run:cancel()
   local s = state_of(self, "cancel")
@@ -221,7 +223,8 @@ function Run:cancel()
   if raised then error(raised, 0) end
 end
 
--- run:results() --> { [host] = { ok =, message =, hresult =, count = } } for the hosts done
+--- The results of the hosts done so far.
+-- @treturn table `{ [host] = { ok =, message =, hresult =, count = } }`
 function Run:results()
   local s = state_of(self, "results")
   local out = {}
@@ -233,9 +236,10 @@ function Run:results()
   return out
 end
 
--- for host, obj in run:each() do ... end: the objects with their host, as they come
--- (a run without an indicate handler keeps them for this). Leaving the loop early
+--- The objects with their host, as they come: `for host, obj in run:each() do ... end`.
+-- A run without an indicate handler keeps them for this. Leaving the loop early
 -- (break, error) cancels the run: its fourth value is to-be-closed, as io.lines'.
+-- @return iterator, nil, nil, closer
 function Run:each()
   local s = state_of(self, "each")
   if not s.buffer then error("bad call to 'each' (the run has an indicate handler)", 2) end
@@ -262,6 +266,27 @@ function Run:__tostring()
   return ("wmi.Fanout (%d hosts: %d done, %d in flight)"):format(#s.hosts, s.finished, s.active)
 end
 
+--- A fan-out run: one request to many hosts, from `fanout`.
+-- `run.done` is true once every host has been reported.
+-- @type Run
+
+--- Whether every host has been reported.
+-- @field Run.done
+
+--- Sends one request to many hosts at once, on the Lua thread.
+-- Each host goes connect_async -> request -> done under a timer covering both; at
+-- most `throttle` hosts are in flight. Handlers run in `dispatch`, `run`,
+-- `Run:wait` or `Run:each`. Each host is reported once through `done`.
+-- @function fanout
+-- @tparam {string,...} hosts host names (duplicates, compared case-insensitively, are one host)
+-- @tparam string|function request a WQL query, or
+-- `function(svc, handlers, host) return svc:xxx_async(..., handlers) end`
+-- @tparam[opt] table opts and every option of `connect` (for every host)
+-- @tparam[opt=32] integer opts.throttle hosts in flight at once
+-- @tparam[opt=30000] integer opts.timeout milliseconds per host, connect included; then WBEM_E_TIMED_OUT
+-- @tparam[opt] function opts.indicate `indicate(obj, host)`; without it the objects wait for `Run:each`
+-- @tparam[opt] function opts.done `done(host, ok, message, hresult, count)`
+-- @treturn Run
 local function fanout(hosts, request, opts)
   if type(hosts) ~= "table" then argerror(1, "fanout", "table of host names expected, got " .. type(hosts)) end
   local rt = type(request)

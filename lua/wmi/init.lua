@@ -1,8 +1,15 @@
--- luawmi: Windows Management Instrumentation for Lua 5.4.
--- The C core (wmi.core) does the work; this layer adds what is plain Lua.
+--- Windows Management Instrumentation for Lua 5.4, synchronous and asynchronous.
+-- `local wmi = require "wmi"`. The C core (wmi.core) does the work; this layer adds
+-- what is plain Lua. Misuse raises an argument error; WMI's failures return
+-- `nil, message, hresult`. Every options and handlers table is strict: an unknown key raises.
+-- @module wmi
 local core = require "wmi.core"
 
-local wmi = {}
+local wmi = {
+  --- The release: `"luawmi 0.1.0"`.
+  -- @field _VERSION
+  _VERSION = "luawmi 0.1.0",
+}
 -- The core's helpers for the Lua layer stay out of the public table.
 local INTERNAL = { methods = true, timer = true, console = true, check_options = true, ticks = true,
                    call = true }
@@ -10,11 +17,15 @@ for name, value in pairs(core) do
   if not INTERNAL[name] then wmi[name] = value end
 end
 
--- wmi.datetime("20231129134530.123456+060") --> { year = 2023, month = 11, day = 29,
--- hour = 13, min = 45, sec = 30, usec = 123456, utc_offset = 60 } (minutes east of UTC).
+--- Reads a CIM datetime.
+-- `wmi.datetime("20231129134530.123456+060")` gives `{ year = 2023, month = 11, day = 29,
+-- hour = 13, min = 45, sec = 30, usec = 123456, utc_offset = 60 }` (minutes east of UTC).
 -- Fields WMI leaves unset ('*', as in intervals or wildcards) are nil. An interval
--- ("ddddddddHHMMSS.mmmmmm:000") gives { days, hour, min, sec, usec, interval = true }.
--- Returns nil, message for a string that is no CIM datetime.
+-- ("ddddddddHHMMSS.mmmmmm:000") gives `{ days, hour, min, sec, usec, interval = true }`.
+-- @function datetime
+-- @tparam string s
+-- @treturn table the fields
+-- @return nil, message for a string that is no CIM datetime
 local function field(s)
   if s:find("^%*+$") then return nil end
   return tonumber(s)

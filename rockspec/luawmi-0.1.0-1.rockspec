@@ -1,0 +1,50 @@
+rockspec_format = "3.0"
+package = "luawmi"
+version = "0.1.0-1"
+source = {
+  -- The archive `make dist` builds from the committed tree (git archive), relative
+  -- to the checkout: `make pack` packs it into the source rock. A published release
+  -- names the archive's address here instead (README, "Releasing").
+  url = "file://build/dist/luawmi-0.1.0.tar.gz",
+  dir = "luawmi-0.1.0",
+}
+description = {
+  summary = "Windows Management Instrumentation for Lua 5.4, synchronous and asynchronous",
+  detailed = [[
+luawmi gives Lua scripts WMI: connections, queries, objects, method calls, and
+asynchronous calls whose sinks are wrapped by the unsecured apartment
+(unsecapp), with WMI's callbacks delivered to Lua functions on the Lua thread.]],
+  license = "MIT",
+}
+supported_platforms = { "windows", "mingw32", "win32" }
+dependencies = { "lua >= 5.4, < 5.5" }
+-- The Windows system libraries below come with every Windows toolchain (MSVC's SDK,
+-- MinGW): an empty table stops LuaRocks searching for them as external packages.
+external_dependencies = {}
+build = {
+  type = "builtin",
+  modules = {
+    ["wmi"] = "lua/wmi/init.lua",
+    ["wmi.fanout"] = "lua/wmi/fanout.lua",
+    ["wmi.cli"] = "lua/wmi/cli.lua",
+  },
+  install = {
+    bin = { wmiq = "bin/wmiq" },
+  },
+  platforms = {
+    windows = {
+      modules = {
+        ["wmi.core"] = {
+          sources = {
+            "src/core.c", "src/hresult.c", "src/strings.c", "src/variant.c",
+            "src/object.c", "src/services.c", "src/queue.c", "src/sink.c",
+            "src/apartment.c", "src/stub.c", "src/call.c", "src/connect.c",
+            "src/pool.c", "src/console.c", "src/stream.c", "src/support.c",
+          },
+          defines = { "COBJMACROS", "UNICODE", "_UNICODE", "_WIN32_WINNT=0x0601" },
+          libraries = { "ole32", "oleaut32", "uuid", "wbemuuid", "advapi32", "shell32" },
+        },
+      },
+    },
+  },
+}
