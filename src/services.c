@@ -2,6 +2,7 @@
  * synchronous calls. The userdata holds a pointer to a separately allocated
  * struct so that async calls can keep the connection alive on their own. */
 #include "luawmi.h"
+#include <string.h>
 
 #define SERVICES_BATCH 64          /* objects per IEnumWbemClassObject::Next */
 #define ENUMERATOR_META "wmi.Enumerator"
@@ -164,7 +165,7 @@ int services_connect(lua_State *L)
  * services_check and the COM call nothing allocates. */
 static LONG services_enum_flags(lua_State *L, int opts, const char *func)
 {
-    static const char *const options[] = { "shallow", NULL };
+    static const char *const options[] = { "shallow", "context", NULL };
     LONG flags = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
     core_opt_check(L, opts, func, "option", options);
@@ -172,6 +173,16 @@ static LONG services_enum_flags(lua_State *L, int opts, const char *func)
     if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SHALLOW;
     lua_pop(L, 1);
     return flags;
+}
+
+/* Options of a call that takes only a context: checked, and the context pushed
+ * (context_push). */
+static struct context *services_context(lua_State *L, int opts, const char *func)
+{
+    static const char *const options[] = { "context", NULL };
+    if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
+    core_opt_check(L, opts, func, "option", options);
+    return context_push(L, opts, func);
 }
 
 /* services_check that frees BSTRs A and B before it raises. */
@@ -246,21 +257,29 @@ static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity
 enum services_enum_kind { SERVICES_QUERY, SERVICES_INSTANCES, SERVICES_CLASSES };
 
 /* Starts an enumeration: ExecQuery of WQL, CreateInstanceEnum or CreateClassEnum
- * of CLS (which it frees). *ID: a reference to the identity its proxy uses. */
+ * of CLS (which it frees), with context C and the connection's privileges (PS).
+ * *ID: a reference to the identity its proxy uses. */
 static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wql, BSTR cls, LONG flags,
-                             IEnumWbemClassObject **e, struct identity **id)
+                             const struct context *c, struct privilege_scope *ps, IEnumWbemClassObject **e,
+                             struct identity **id)
 {
     struct services *s = services_check_free(L, wql, cls);
     static const WCHAR lang[] = L"WQL";
+    IWbemContext *ctx = NULL;
     BSTR wlang = NULL;
     HRESULT hr;
 
     *e = NULL;
     *id = NULL;
+    memset(ps, 0, sizeof(*ps));
     if (kind == SERVICES_QUERY && !(wlang = SysAllocString(lang))) hr = E_OUTOFMEMORY;
-    else if (kind == SERVICES_QUERY) hr = IWbemServices_ExecQuery(s->svc, wlang, wql, flags, NULL, e);
-    else if (kind == SERVICES_CLASSES) hr = IWbemServices_CreateClassEnum(s->svc, cls, flags, NULL, e);
-    else hr = IWbemServices_CreateInstanceEnum(s->svc, cls, flags, NULL, e);
+    else if (SUCCEEDED(hr = context_enter(c, s->identity, &ctx, ps)))
+    {
+        if (kind == SERVICES_QUERY) hr = IWbemServices_ExecQuery(s->svc, wlang, wql, flags, ctx, e);
+        else if (kind == SERVICES_CLASSES) hr = IWbemServices_CreateClassEnum(s->svc, cls, flags, ctx, e);
+        else hr = IWbemServices_CreateInstanceEnum(s->svc, cls, flags, ctx, e);
+        context_leave(ctx, ps);
+    }
     SysFreeString(wlang);
     SysFreeString(wql);
     SysFreeString(cls);
@@ -275,31 +294,37 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
 static int services_query(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "query");
+    struct context *c = context_push(L, 3, "query");
+    struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &e, &id);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    HRESULT hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, c, &ps, &e, &id);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
 
 static int services_instances(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "instances");
+    struct context *c = context_push(L, 3, "instances");
+    struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_INSTANCES, NULL, core_check_bstr(L, 2), flags, &e, &id);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    HRESULT hr = services_enum(L, SERVICES_INSTANCES, NULL, core_check_bstr(L, 2), flags, c, &ps, &e, &id);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
 
 static int services_classes(lua_State *L)
 {
+    struct context *c = services_context(L, 3, "classes");
     BSTR super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
+    struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
     HRESULT hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
-                               | WBEM_FLAG_FORWARD_ONLY, &e, &id);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+                               | WBEM_FLAG_FORWARD_ONLY, c, &ps, &e, &id);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
 
@@ -367,10 +392,13 @@ static int services_iter_next(lua_State *L)
 static int services_each(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "each");
+    struct privilege_scope ps;
     struct services_iter *it;
+    struct context *c;
     HRESULT hr;
 
     luaL_checkstring(L, 2);
+    c = context_push(L, 3, "each");
     it = lua_newuserdatauv(L, sizeof(*it), 0);
     it->e = NULL;
     it->id = NULL;
@@ -388,7 +416,7 @@ static int services_each(lua_State *L)
     lua_pushnil(L);
     lua_rotate(L, -4, -1); /* iterator, nil, nil, enumerator */
 
-    hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &it->e, &it->id);
+    hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, c, &ps, &it->e, &it->id);
     if (SUCCEEDED(hr))
     {
         InterlockedIncrement(&wmi_stats.enumerators);
@@ -397,8 +425,9 @@ static int services_each(lua_State *L)
     if (FAILED(hr))
     {
         services_iter_release(it);
-        hresult_push_message(L, hr);
-        return lua_error(L);
+        privileges_fail(L, &ps, hr);
+        lua_pop(L, 1);
+        return lua_error(L);    /* the message */
     }
     return 4;
 }
@@ -434,16 +463,24 @@ static int services_get(lua_State *L)
     struct services *s;
     struct object *o;
     IWbemClassObject *obj = NULL;
+    IWbemContext *ctx;
+    struct privilege_scope ps;
+    struct context *c;
     BSTR path;
     HRESULT hr;
 
     services_check_path(L, 2);
+    c = services_context(L, 3, "get");
     o = object_new(L);
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
-    hr = IWbemServices_GetObject(s->svc, path, 0, NULL, &obj, NULL);
+    if (SUCCEEDED(hr = context_enter(c, s->identity, &ctx, &ps)))
+    {
+        hr = IWbemServices_GetObject(s->svc, path, 0, ctx, &obj, NULL);
+        context_leave(ctx, &ps);
+    }
     SysFreeString(path);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     object_fill(o, obj);
     return 1;
 }
@@ -581,14 +618,17 @@ HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR
     return S_OK;
 }
 
-/* svc:exec(path, method [, params]) --> out-parameters object (true when the
- * method has none). PARAMS is a Lua table or an in-parameters wmi.Object. */
+/* svc:exec(path, method [, params [, opts]]) --> out-parameters object (true when
+ * the method has none). PARAMS is a Lua table or an in-parameters wmi.Object. */
 static int services_exec(lua_State *L)
 {
     IWbemClassObject *in = NULL, *out = NULL;
+    IWbemContext *ctx;
     IWbemServices *svc;
+    struct privilege_scope ps;
     struct services *sv;
     struct identity *id;
+    struct context *c;
     struct object *o;
     BSTR path, method;
     BOOL misuse;
@@ -598,7 +638,8 @@ static int services_exec(lua_State *L)
 
     services_check_path(L, 2);
     core_check_text(L, 3, &len);
-    lua_settop(L, 4);
+    lua_settop(L, 5);
+    c = services_context(L, 5, "exec");
     o = object_new(L);
     top = lua_gettop(L);
     path = core_check_bstr(L, 2);
@@ -615,15 +656,20 @@ static int services_exec(lua_State *L)
     id = sv->identity;
     IWbemServices_AddRef(svc);
     identity_addref(id);
+    memset(&ps, 0, sizeof(ps));
     hr = services_inparams(L, 4, svc, path, method, &in, &misuse);
-    if (SUCCEEDED(hr)) hr = IWbemServices_ExecMethod(svc, path, method, 0, NULL, in, &out, NULL);
+    if (SUCCEEDED(hr) && SUCCEEDED(hr = context_enter(c, id, &ctx, &ps)))
+    {
+        hr = IWbemServices_ExecMethod(svc, path, method, 0, ctx, in, &out, NULL);
+        context_leave(ctx, &ps);
+    }
     IWbemServices_Release(svc);
     identity_release(id);
     if (in) IWbemClassObject_Release(in);
     SysFreeString(path);
     SysFreeString(method);
     if (misuse) return luaL_argerror(L, 4, lua_tostring(L, -1));
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     if (!out)
     {
         lua_pushboolean(L, 1);
@@ -634,37 +680,55 @@ static int services_exec(lua_State *L)
     return 1;
 }
 
-/* svc:put(obj) --> path of the written instance */
+/* svc:put(obj [, opts]) --> path of the written instance */
 static int services_put(lua_State *L)
 {
+    struct context *c = services_context(L, 3, "put");
     struct services *s = services_check(L, 1);
     IWbemClassObject *obj = object_check(L, 2);
     IWbemCallResult *result = NULL;
+    struct privilege_scope ps;
+    IWbemContext *ctx;
     BSTR path = NULL;
-    HRESULT hr = IWbemServices_PutInstance(s->svc, obj, WBEM_FLAG_CREATE_OR_UPDATE, NULL, &result);
+    HRESULT hr = context_enter(c, s->identity, &ctx, &ps);
+
+    if (SUCCEEDED(hr))
+    {
+        hr = IWbemServices_PutInstance(s->svc, obj, WBEM_FLAG_CREATE_OR_UPDATE, ctx, &result);
+        context_leave(ctx, &ps);
+    }
 
     /* The call result is a proxy of its own: it needs the connection's blanket. */
     if (SUCCEEDED(hr) && result) hr = identity_blanket(s->identity, (IUnknown *)result);
     if (SUCCEEDED(hr) && result) hr = IWbemCallResult_GetResultString(result, WBEM_INFINITE, &path);
     if (result) IWbemCallResult_Release(result);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     str_push_wide(L, path, -1);
     SysFreeString(path);
     return 1;
 }
 
+/* svc:delete(path [, opts]) --> true */
 static int services_delete(lua_State *L)
 {
+    struct privilege_scope ps;
     struct services *s;
+    IWbemContext *ctx;
+    struct context *c;
     BSTR path;
     HRESULT hr;
 
     services_check_path(L, 2);
+    c = services_context(L, 3, "delete");
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
-    hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
+    if (SUCCEEDED(hr = context_enter(c, s->identity, &ctx, &ps)))
+    {
+        hr = IWbemServices_DeleteInstance(s->svc, path, 0, ctx, NULL);
+        context_leave(ctx, &ps);
+    }
     SysFreeString(path);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     lua_pushboolean(L, 1);
     return 1;
 }
