@@ -17,7 +17,7 @@ local pack, unpack = table.pack, table.unpack
 
 local QUEUE_LIMIT = 100000                -- the C core's default (CALL_QUEUE_LIMIT)
 local WBEM_E_QUEUE_OVERFLOW = 0x80041061
-local STREAM_OPTIONS = { "subscribe", "progress", "queue_limit", "queue_bytes" }
+local STREAM_OPTIONS = { "subscribe", "progress", "queue_limit", "queue_bytes", "context" }
 local SLICE = 1000                        -- ms per dispatch while waiting: re-checks the call
 
 -- Errors raised by streams: err.message ("WBEM_E_... (0x...): text"), err.hresult.
