@@ -21,7 +21,7 @@ local NAMES = { "__ProviderArchitecture", "IncludeHidden", "Tag", "Views", "Abse
 local CONTEXT = { __ProviderArchitecture = 64, IncludeHidden = true, Tag = "lua", Views = { "a", "b" } }
 
 -- A new Win32_Process instance for the test server's store of written instances.
-local function process(svc, handle)
+local function new_process(svc, handle)
   local obj = assert(assert(svc:get("Win32_Process")):spawn())
   obj.Handle = handle
   obj.Name = "written.exe"
@@ -114,7 +114,7 @@ describe("a call context, recorded by the test WMI server", function()
     assert(svc:classes(nil, opts))
     assert(svc:get("Win32_BIOS", opts))
     assert(svc:exec("StdRegProv", "EnumKey", { hDefKey = HKLM, sSubKeyName = "SOFTWARE" }, opts))
-    local path = assert(svc:put(process(svc, "434343"), opts))
+    local path = assert(svc:put(new_process(svc, "434343"), opts))
     assert.is_true(svc:delete(path, opts))
     assert.equal(2, #records("ExecQuery"))
     for _, r in ipairs(records("ExecQuery")) do assert_context(r) end
@@ -130,7 +130,7 @@ describe("a call context, recorded by the test WMI server", function()
 
   it("reaches every asynchronous call, a stream and a subscription", function()
     local opts = { context = CONTEXT }
-    local obj = process(svc, "444444")
+    local obj = new_process(svc, "444444")
     testwmi.reset()
     testwmi.context_names(NAMES)
     local started = {
