@@ -214,6 +214,19 @@ static int context_gc(lua_State *L)
     return 0;
 }
 
+/*** The `context` option: named values for the provider (IWbemContext), accepted
+ * by wmi.connect (ConnectServer's), wmi.connect_async, wmi.fanout (its connects and
+ * a WQL request), every synchronous call (Services:query, each, instances, classes,
+ * get, exec, put, delete), every asynchronous one (Services:query_async ...
+ * delete_async, subscribe) and Services:stream.
+ * @table context
+ * @field name an integer (VT_I4, 32 bits), a boolean (VT_BOOL), a string (VT_BSTR)
+ *   or a list of strings (VT_ARRAY|VT_BSTR); anything else is an argument error
+ *   naming the key. `{ __ProviderArchitecture = 32 }` asks StdRegProv (and other
+ *   providers with 32- and 64-bit versions) for the 32-bit view.
+ * @usage svc:exec("StdRegProv", "EnumKey", { hDefKey = 0x80000002, sSubKeyName = "SOFTWARE" },
+ *   { context = { __ProviderArchitecture = 32 } })
+ */
 struct context *context_push(lua_State *L, int opts, const char *func)
 {
     struct context **box;

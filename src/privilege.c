@@ -82,6 +82,18 @@ static ULONG privileges_check(lua_State *L, int idx, const char *func)
     return (ULONG)n;
 }
 
+/*** The `privileges` option of wmi.connect (and wmi.connect_async, wmi.fanout):
+ * privileges enabled around each call to a local provider, on a thread token of
+ * the calling thread (the process token is never changed). Another host needs none
+ * and gets none.
+ * @table privileges
+ * @field 1 a name: WMI's ("Shutdown", "Security", "Backup", "TakeOwnership",
+ *   "PrimaryToken"...) or Windows' ("SeShutdownPrivilege"), case-insensitively; an
+ *   unknown name is an argument error. A privilege the account does not hold fails
+ *   each call with nil, "privilege SeXxxPrivilege is not held by the account: ...",
+ *   0x80070514 (ERROR_NOT_ALL_ASSIGNED).
+ * @usage local svc = assert(wmi.connect{ privileges = { "Shutdown" } })
+ */
 struct privileges *privileges_read(lua_State *L, int idx, const char *func, HRESULT *hr)
 {
     ULONG i, n = privileges_check(L, idx, func);

@@ -291,6 +291,13 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
     return hr;
 }
 
+/*** Runs a WQL query (ExecQuery, semisynchronous underneath).
+ * @function Services:query
+ * @tparam string wql
+ * @tparam[opt] table opts `shallow = true`; `context = { name = value, ... }`, the
+ *   call's IWbemContext (see the `context` option)
+ * @treturn wmi.List of wmi.Object, or nil, message, hresult
+ */
 static int services_query(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "query");
@@ -303,6 +310,12 @@ static int services_query(lua_State *L)
     return services_drain(L, e, id);
 }
 
+/*** The instances of a class (CreateInstanceEnum).
+ * @function Services:instances
+ * @tparam string class
+ * @tparam[opt] table opts `shallow`, `context` (as Services:query)
+ * @treturn wmi.List of wmi.Object, or nil, message, hresult
+ */
 static int services_instances(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "instances");
@@ -315,6 +328,12 @@ static int services_instances(lua_State *L)
     return services_drain(L, e, id);
 }
 
+/*** The classes under a superclass (CreateClassEnum, deep).
+ * @function Services:classes
+ * @tparam[opt] string superclass
+ * @tparam[opt] table opts `context` (as Services:query)
+ * @treturn wmi.List of class objects, or nil, message, hresult
+ */
 static int services_classes(lua_State *L)
 {
     struct context *c = services_context(L, 3, "classes");
@@ -386,9 +405,13 @@ static int services_iter_next(lua_State *L)
     return 1;
 }
 
-/* svc:each(wql [, opts]) --> iterator, nil, nil, closer (like io.lines). Like
- * io.lines it raises when the query cannot start: a for loop has no place for
- * nil, message, hresult. */
+/*** A query's objects for a generic `for` (like io.lines, it raises when the query
+ * cannot start: a for loop has no place for nil, message, hresult).
+ * @function Services:each
+ * @tparam string wql
+ * @tparam[opt] table opts `shallow`, `context` (as Services:query)
+ * @treturn function iterator, nil, nil, and the enumerator to close
+ */
 static int services_each(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "each");
@@ -458,6 +481,12 @@ void services_check_path(lua_State *L, int arg)
     luaL_argcheck(L, *start && *start != '.' && *start != '=', arg, "object path names no class");
 }
 
+/*** One object, class or instance, by its path (GetObject).
+ * @function Services:get
+ * @tparam string path e.g. "Win32_Process.Handle=\"4\""
+ * @tparam[opt] table opts `context` (as Services:query)
+ * @treturn wmi.Object, or nil, message, hresult
+ */
 static int services_get(lua_State *L)
 {
     struct services *s;
@@ -618,8 +647,16 @@ HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR
     return S_OK;
 }
 
-/* svc:exec(path, method [, params [, opts]]) --> out-parameters object (true when
- * the method has none). PARAMS is a Lua table or an in-parameters wmi.Object. */
+/*** Calls a method (ExecMethod).
+ * @function Services:exec
+ * @tparam string path the class (static methods) or the instance
+ * @tparam string method
+ * @tparam[opt] table|wmi.Object params the in-parameters
+ * @tparam[opt] table opts `context` (as Services:query), e.g.
+ *   `{ context = { __ProviderArchitecture = 32 } }` for StdRegProv's 32-bit view
+ * @treturn wmi.Object the out-parameters (true when the method has none), or nil,
+ *   message, hresult
+ */
 static int services_exec(lua_State *L)
 {
     IWbemClassObject *in = NULL, *out = NULL;
@@ -680,7 +717,12 @@ static int services_exec(lua_State *L)
     return 1;
 }
 
-/* svc:put(obj [, opts]) --> path of the written instance */
+/*** Writes an instance (PutInstance).
+ * @function Services:put
+ * @tparam wmi.Object obj
+ * @tparam[opt] table opts `context` (as Services:query)
+ * @treturn string the written instance's path, or nil, message, hresult
+ */
 static int services_put(lua_State *L)
 {
     struct context *c = services_context(L, 3, "put");
@@ -708,7 +750,12 @@ static int services_put(lua_State *L)
     return 1;
 }
 
-/* svc:delete(path [, opts]) --> true */
+/*** Deletes an instance (DeleteInstance).
+ * @function Services:delete
+ * @tparam string path
+ * @tparam[opt] table opts `context` (as Services:query)
+ * @treturn boolean true, or nil, message, hresult
+ */
 static int services_delete(lua_State *L)
 {
     struct privilege_scope ps;
