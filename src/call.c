@@ -656,15 +656,17 @@ static int call_start_string(lua_State *L, enum call_kind kind, const char *func
     BOOL none = optional && lua_isnoneornil(L, 2);
     struct context *ctx;
     struct stub *stub;
+    int box;
     services_check(L, 1);
     if (kind == CALL_GET || kind == CALL_DELETE) services_check_path(L, 2);
     else if (!none) luaL_checkstring(L, 2);
     x.flags = call_flags(L, 4, func, &x.limits);
-    ctx = context_push(L, 4, func);
     if (!(stub = call_prepare(L, 3))) return 3;
+    box = lua_gettop(L);
+    ctx = context_push(L, 4, func);
     if (!none) x.a = core_check_bstr(L, 2);
     context_addref(x.context = ctx);    /* from here on call_start frees what X holds */
-    return call_start(L, &x, lua_gettop(L));
+    return call_start(L, &x, box);
 }
 
 static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUERY, "query_async", FALSE); }
@@ -680,16 +682,18 @@ static int call_put_async(lua_State *L)
     struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, { 0, 0, FALSE }, NULL };
     struct context *ctx;
     struct stub *stub;
+    int box;
     services_check(L, 1);
     object_check(L, 2);
     x.flags = call_flags(L, 4, "put_async", &x.limits);
-    ctx = context_push(L, 4, "put_async");
     if (!(stub = call_prepare(L, 3))) return 3;
+    box = lua_gettop(L);
+    ctx = context_push(L, 4, "put_async");
     /* Only now: making the stub allocates, and a finalizer may close the object. */
     x.obj = object_check(L, 2);
     IWbemClassObject_AddRef(x.obj);
     context_addref(x.context = ctx);
-    return call_start(L, &x, lua_gettop(L));
+    return call_start(L, &x, box);
 }
 
 /* svc:exec_async(path, method, params, sink [, opts]) */
@@ -708,10 +712,10 @@ static int call_exec_async(lua_State *L)
     services_check_path(L, 2);
     core_check_text(L, 3, &len);
     x.flags = call_flags(L, 6, "exec_async", &x.limits);
-    ctx = context_push(L, 6, "exec_async");
     if (!(stub = call_prepare(L, 5))) return 3;
-    s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     box = lua_gettop(L);
+    ctx = context_push(L, 6, "exec_async");
+    s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     if (FAILED(hr = str_to_bstr(lua_tostring(L, 2), lua_rawlen(L, 2), &x.a))
         || FAILED(hr = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3), &x.b)))
     {

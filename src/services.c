@@ -301,11 +301,16 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
 static int services_query(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "query");
-    struct context *c = context_push(L, 3, "query");
     struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, c, &ps, &e, &id);
+    struct context *c;
+    HRESULT hr;
+    size_t len;
+
+    core_check_text(L, 2, &len);    /* before anything is pushed: "got no value" */
+    c = context_push(L, 3, "query");
+    hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, c, &ps, &e, &id);
     if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
@@ -319,11 +324,16 @@ static int services_query(lua_State *L)
 static int services_instances(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "instances");
-    struct context *c = context_push(L, 3, "instances");
     struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_INSTANCES, NULL, core_check_bstr(L, 2), flags, c, &ps, &e, &id);
+    struct context *c;
+    HRESULT hr;
+    size_t len;
+
+    core_check_text(L, 2, &len);
+    c = context_push(L, 3, "instances");
+    hr = services_enum(L, SERVICES_INSTANCES, NULL, core_check_bstr(L, 2), flags, c, &ps, &e, &id);
     if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
@@ -336,12 +346,18 @@ static int services_instances(lua_State *L)
  */
 static int services_classes(lua_State *L)
 {
-    struct context *c = services_context(L, 3, "classes");
-    BSTR super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
     struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
+    struct context *c;
+    HRESULT hr;
+    BSTR super;
+    size_t len;
+
+    if (!lua_isnoneornil(L, 2)) core_check_text(L, 2, &len);
+    c = services_context(L, 3, "classes");
+    super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
+    hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
                                | WBEM_FLAG_FORWARD_ONLY, c, &ps, &e, &id);
     if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
@@ -725,14 +741,21 @@ static int services_exec(lua_State *L)
  */
 static int services_put(lua_State *L)
 {
-    struct context *c = services_context(L, 3, "put");
-    struct services *s = services_check(L, 1);
-    IWbemClassObject *obj = object_check(L, 2);
     IWbemCallResult *result = NULL;
     struct privilege_scope ps;
+    IWbemClassObject *obj;
     IWbemContext *ctx;
+    struct services *s;
+    struct context *c;
     BSTR path = NULL;
-    HRESULT hr = context_enter(c, s->identity, &ctx, &ps);
+    HRESULT hr;
+
+    services_check(L, 1);
+    object_check(L, 2);
+    c = services_context(L, 3, "put");
+    s = services_check(L, 1);   /* again: making the context allocates */
+    obj = object_check(L, 2);
+    hr = context_enter(c, s->identity, &ctx, &ps);
 
     if (SUCCEEDED(hr))
     {
