@@ -111,7 +111,10 @@ for row in table_text:gmatch("[^\n]+") do
       funcs[#funcs + 1] = prefix .. ":" .. code          -- `instances_async` after `svc:query_async`
     end
     local braces = code:match("^[%w_.:]+(%b{})")
-    if braces then for o in braces:gmatch("[%a_]+") do names[#names + 1] = o end end
+    -- Top-level names only: not a nested table's, nor a word in a string.
+    if braces then
+      for o in braces:sub(2, -2):gsub("%b{}", ""):gsub('"[^"]*"', ""):gmatch("[%a_]+") do names[#names + 1] = o end
+    end
     for o in code:gmatch("opts%.([%a_]+)") do names[#names + 1] = o end
     if row:find("opts") then
       local o = code:match("^([%a_]+) = ")

@@ -659,7 +659,7 @@ static LONG call_limit(lua_State *L, int opts, const char *name, LONG def)
  * before the call is cancelled (false: no limit). */
 static LONG call_flags(lua_State *L, int opts, const char *func, const char *extra, struct sink_limits *limits)
 {
-    static const char *const options[] = { "progress", "queue_limit", "queue_bytes", NULL };
+    static const char *const options[] = { "progress", "queue_limit", "queue_bytes", "context", NULL };
     const char *known[ARRAYSIZE(options) + 1];
     LONG flags = 0;
     size_t i;
@@ -683,9 +683,11 @@ void call_free_args(struct call_args *x)
     SysFreeString(x->a);
     SysFreeString(x->b);
     if (x->obj) IWbemClassObject_Release(x->obj);
+    context_release(x->context);
 }
 
-HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink)
+static HRESULT call_issue_with(IWbemServices *svc, const struct call_args *x, IWbemContext *ctx,
+                               IWbemObjectSink *sink)
 {
     static const WCHAR wql[] = L"WQL";
     BSTR lang;
@@ -696,18 +698,28 @@ HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSin
     case CALL_SUBSCRIBE:
         if (!(lang = SysAllocString(wql))) return E_OUTOFMEMORY;
         hr = x->kind == CALL_QUERY
-            ? IWbemServices_ExecQueryAsync(svc, lang, x->a, x->flags, NULL, sink)
-            : IWbemServices_ExecNotificationQueryAsync(svc, lang, x->a, x->flags, NULL, sink);
+            ? IWbemServices_ExecQueryAsync(svc, lang, x->a, x->flags, ctx, sink)
+            : IWbemServices_ExecNotificationQueryAsync(svc, lang, x->a, x->flags, ctx, sink);
         SysFreeString(lang);
         return hr;
-    case CALL_INSTANCES: return IWbemServices_CreateInstanceEnumAsync(svc, x->a, x->flags, NULL, sink);
-    case CALL_CLASSES: return IWbemServices_CreateClassEnumAsync(svc, x->a, x->flags | WBEM_FLAG_DEEP, NULL, sink);
-    case CALL_GET: return IWbemServices_GetObjectAsync(svc, x->a, x->flags, NULL, sink);
-    case CALL_EXEC: return IWbemServices_ExecMethodAsync(svc, x->a, x->b, x->flags, NULL, x->obj, sink);
-    case CALL_PUT: return IWbemServices_PutInstanceAsync(svc, x->obj, x->flags | WBEM_FLAG_CREATE_OR_UPDATE, NULL, sink);
-    case CALL_DELETE: return IWbemServices_DeleteInstanceAsync(svc, x->a, x->flags, NULL, sink);
+    case CALL_INSTANCES: return IWbemServices_CreateInstanceEnumAsync(svc, x->a, x->flags, ctx, sink);
+    case CALL_CLASSES: return IWbemServices_CreateClassEnumAsync(svc, x->a, x->flags | WBEM_FLAG_DEEP, ctx, sink);
+    case CALL_GET: return IWbemServices_GetObjectAsync(svc, x->a, x->flags, ctx, sink);
+    case CALL_EXEC: return IWbemServices_ExecMethodAsync(svc, x->a, x->b, x->flags, ctx, x->obj, sink);
+    case CALL_PUT: return IWbemServices_PutInstanceAsync(svc, x->obj, x->flags | WBEM_FLAG_CREATE_OR_UPDATE, ctx, sink);
+    case CALL_DELETE: return IWbemServices_DeleteInstanceAsync(svc, x->a, x->flags, ctx, sink);
     }
     return E_UNEXPECTED;
+}
+
+HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSink *sink)
+{
+    IWbemContext *ctx;
+    HRESULT hr = context_make(x->context, &ctx);
+    if (FAILED(hr)) return hr;
+    hr = call_issue_with(svc, x, ctx, sink);
+    if (ctx) IWbemContext_Release(ctx);
+    return hr;
 }
 
 static int call_ref(lua_State *L)
@@ -724,6 +736,7 @@ static int call_start(lua_State *L, struct call_args *x, int box)
     struct services *s;
     struct stub *stub;
     struct call *c = NULL;
+    struct privilege_scope ps = { NULL, FALSE, "" };
     HRESULT hr;
     int anchor = LUA_NOREF;
 
@@ -784,9 +797,14 @@ static int call_start(lua_State *L, struct call_args *x, int box)
         /* Held across the start: a provider that lets the sink go before the start
          * returns has not vanished (the start's result says how it went). */
         IWbemObjectSink_AddRef(sink_iface(stub->sink));
-        hr = call_issue(c->svc, x, stub_target(stub));
-        if (hr == (HRESULT)WBEM_E_FAILED && call_may_retry(x->kind) && call_slot_free(s, stub_target(stub)))
+        /* On this thread: the one that makes the call (privilege.c). */
+        if (SUCCEEDED(hr = privileges_enter(c->identity ? c->identity->privileges : NULL, &ps)))
+        {
             hr = call_issue(c->svc, x, stub_target(stub));
+            if (hr == (HRESULT)WBEM_E_FAILED && call_may_retry(x->kind) && call_slot_free(s, stub_target(stub)))
+                hr = call_issue(c->svc, x, stub_target(stub));
+            privileges_leave(&ps);
+        }
         call_free_args(x);
         if (SUCCEEDED(hr)) InterlockedExchange(&stub->sink->armed, 1);
         IWbemObjectSink_Release(sink_iface(stub->sink));
@@ -795,7 +813,7 @@ static int call_start(lua_State *L, struct call_args *x, int box)
     {
         c->hr = hr;
         call_set_state(L, c, CALL_COMPLETED);
-        return hresult_fail(L, hr);
+        return privileges_fail(L, &ps, hr);
     }
     if (!c->flight) call_set_state(L, c, CALL_RUNNING);
     lua_pushvalue(L, box);
@@ -806,30 +824,40 @@ static int call_start(lua_State *L, struct call_args *x, int box)
  * and the stub made before anything is converted: those may raise. */
 static int call_start_string(lua_State *L, enum call_kind kind, const char *func, BOOL optional)
 {
-    struct call_args x = { kind, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
+    struct call_args x = { kind, NULL, NULL, NULL, 0, { 0, 0, FALSE }, NULL };
     BOOL none = optional && lua_isnoneornil(L, 2);
+    struct context *ctx;
     struct stub *stub;
+    int box;
     services_check(L, 1);
     if (kind == CALL_GET || kind == CALL_DELETE) services_check_path(L, 2);
     else if (!none) luaL_checkstring(L, 2);
     x.flags = call_flags(L, 4, func, NULL, &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
+    box = lua_gettop(L);
+    ctx = context_push(L, 4, func);
     if (!none) x.a = core_check_bstr(L, 2);
-    return call_start(L, &x, lua_gettop(L));
+    context_addref(x.context = ctx);    /* from here on call_start frees what X holds */
+    return call_start(L, &x, box);
 }
 
 int call_start_stream(lua_State *L)
 {
-    struct call_args x = { CALL_QUERY, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
+    struct call_args x = { CALL_QUERY, NULL, NULL, NULL, 0, { 0, 0, FALSE }, NULL };
+    struct context *ctx;
+    int box;
     services_check(L, 1);
     luaL_checkstring(L, 2);
     x.flags = call_flags(L, 3, "stream", "subscribe", &x.limits);
     if (core_opt_field(L, 3, "subscribe") != LUA_TNIL && lua_toboolean(L, -1)) x.kind = CALL_SUBSCRIBE;
-    lua_settop(L, 2);
+    lua_settop(L, 3);
     lua_newtable(L);    /* no handlers: the call keeps its objects */
-    if (!call_prepare(L, 3)) return 3;
+    if (!call_prepare(L, 4)) return 3;
+    box = lua_gettop(L);
+    ctx = context_push(L, 3, "stream");
     x.a = core_check_bstr(L, 2);
-    return call_start(L, &x, lua_gettop(L));
+    context_addref(x.context = ctx);    /* from here on call_start frees what X holds */
+    return call_start(L, &x, box);
 }
 
 /*** Runs a WQL query asynchronously (ExecQueryAsync).
@@ -919,16 +947,21 @@ static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSC
 /* svc:put_async(obj, sink [, opts]) */
 static int call_put_async(lua_State *L)
 {
-    struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
+    struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, { 0, 0, FALSE }, NULL };
+    struct context *ctx;
     struct stub *stub;
+    int box;
     services_check(L, 1);
     object_check(L, 2);
     x.flags = call_flags(L, 4, "put_async", NULL, &x.limits);
     if (!(stub = call_prepare(L, 3))) return 3;
+    box = lua_gettop(L);
+    ctx = context_push(L, 4, "put_async");
     /* Only now: making the stub allocates, and a finalizer may close the object. */
     x.obj = object_check(L, 2);
     IWbemClassObject_AddRef(x.obj);
-    return call_start(L, &x, lua_gettop(L));
+    context_addref(x.context = ctx);
+    return call_start(L, &x, box);
 }
 
 /*** Runs a method asynchronously (ExecMethodAsync); the out-parameters reach `indicate`.
@@ -947,9 +980,10 @@ static int call_put_async(lua_State *L)
 /* svc:exec_async(path, method, params, sink [, opts]) */
 static int call_exec_async(lua_State *L)
 {
-    struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
+    struct call_args x = { CALL_EXEC, NULL, NULL, NULL, 0, { 0, 0, FALSE }, NULL };
     IWbemServices *svc;
     struct services *s;
+    struct context *ctx;
     struct stub *stub;
     int box;
     size_t len;
@@ -960,8 +994,9 @@ static int call_exec_async(lua_State *L)
     core_check_text(L, 3, &len);
     x.flags = call_flags(L, 6, "exec_async", NULL, &x.limits);
     if (!(stub = call_prepare(L, 5))) return 3;
-    s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     box = lua_gettop(L);
+    ctx = context_push(L, 6, "exec_async");
+    s = services_check(L, 1);   /* only now: a finalizer may have closed it meanwhile */
     if (FAILED(hr = str_to_bstr(lua_tostring(L, 2), lua_rawlen(L, 2), &x.a))
         || FAILED(hr = str_to_bstr(lua_tostring(L, 3), lua_rawlen(L, 3), &x.b)))
     {
@@ -969,6 +1004,7 @@ static int call_exec_async(lua_State *L)
         if (hr == E_OUTOFMEMORY) return luaL_error(L, "not enough memory");
         return luaL_argerror(L, x.a ? 3 : 2, "invalid UTF-8");
     }
+    context_addref(x.context = ctx);
     /* Reading the parameters allocates: the proxy is pinned meanwhile. */
     svc = services_iface(s);
     IWbemServices_AddRef(svc);

@@ -34,6 +34,7 @@ void identity_release(struct identity *id)
 {
     if (!id || InterlockedDecrement(&id->refs)) return;
     connect_free_auth(id->auth);
+    privileges_release(id->privileges);
     free(id->principal);
     free(id);
     InterlockedDecrement(&wmi_stats.identities);
@@ -47,7 +48,7 @@ static HRESULT identity_set(struct identity *id, IUnknown *proxy)
     return CoSetProxyBlanket(proxy, id->service, id->service == RPC_C_AUTHN_DEFAULT ? RPC_C_AUTHZ_DEFAULT
                                                                                     : RPC_C_AUTHZ_NONE,
                              id->principal ? id->principal : COLE_DEFAULT_PRINCIPAL, id->authn, id->imp, id->auth,
-                             EOAC_NONE);
+                             id->privileges ? EOAC_DYNAMIC_CLOAKING : EOAC_NONE);
 }
 
 /* The interface's blanket, then its IUnknown's: a proxy's IUnknown has a blanket of
@@ -132,6 +133,7 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
 {
     IWbemLocator *locator = NULL;
     IWbemServices *svc = NULL;
+    IWbemContext *context = NULL;
     struct identity *id = NULL;
     HRESULT hr;
 
@@ -144,6 +146,14 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
     id->imp = a->imp;
     id->proxy = TRUE;
     id->remote = a->remote;
+    /* Another host needs none: "necessary only if the provider is local to the
+     * client" (Microsoft, "Executing Privileged Operations Using C++"). The
+     * local provider sees the thread's token through cloaking (step 5 there). */
+    if (!a->remote)
+    {
+        id->privileges = a->privileges;
+        privileges_addref(id->privileges);
+    }
     id->service = CONNECT_AUTHORITY(a, connect_kerberos) ? RPC_C_AUTHN_GSS_KERBEROS
                 : CONNECT_AUTHORITY(a, connect_ntlm) ? RPC_C_AUTHN_WINNT : RPC_C_AUTHN_DEFAULT;
     if (id->service == RPC_C_AUTHN_GSS_KERBEROS && !(id->principal = _wcsdup(CONNECT_AUTHORITY(a, connect_kerberos))))
@@ -152,9 +162,10 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
         goto done;
     }
     hr = CoCreateInstance(&a->locator, NULL, CLSCTX_INPROC_SERVER, &IID_IWbemLocator, (void **)&locator);
+    if (SUCCEEDED(hr)) hr = context_make(a->context, &context);
     if (FAILED(hr)) goto done;
     hr = IWbemLocator_ConnectServer(locator, a->resource, a->user, a->password, a->locale,
-                                    WBEM_FLAG_CONNECT_USE_MAX_WAIT, a->authority, NULL, &svc);
+                                    WBEM_FLAG_CONNECT_USE_MAX_WAIT, a->authority, context, &svc);
     if (FAILED(hr)) goto done;
     /* Explicit credentials for another host travel in the blanket of every proxy. */
     if (a->remote && a->user && FAILED(hr = connect_make_auth(a, &id->auth))) goto done;
@@ -166,6 +177,7 @@ HRESULT connect_server(const struct connect_args *a, IWbemServices **out, struct
         hr = S_OK;
     }
 done:
+    if (context) IWbemContext_Release(context);
     if (locator) IWbemLocator_Release(locator);
     if (FAILED(hr))
     {
@@ -257,6 +269,8 @@ void connect_args_free(struct connect_args *a)
     SysFreeString(a->user);
     SysFreeString(a->locale);
     SysFreeString(a->authority);
+    context_release(a->context);
+    privileges_release(a->privileges);
     free(a->label);
     memset(a, 0, sizeof(*a));
 }
@@ -269,7 +283,7 @@ static const char *const connect_string_names[CONNECT_STRINGS] = {
     "namespace", "host", "user", "password", "authority", "locale" };
 static const char *const connect_option_names[] = {
     "namespace", "host", "user", "password", "authority", "locale", "authentication", "impersonation",
-    "apartment", "locator", "insecure", NULL };
+    "apartment", "locator", "insecure", "context", "privileges", NULL };
 
 /* Whether NS is a UNC path naming another machine ("\\\\srv\\root\\cimv2" or
  * "//srv/root/cimv2"; "." and "localhost" are this one): credentials for it must
@@ -288,12 +302,13 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
     const char *s[CONNECT_STRINGS] = { NULL };
     size_t len[CONNECT_STRINGS] = { 0 };
     BSTR *dst[CONNECT_STRINGS] = { NULL, NULL, &a->user, &a->password, &a->authority, &a->locale };
+    struct context *context;
     HRESULT hr = S_OK;
     int i, top = lua_gettop(L);
 
     memset(a, 0, sizeof(*a));
     idx = lua_absindex(L, idx);
-    luaL_checkstack(L, CONNECT_STRINGS + 4, NULL);
+    luaL_checkstack(L, CONNECT_STRINGS + 8, NULL);
     switch (lua_type(L, idx))
     {
     case LUA_TNONE:
@@ -333,13 +348,17 @@ void connect_args_read(lua_State *L, int idx, const char *func, struct connect_a
         luaL_error(L, "bad option 'password' to '%s' (a password needs a user)", func);
     connect_opt_levels(L, idx, func, "privacy", &a->authn, "impersonate", &a->imp);
     core_opt_clsid(L, idx, func, "locator", &CLSID_WbemLocator, &a->locator);
+    context = context_push(L, idx, func);   /* kept by the value pushed until the end */
     if (!s[CONNECT_NAMESPACE]) s[CONNECT_NAMESPACE] = "root\\cimv2";
     a->remote = s[CONNECT_HOST] != NULL || connect_unc_remote(s[CONNECT_NAMESPACE]);
     if (s[CONNECT_HOST]) lua_pushfstring(L, "\\\\%s\\%s", s[CONNECT_HOST], s[CONNECT_NAMESPACE]);
     else lua_pushstring(L, s[CONNECT_NAMESPACE]);
+    a->privileges = privileges_read(L, idx, func, &hr);
 
     /* Nothing raises from here on but a failed allocation, once all is freed. */
-    if (!(a->label = _strdup(lua_tostring(L, -1)))) hr = E_OUTOFMEMORY;
+    a->context = context;
+    context_addref(context);
+    if (SUCCEEDED(hr) && !(a->label = _strdup(lua_tostring(L, -1)))) hr = E_OUTOFMEMORY;
     if (SUCCEEDED(hr)) hr = str_to_bstr(lua_tostring(L, -1), lua_rawlen(L, -1), &a->resource);
     for (i = 0; i < CONNECT_STRINGS && SUCCEEDED(hr); i++)
         if (dst[i] && s[i]) hr = str_to_bstr(s[i], len[i], dst[i]);

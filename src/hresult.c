@@ -298,6 +298,7 @@ static const struct hresult_entry hresult_table[] =
     ENTRY_WIN32(ERROR_SERVICE_DOES_NOT_EXIST, "Service does not exist"),
     ENTRY_WIN32(ERROR_SERVICE_NOT_ACTIVE, "Service is not running"),
     ENTRY_WIN32(ERROR_NOT_FOUND, "Element not found"),
+    ENTRY_WIN32(ERROR_NOT_ALL_ASSIGNED, "Not all privileges referenced are assigned to the caller"),
     ENTRY_WIN32(ERROR_CANCELLED, "Operation cancelled by the user"),
     ENTRY_WIN32(ERROR_NETWORK_UNREACHABLE, "Network unreachable"),
     ENTRY_WIN32(ERROR_PRIVILEGE_NOT_HELD, "Required privilege not held"),

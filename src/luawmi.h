@@ -159,6 +159,7 @@ struct identity
     DWORD service;              /* RPC_C_AUTHN_GSS_KERBEROS, _WINNT or _DEFAULT (the authority's) */
     WCHAR *principal;           /* Kerberos: the server principal name, else NULL (COLE_DEFAULT_PRINCIPAL) */
     COAUTHIDENTITY *auth;       /* explicit credentials for another host, else NULL */
+    struct privileges *privileges;  /* enabled around each call: local connections only */
 };
 void identity_addref(struct identity *id);          /* NULL is fine for both */
 void identity_release(struct identity *id);
@@ -174,6 +175,8 @@ struct connect_args
     BOOL remote;                /* a host was given */
     DWORD authn, imp;
     CLSID locator;              /* the IWbemLocator class (default CLSID_WbemLocator) */
+    struct context *context;    /* ConnectServer's, or NULL */
+    struct privileges *privileges;  /* or NULL */
     char *label;                /* the resource in UTF-8, for tostring */
 };
 /* Lua thread: reads FUNC's options at IDX (nil, a namespace string or a table;
@@ -350,6 +353,7 @@ struct call_args
     IWbemClassObject *obj;
     LONG flags;
     struct sink_limits limits;
+    struct context *context;    /* made into an IWbemContext by call_issue, on its thread */
 };
 void call_free_args(struct call_args *x);
 /* The *Async method X names, with SINK. Any thread where SVC may be used. */
@@ -376,6 +380,48 @@ void call_end_stream(lua_State *L, int arg, BOOL owned);
 #define WMI_ERROR "wmi.Error"
 /* After call_register: adds the methods and leaves wmi.Error's metatable on the stack. */
 void stream_register(lua_State *L);
+
+/* context.c: the call context (IWbemContext) of a `context = {...}` option */
+/* Plain data (named values), shared by counted references and never changed: any
+ * thread may make an IWbemContext of it. */
+struct context;
+/* Checks option 'context' of FUNC's options at OPTS (raises naming a bad value's
+ * key) and pushes one value that owns what it returns: the context, or NULL (nil
+ * pushed) when there is none. Read raw: no user code runs. */
+struct context *context_push(lua_State *L, int opts, const char *func);
+void context_addref(struct context *c);     /* NULL is fine for both */
+void context_release(struct context *c);
+/* *OUT = a new IWbemContext with C's values, NULL when C is NULL. Any thread where
+ * COM is initialised; touches no Lua. */
+HRESULT context_make(const struct context *c, IWbemContext **out);
+/* Before a synchronous call on this thread: *CTX made of C (NULL when none) and the
+ * connection's privileges (ID's) enabled; after it, context_leave undoes both.
+ * On failure nothing is held (SCOPE may name a privilege: privileges_fail). */
+struct privilege_scope;
+HRESULT context_enter(const struct context *c, const struct identity *id, IWbemContext **ctx,
+                      struct privilege_scope *scope);
+void context_leave(IWbemContext *ctx, struct privilege_scope *scope);
+
+/* privilege.c: privileges enabled on a thread token around a local call */
+#define PRIVILEGE_NAME 64           /* characters of a privilege's name, NUL included */
+struct privileges;
+/* Option 'privileges' of FUNC's options at IDX: NULL when absent; raises naming an
+ * unknown privilege. Allocates only after every check (*HR: E_OUTOFMEMORY, NULL). */
+struct privileges *privileges_read(lua_State *L, int idx, const char *func, HRESULT *hr);
+void privileges_addref(struct privileges *p);   /* NULL is fine for both */
+void privileges_release(struct privileges *p);
+struct privilege_scope
+{
+    HANDLE previous;            /* the thread's token before, if it had one */
+    BOOL active;                /* the thread impersonates itself */
+    char missing[PRIVILEGE_NAME];   /* the privilege the account does not hold, or "" */
+};
+/* Gives the calling thread a token of its own with P enabled (nothing when P is
+ * NULL); a failure leaves the thread as it was. Touches no Lua. */
+HRESULT privileges_enter(const struct privileges *p, struct privilege_scope *scope);
+void privileges_leave(struct privilege_scope *scope);      /* the thread's token as it was */
+/* hresult_fail, naming the privilege the account does not hold when that was it. */
+int privileges_fail(lua_State *L, const struct privilege_scope *scope, HRESULT hr);
 
 /* pool.c: work on the Windows thread pool (wmi.connect_async, timers, and a
  * remote call's round trips) */

@@ -2,6 +2,7 @@
  * synchronous calls. The userdata holds a pointer to a separately allocated
  * struct so that async calls can keep the connection alive on their own. */
 #include "luawmi.h"
+#include <string.h>
 
 #define SERVICES_BATCH 64          /* objects per IEnumWbemClassObject::Next */
 #define ENUMERATOR_META "wmi.Enumerator"
@@ -175,6 +176,8 @@ HRESULT services_open(lua_State *L, int idx, IWbemServices *svc, struct identity
  * @tparam[opt] Apartment opts.apartment the apartment this connection's async calls make their stubs in
  * @tparam[opt] string opts.locator the CLSID (`"{...}"`) of another `IWbemLocator`
  * @tparam[opt] boolean opts.insecure allows an authentication level below packet integrity
+ * @tparam[opt] table opts.context an IWbemContext for ConnectServer: `{ name = value, ... }` (integers, booleans, strings, lists of strings)
+ * @tparam[opt] {string,...} opts.privileges privileges enabled around each call to a local provider: WMI's names (`"Shutdown"`, `"Security"`) or Windows' (`"SeShutdownPrivilege"`)
  * @treturn Services the connection
  * @return nil, message, hresult when WMI refuses it
  */
@@ -207,7 +210,7 @@ int services_connect(lua_State *L)
  * services_check and the COM call nothing allocates. */
 static LONG services_enum_flags(lua_State *L, int opts, const char *func)
 {
-    static const char *const options[] = { "shallow", NULL };
+    static const char *const options[] = { "shallow", "context", NULL };
     LONG flags = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
     core_opt_check(L, opts, func, "option", options);
@@ -215,6 +218,16 @@ static LONG services_enum_flags(lua_State *L, int opts, const char *func)
     if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SHALLOW;
     lua_pop(L, 1);
     return flags;
+}
+
+/* Options of a call that takes only a context: checked, and the context pushed
+ * (context_push). */
+static struct context *services_context(lua_State *L, int opts, const char *func)
+{
+    static const char *const options[] = { "context", NULL };
+    if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
+    core_opt_check(L, opts, func, "option", options);
+    return context_push(L, opts, func);
 }
 
 /* services_check that frees BSTRs A and B before it raises. */
@@ -289,21 +302,29 @@ static int services_drain(lua_State *L, IEnumWbemClassObject *e, struct identity
 enum services_enum_kind { SERVICES_QUERY, SERVICES_INSTANCES, SERVICES_CLASSES };
 
 /* Starts an enumeration: ExecQuery of WQL, CreateInstanceEnum or CreateClassEnum
- * of CLS (which it frees). *ID: a reference to the identity its proxy uses. */
+ * of CLS (which it frees), with context C and the connection's privileges (PS).
+ * *ID: a reference to the identity its proxy uses. */
 static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wql, BSTR cls, LONG flags,
-                             IEnumWbemClassObject **e, struct identity **id)
+                             const struct context *c, struct privilege_scope *ps, IEnumWbemClassObject **e,
+                             struct identity **id)
 {
     struct services *s = services_check_free(L, wql, cls);
     static const WCHAR lang[] = L"WQL";
+    IWbemContext *ctx = NULL;
     BSTR wlang = NULL;
     HRESULT hr;
 
     *e = NULL;
     *id = NULL;
+    memset(ps, 0, sizeof(*ps));
     if (kind == SERVICES_QUERY && !(wlang = SysAllocString(lang))) hr = E_OUTOFMEMORY;
-    else if (kind == SERVICES_QUERY) hr = IWbemServices_ExecQuery(s->svc, wlang, wql, flags, NULL, e);
-    else if (kind == SERVICES_CLASSES) hr = IWbemServices_CreateClassEnum(s->svc, cls, flags, NULL, e);
-    else hr = IWbemServices_CreateInstanceEnum(s->svc, cls, flags, NULL, e);
+    else if (SUCCEEDED(hr = context_enter(c, s->identity, &ctx, ps)))
+    {
+        if (kind == SERVICES_QUERY) hr = IWbemServices_ExecQuery(s->svc, wlang, wql, flags, ctx, e);
+        else if (kind == SERVICES_CLASSES) hr = IWbemServices_CreateClassEnum(s->svc, cls, flags, ctx, e);
+        else hr = IWbemServices_CreateInstanceEnum(s->svc, cls, flags, ctx, e);
+        context_leave(ctx, ps);
+    }
     SysFreeString(wlang);
     SysFreeString(wql);
     SysFreeString(cls);
@@ -318,16 +339,25 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
 /*** Runs a WQL query (semisynchronous underneath).
  * @function Services:query
  * @tparam string wql
+ * @tparam[opt] table opts
+ * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn List a list of `Object`; `tostring(list)` summarises it
  * @return nil, message, hresult
  */
 static int services_query(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "query");
+    struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &e, &id);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    struct context *c;
+    HRESULT hr;
+    size_t len;
+
+    core_check_text(L, 2, &len);    /* before anything is pushed: "got no value" */
+    c = context_push(L, 3, "query");
+    hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, c, &ps, &e, &id);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
 
@@ -336,16 +366,24 @@ static int services_query(lua_State *L)
  * @tparam string class
  * @tparam[opt] table opts
  * @tparam[opt] boolean opts.shallow without the instances of subclasses
+ * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn List a list of `Object`
  * @return nil, message, hresult
  */
 static int services_instances(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "instances");
+    struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_INSTANCES, NULL, core_check_bstr(L, 2), flags, &e, &id);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    struct context *c;
+    HRESULT hr;
+    size_t len;
+
+    core_check_text(L, 2, &len);
+    c = context_push(L, 3, "instances");
+    hr = services_enum(L, SERVICES_INSTANCES, NULL, core_check_bstr(L, 2), flags, c, &ps, &e, &id);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
 
@@ -354,17 +392,26 @@ static int services_instances(lua_State *L)
  * @tparam[opt] string superclass
  * @tparam[opt] table opts
  * @tparam[opt] boolean opts.shallow only the direct subclasses
+ * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn List a list of `Object`
  * @return nil, message, hresult
  */
 static int services_classes(lua_State *L)
 {
-    BSTR super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
+    struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
-                               | WBEM_FLAG_FORWARD_ONLY, &e, &id);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    struct context *c;
+    HRESULT hr;
+    BSTR super;
+    size_t len;
+
+    if (!lua_isnoneornil(L, 2)) core_check_text(L, 2, &len);
+    c = services_context(L, 3, "classes");
+    super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
+    hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
+                               | WBEM_FLAG_FORWARD_ONLY, c, &ps, &e, &id);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
 
@@ -430,6 +477,8 @@ static int services_iter_next(lua_State *L)
  * Closes its enumerator on `break`; raises, like `io.lines`, when the query cannot start.
  * @function Services:each
  * @tparam string wql
+ * @tparam[opt] table opts
+ * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @return iterator, nil, nil, closer
  */
 /* svc:each(wql [, opts]) --> iterator, nil, nil, closer (like io.lines). Like
@@ -438,10 +487,13 @@ static int services_iter_next(lua_State *L)
 static int services_each(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "each");
+    struct privilege_scope ps;
     struct services_iter *it;
+    struct context *c;
     HRESULT hr;
 
     luaL_checkstring(L, 2);
+    c = context_push(L, 3, "each");
     it = lua_newuserdatauv(L, sizeof(*it), 0);
     it->e = NULL;
     it->id = NULL;
@@ -459,7 +511,7 @@ static int services_each(lua_State *L)
     lua_pushnil(L);
     lua_rotate(L, -4, -1); /* iterator, nil, nil, enumerator */
 
-    hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &it->e, &it->id);
+    hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, c, &ps, &it->e, &it->id);
     if (SUCCEEDED(hr))
     {
         InterlockedIncrement(&wmi_stats.enumerators);
@@ -468,8 +520,9 @@ static int services_each(lua_State *L)
     if (FAILED(hr))
     {
         services_iter_release(it);
-        hresult_push_message(L, hr);
-        return lua_error(L);
+        privileges_fail(L, &ps, hr);
+        lua_pop(L, 1);
+        return lua_error(L);    /* the message */
     }
     return 4;
 }
@@ -503,6 +556,8 @@ void services_check_path(lua_State *L, int arg)
 /*** One object or class by its path (`"Win32_Service.Name='Spooler'"`).
  * @function Services:get
  * @tparam string path
+ * @tparam[opt] table opts
+ * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn Object
  * @return nil, message, hresult
  */
@@ -511,16 +566,24 @@ static int services_get(lua_State *L)
     struct services *s;
     struct object *o;
     IWbemClassObject *obj = NULL;
+    IWbemContext *ctx;
+    struct privilege_scope ps;
+    struct context *c;
     BSTR path;
     HRESULT hr;
 
     services_check_path(L, 2);
+    c = services_context(L, 3, "get");
     o = object_new(L);
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
-    hr = IWbemServices_GetObject(s->svc, path, 0, NULL, &obj, NULL);
+    if (SUCCEEDED(hr = context_enter(c, s->identity, &ctx, &ps)))
+    {
+        hr = IWbemServices_GetObject(s->svc, path, 0, ctx, &obj, NULL);
+        context_leave(ctx, &ps);
+    }
     SysFreeString(path);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     object_fill(o, obj);
     return 1;
 }
@@ -663,6 +726,8 @@ HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR
  * @tparam string path the class (static method) or instance
  * @tparam string method
  * @tparam[opt] table|Object params a table of in-parameters, or an object from `Object:inparams`
+ * @tparam[opt] table opts
+ * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn Object|boolean the out-parameters (`ReturnValue` ...), or true when the method has none
  * @return nil, message, hresult
  */
@@ -671,9 +736,12 @@ HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR
 static int services_exec(lua_State *L)
 {
     IWbemClassObject *in = NULL, *out = NULL;
+    IWbemContext *ctx;
     IWbemServices *svc;
+    struct privilege_scope ps;
     struct services *sv;
     struct identity *id;
+    struct context *c;
     struct object *o;
     BSTR path, method;
     BOOL misuse;
@@ -683,7 +751,8 @@ static int services_exec(lua_State *L)
 
     services_check_path(L, 2);
     core_check_text(L, 3, &len);
-    lua_settop(L, 4);
+    lua_settop(L, 5);
+    c = services_context(L, 5, "exec");
     o = object_new(L);
     top = lua_gettop(L);
     path = core_check_bstr(L, 2);
@@ -700,15 +769,20 @@ static int services_exec(lua_State *L)
     id = sv->identity;
     IWbemServices_AddRef(svc);
     identity_addref(id);
+    memset(&ps, 0, sizeof(ps));
     hr = services_inparams(L, 4, svc, path, method, &in, &misuse);
-    if (SUCCEEDED(hr)) hr = IWbemServices_ExecMethod(svc, path, method, 0, NULL, in, &out, NULL);
+    if (SUCCEEDED(hr) && SUCCEEDED(hr = context_enter(c, id, &ctx, &ps)))
+    {
+        hr = IWbemServices_ExecMethod(svc, path, method, 0, ctx, in, &out, NULL);
+        context_leave(ctx, &ps);
+    }
     IWbemServices_Release(svc);
     identity_release(id);
     if (in) IWbemClassObject_Release(in);
     SysFreeString(path);
     SysFreeString(method);
     if (misuse) return luaL_argerror(L, 4, lua_tostring(L, -1));
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     if (!out)
     {
         lua_pushboolean(L, 1);
@@ -722,23 +796,41 @@ static int services_exec(lua_State *L)
 /*** Writes an instance (PutInstance).
  * @function Services:put
  * @tparam Object obj
+ * @tparam[opt] table opts
+ * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn string the path of the written instance
  * @return nil, message, hresult
  */
 /* svc:put(obj) --> path of the written instance */
 static int services_put(lua_State *L)
 {
-    struct services *s = services_check(L, 1);
-    IWbemClassObject *obj = object_check(L, 2);
     IWbemCallResult *result = NULL;
+    struct privilege_scope ps;
+    IWbemClassObject *obj;
+    IWbemContext *ctx;
+    struct services *s;
+    struct context *c;
     BSTR path = NULL;
-    HRESULT hr = IWbemServices_PutInstance(s->svc, obj, WBEM_FLAG_CREATE_OR_UPDATE, NULL, &result);
+    HRESULT hr;
+
+    services_check(L, 1);
+    object_check(L, 2);
+    c = services_context(L, 3, "put");
+    s = services_check(L, 1);   /* again: making the context allocates */
+    obj = object_check(L, 2);
+    hr = context_enter(c, s->identity, &ctx, &ps);
+
+    if (SUCCEEDED(hr))
+    {
+        hr = IWbemServices_PutInstance(s->svc, obj, WBEM_FLAG_CREATE_OR_UPDATE, ctx, &result);
+        context_leave(ctx, &ps);
+    }
 
     /* The call result is a proxy of its own: it needs the connection's blanket. */
     if (SUCCEEDED(hr) && result) hr = identity_blanket(s->identity, (IUnknown *)result);
     if (SUCCEEDED(hr) && result) hr = IWbemCallResult_GetResultString(result, WBEM_INFINITE, &path);
     if (result) IWbemCallResult_Release(result);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     str_push_wide(L, path, -1);
     SysFreeString(path);
     return 1;
@@ -747,21 +839,31 @@ static int services_put(lua_State *L)
 /*** Deletes an instance or class.
  * @function Services:delete
  * @tparam string path
+ * @tparam[opt] table opts
+ * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn boolean true
  * @return nil, message, hresult
  */
 static int services_delete(lua_State *L)
 {
+    struct privilege_scope ps;
     struct services *s;
+    IWbemContext *ctx;
+    struct context *c;
     BSTR path;
     HRESULT hr;
 
     services_check_path(L, 2);
+    c = services_context(L, 3, "delete");
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
-    hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
+    if (SUCCEEDED(hr = context_enter(c, s->identity, &ctx, &ps)))
+    {
+        hr = IWbemServices_DeleteInstance(s->svc, path, 0, ctx, NULL);
+        context_leave(ctx, &ps);
+    }
     SysFreeString(path);
-    if (FAILED(hr)) return hresult_fail(L, hr);
+    if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     lua_pushboolean(L, 1);
     return 1;
 }

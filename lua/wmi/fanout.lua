@@ -15,9 +15,10 @@ local CANCELLED = 0x80041032        -- WBEM_E_CALL_CANCELLED
 local FAILED = 0x80041001           -- WBEM_E_FAILED
 local CALL_META = debug.getregistry()["wmi.Call"]
 
--- Options passed on to connect_async for every host.
+-- Options passed on to connect_async for every host (context: ConnectServer's, and
+-- a WQL request's query_async's too).
 local CONNECT_OPTIONS = { "namespace", "user", "password", "authority", "locale", "authentication",
-                          "impersonation", "apartment", "locator", "insecure" }
+                          "impersonation", "apartment", "locator", "insecure", "context", "privileges" }
 
 local FANOUT_OPTIONS = { "throttle", "timeout", "indicate", "done", table.unpack(CONNECT_OPTIONS) }
 
@@ -125,7 +126,7 @@ local function on_connected(s, h, svc, message, hresult)
   }
   local call, msg, code
   if type(s.request) == "string" then
-    call, msg, code = svc:query_async(s.request, handlers)
+    call, msg, code = svc:query_async(s.request, handlers, { context = s.connect.context })
   else
     -- A request function that raises (a bug, a misuse) ends its host with
     -- WBEM_E_FAILED and the error text, and then the error goes on out of the wait,

@@ -295,7 +295,8 @@ static HRESULT WINAPI locator_ConnectServer( IWbemLocator *iface, const BSTR res
     BOOL proxies;
     HRESULT hr;
 
-    (void)iface; (void)ctx;
+    (void)iface;
+    context_record( L"ConnectServer", ctx );
     if (!out) return WBEM_E_INVALID_PARAMETER;
     *out = NULL;
     memset( &r, 0, sizeof(r) );
@@ -617,6 +618,7 @@ static int testwmi_reset( lua_State *L )
     (void)L;
     overlay_clear();
     security_reset_log();
+    context_reset();
     EnterCriticalSection( &testwmi_cs );
     for (i = STAT_LIVE_END; i < STAT_COUNT; i++) counts[i] = 0;
     counts[STAT_MAX_IN_FLIGHT] = counts[STAT_IN_FLIGHT];
@@ -1017,6 +1019,10 @@ __declspec(dllexport) int luaopen_testwmi( lua_State *L )
         { "background_result", testwmi_background_result },
         { "start_flags", testwmi_start_flags },
         { "proxy_check", testwmi_proxy_check },
+        { "contexts", context_push_log },
+        { "context_names", context_set_names },
+        { "process_privileges", context_push_process_privileges },
+        { "thread_token", context_thread_token },
         { NULL, NULL }
     };
     char path[MAX_PATH];

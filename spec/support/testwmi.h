@@ -206,6 +206,17 @@ HRESULT services_put( struct services *svc, IWbemClassObject *obj, LONG flags, B
 HRESULT services_delete( struct services *svc, const WCHAR *path );
 void overlay_clear( void );
 
+/* --- testwmi_context.c: each call's IWbemContext and the caller's privileges ------- */
+
+/* Records METHOD's context (NULL: none) and the privileges enabled on the calling
+ * thread's token; call it on the thread the client called on. */
+void context_record( const WCHAR *method, IWbemContext *ctx );
+void context_reset( void );
+int context_push_log( struct lua_State *L );                  /* testwmi.contexts() */
+int context_set_names( struct lua_State *L );                 /* testwmi.context_names{...} */
+int context_push_process_privileges( struct lua_State *L );   /* testwmi.process_privileges() */
+int context_thread_token( struct lua_State *L );              /* testwmi.thread_token() */
+
 /* --- testwmi_proxy.c: proxies that are not agile (configure{ proxies = true }) ------- */
 
 /* A proxy of the calling apartment for SVC (AddRef'd). */

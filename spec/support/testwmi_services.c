@@ -282,8 +282,10 @@ static HRESULT services_overlay_instances( const WCHAR *cls, struct objects *out
     return hr;
 }
 
-HRESULT services_collect( struct services *svc, int kind, const WCHAR *a, const WCHAR *b, LONG flags,
-                          IWbemClassObject *in, struct objects *out )
+/* services_collect with the client's context CTX, which a method of Wine's reads
+ * (StdRegProv's registry view: __ProviderArchitecture). */
+static HRESULT services_collect_ctx( struct services *svc, int kind, const WCHAR *a, const WCHAR *b, LONG flags,
+                                     IWbemClassObject *in, IWbemContext *ctx, struct objects *out )
 {
     IEnumWbemClassObject *e = NULL;
     IWbemClassObject *obj = NULL;
@@ -317,7 +319,7 @@ HRESULT services_collect( struct services *svc, int kind, const WCHAR *a, const 
         if (SUCCEEDED(hr)) hr = (obj = object_wrap( obj )) ? objects_add( out, obj ) : E_OUTOFMEMORY;
         break;
     case COLLECT_EXEC:
-        hr = IWbemServices_ExecMethod( svc->wine, (BSTR)a, (BSTR)b, 0, NULL, object_unwrap( in ), &obj, NULL );
+        hr = IWbemServices_ExecMethod( svc->wine, (BSTR)a, (BSTR)b, 0, ctx, object_unwrap( in ), &obj, NULL );
         if (SUCCEEDED(hr) && obj) hr = (obj = object_wrap( obj )) ? objects_add( out, obj ) : E_OUTOFMEMORY;
         break;
     default:
@@ -328,6 +330,12 @@ HRESULT services_collect( struct services *svc, int kind, const WCHAR *a, const 
     if (SUCCEEDED(hr) && kind == COLLECT_INSTANCES) hr = services_overlay_instances( a, out );
     if (FAILED(hr)) objects_free( out );
     return hr;
+}
+
+HRESULT services_collect( struct services *svc, int kind, const WCHAR *a, const WCHAR *b, LONG flags,
+                          IWbemClassObject *in, struct objects *out )
+{
+    return services_collect_ctx( svc, kind, a, b, flags, in, NULL, out );
 }
 
 HRESULT services_put( struct services *svc, IWbemClassObject *obj, LONG flags, BSTR *path )
@@ -448,7 +456,7 @@ static HRESULT WINAPI services_GetObject( IWbemServices *iface, const BSTR path,
     struct objects list = { NULL, 0, 0 };
     HRESULT hr;
 
-    (void)ctx;
+    context_record( L"GetObject", ctx );
     if (result) *result = NULL;
     if (!obj) return WBEM_E_INVALID_PARAMETER;
     *obj = NULL;
@@ -466,7 +474,7 @@ static HRESULT WINAPI services_GetObjectAsync( IWbemServices *iface, const BSTR 
                                                IWbemObjectSink *sink )
 {
     struct services *svc = impl_from_IWbemServices( iface );
-    (void)ctx;
+    context_record( L"GetObjectAsync", ctx );
     return async_start( svc, &svc->table, OP_GET, path, NULL, flags, NULL, sink );
 }
 
@@ -516,7 +524,7 @@ static HRESULT services_enum( struct services *svc, int kind, const WCHAR *a, LO
 static HRESULT WINAPI services_CreateClassEnum( IWbemServices *iface, const BSTR super, LONG flags,
                                                 IWbemContext *ctx, IEnumWbemClassObject **out )
 {
-    (void)ctx;
+    context_record( L"CreateClassEnum", ctx );
     return services_enum( impl_from_IWbemServices( iface ), COLLECT_CLASSES, super, flags, out );
 }
 
@@ -524,7 +532,7 @@ static HRESULT WINAPI services_CreateClassEnumAsync( IWbemServices *iface, const
                                                      IWbemContext *ctx, IWbemObjectSink *sink )
 {
     struct services *svc = impl_from_IWbemServices( iface );
-    (void)ctx;
+    context_record( L"CreateClassEnumAsync", ctx );
     return async_start( svc, &svc->table, OP_CLASSES, super, NULL, flags, NULL, sink );
 }
 
@@ -535,7 +543,7 @@ static HRESULT WINAPI services_PutInstance( IWbemServices *iface, IWbemClassObje
     BSTR path = NULL;
     HRESULT hr;
 
-    (void)ctx;
+    context_record( L"PutInstance", ctx );
     if (result) *result = NULL;
     if (!obj) return WBEM_E_INVALID_PARAMETER;
     if (FAILED(hr = services_call_begin( svc ))) return hr;
@@ -552,7 +560,7 @@ static HRESULT WINAPI services_PutInstanceAsync( IWbemServices *iface, IWbemClas
     IWbemClassObject *copy = NULL;
     HRESULT hr;
 
-    (void)ctx;
+    context_record( L"PutInstanceAsync", ctx );
     if (!obj) return WBEM_E_INVALID_PARAMETER;
     /* What the client passed, as it was at the call: it may change it afterwards. */
     if (FAILED(object_copy( obj, &copy ))) copy = obj, IWbemClassObject_AddRef( obj );
@@ -567,7 +575,8 @@ static HRESULT WINAPI services_DeleteInstance( IWbemServices *iface, const BSTR 
     struct services *svc = impl_from_IWbemServices( iface );
     HRESULT hr;
 
-    (void)flags; (void)ctx;
+    (void)flags;
+    context_record( L"DeleteInstance", ctx );
     if (result) *result = NULL;
     if (FAILED(hr = services_call_begin( svc ))) return hr;
     hr = services_delete( svc, path );
@@ -578,14 +587,14 @@ static HRESULT WINAPI services_DeleteInstanceAsync( IWbemServices *iface, const 
                                                     IWbemContext *ctx, IWbemObjectSink *sink )
 {
     struct services *svc = impl_from_IWbemServices( iface );
-    (void)ctx;
+    context_record( L"DeleteInstanceAsync", ctx );
     return async_start( svc, &svc->table, OP_DELETE, path, NULL, flags, NULL, sink );
 }
 
 static HRESULT WINAPI services_CreateInstanceEnum( IWbemServices *iface, const BSTR cls, LONG flags,
                                                    IWbemContext *ctx, IEnumWbemClassObject **out )
 {
-    (void)ctx;
+    context_record( L"CreateInstanceEnum", ctx );
     return services_enum( impl_from_IWbemServices( iface ), COLLECT_INSTANCES, cls, flags, out );
 }
 
@@ -593,14 +602,14 @@ static HRESULT WINAPI services_CreateInstanceEnumAsync( IWbemServices *iface, co
                                                         IWbemContext *ctx, IWbemObjectSink *sink )
 {
     struct services *svc = impl_from_IWbemServices( iface );
-    (void)ctx;
+    context_record( L"CreateInstanceEnumAsync", ctx );
     return async_start( svc, &svc->table, OP_INSTANCES, cls, NULL, flags, NULL, sink );
 }
 
 static HRESULT WINAPI services_ExecQuery( IWbemServices *iface, const BSTR lang, const BSTR query, LONG flags,
                                           IWbemContext *ctx, IEnumWbemClassObject **out )
 {
-    (void)ctx;
+    context_record( L"ExecQuery", ctx );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return services_enum( impl_from_IWbemServices( iface ), COLLECT_QUERY, query, flags, out );
 }
@@ -609,7 +618,7 @@ static HRESULT WINAPI services_ExecQueryAsync( IWbemServices *iface, const BSTR 
                                                IWbemContext *ctx, IWbemObjectSink *sink )
 {
     struct services *svc = impl_from_IWbemServices( iface );
-    (void)ctx;
+    context_record( L"ExecQueryAsync", ctx );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return async_start( svc, &svc->table, OP_QUERY, query, NULL, flags, NULL, sink );
 }
@@ -626,7 +635,7 @@ static HRESULT WINAPI services_ExecNotificationQueryAsync( IWbemServices *iface,
                                                            LONG flags, IWbemContext *ctx, IWbemObjectSink *sink )
 {
     struct services *svc = impl_from_IWbemServices( iface );
-    (void)ctx;
+    context_record( L"ExecNotificationQueryAsync", ctx );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return async_start( svc, &svc->table, OP_EVENTS, query, NULL, flags, NULL, sink );
 }
@@ -639,11 +648,11 @@ static HRESULT WINAPI services_ExecMethod( IWbemServices *iface, const BSTR path
     struct objects list = { NULL, 0, 0 };
     HRESULT hr;
 
-    (void)ctx;
+    context_record( L"ExecMethod", ctx );
     if (out) *out = NULL;
     if (result) *result = NULL;
     if (FAILED(hr = services_call_begin( svc ))) return hr;
-    hr = services_collect( svc, COLLECT_EXEC, path, method, flags, in, &list );
+    hr = services_collect_ctx( svc, COLLECT_EXEC, path, method, flags, in, ctx, &list );
     if (SUCCEEDED(hr) && list.count && out)
     {
         *out = list.objs[0];
@@ -657,7 +666,7 @@ static HRESULT WINAPI services_ExecMethodAsync( IWbemServices *iface, const BSTR
                                                 IWbemContext *ctx, IWbemClassObject *in, IWbemObjectSink *sink )
 {
     struct services *svc = impl_from_IWbemServices( iface );
-    (void)ctx;
+    context_record( L"ExecMethodAsync", ctx );
     return async_start( svc, &svc->table, OP_EXEC, path, method, flags, in, sink );
 }
 
