@@ -25,6 +25,7 @@ build = {
     ["wmi.fanout"] = "lua/wmi/fanout.lua",
     ["wmi.stream"] = "lua/wmi/stream.lua",
     ["wmi.cli"] = "lua/wmi/cli.lua",
+    ["wmi.datetime"] = "lua/wmi/datetime.lua",
   },
   install = {
     bin = { wmiq = "bin/wmiq" },
