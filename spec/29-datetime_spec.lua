@@ -190,6 +190,31 @@ describe("wmi.datetime against real values", function()
   end)
 end)
 
+describe("wmiq --rfc3339 (wmi.cli in-process)", function()
+  local cli = require "wmi.cli"
+  local helpers = require "spec.helpers"
+
+  local function json(...)
+    local out, err = helpers.output(), helpers.output()
+    local status = cli.main({ "-f", "json", ... }, out, err, { width = false })
+    assert.same({ 0, "" }, { status, err:text() })
+    return out:text()
+  end
+
+  it("writes datetimes as RFC 3339 when asked, as WMI's text by default", function()
+    local wql = "SELECT InstallDate, LastBootUpTime, Version FROM Win32_OperatingSystem"
+    local svc = assert(wmi.connect())
+    local row = svc:query(wql)[1]
+    svc:close()
+    local plain, rfc = json(wql), json("--rfc3339", wql)
+    assert.truthy(plain:find('"InstallDate":"20140101000000.000000+000"', 1, true), plain)
+    assert.truthy(rfc:find('"InstallDate":"2014-01-01T00:00:00.000000Z"', 1, true), rfc)
+    assert.truthy(rfc:find(('"LastBootUpTime":"%s"'):format(dt.to_rfc3339(row.LastBootUpTime)), 1, true), rfc)
+    -- Other strings as they are.
+    assert.truthy(rfc:find(('"Version":"%s"'):format(row.Version), 1, true), rfc)
+  end)
+end)
+
 describe("wmi.datetime.from_1601 against the test WMI server's events", function()
   local svc
   th.connection_per_test(function(s) svc = s end)
@@ -198,7 +223,8 @@ describe("wmi.datetime.from_1601 against the test WMI server's events", function
     testwmi.configure { event_interval = 10 }
     local before = os.time()
     local created
-    local call = assert(svc:subscribe("SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_Process'",
+    local call = assert(svc:subscribe(
+      "SELECT * FROM __InstanceCreationEvent WITHIN 1 WHERE TargetInstance ISA 'Win32_Process'",
       function(ev) created = created or ev.TIME_CREATED end))
     assert.is_true(th.until_true(function() return created ~= nil end, 10000))
     call:cancel()

@@ -89,8 +89,9 @@ local function problem(t)
     end
     local last = t.month and days_in(t.year, t.month) or 31
     if d < 1 or d > last then
-      return t.month and ("day %d out of range (%s%02d has %d days)"):format(d, t.year and ("%04d-"):format(t.year) or "",
-        t.month, last) or ("day %d out of range (1 to 31)"):format(d)
+      if not t.month then return ("day %d out of range (1 to 31)"):format(d) end
+      return ("day %d out of range (%s%02d has %d days)"):format(d, t.year and ("%04d-"):format(t.year) or "",
+        t.month, last)
     end
   end
   return nil
