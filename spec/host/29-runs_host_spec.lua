@@ -63,7 +63,8 @@ os.exit(status)
   -- goes to NAME.out and NAME.err, its exit status to NAME.status.
   local function start(name, command)
     assert(os.execute(("cd %s && { unset LUAWMI_WINESERVER; { %s; } </dev/null >%s.out 2>%s.err;"
-      .. " echo $? >%s.status.tmp; mv %s.status.tmp %s.status; } &"):format(q(top), command, name, name, name, name, name)))
+      .. " echo $? >%s.status.tmp; mv %s.status.tmp %s.status; } &")
+      :format(q(top), command, name, name, name, name, name)))
   end
 
   -- Waits (at most 120 s) until every one of NAMES ended; returns their
