@@ -108,8 +108,9 @@ describe("wmi.datetime", function()
       "bad argument #1 to 'interval_usec' (interval beyond 99999999 days)")
     assert.has_error(function() dt.format(nil) end, "bad argument #1 to 'format' (table expected, got nil)")
     assert.has_error(function() dt.to_epoch(42) end, "bad argument #1 to 'to_epoch' (string expected, got number)")
-    assert.has_error(function() dt.from_1601(-1) end,
-      "bad argument #1 to 'from_1601' (integer or string expected, got integer)")
+    assert.has_error(function() dt.from_1601(-1) end, "bad argument #1 to 'from_1601' (negative count)")
+    assert.has_error(function() dt.from_1601(1.5) end,
+      "bad argument #1 to 'from_1601' (integer or string expected, got float)")
     assert.has_error(function() dt.from_1601("12a") end,
       "bad argument #1 to 'from_1601' (not a count of 100 ns (decimal digits up to 2^63-1))")
   end)

@@ -62,37 +62,26 @@ end
 
 -- What is wrong with the fields of T (a datetime or, with T.interval, an
 -- interval), or nil. Absent fields are wildcards and pass.
-local RANGES = { { "month", 1, 12 }, { "hour", 0, 23 }, { "min", 0, 59 }, { "sec", 0, 59 },
-                 { "usec", 0, US - 1 } }
+local DATETIME = { { "year", 0, 9999 }, { "month", 1, 12 }, { "day", 1, 31 }, { "hour", 0, 23 },
+                   { "min", 0, 59 }, { "sec", 0, 59 }, { "usec", 0, US - 1 },
+                   { "utc_offset", MIN_OFFSET, MAX_OFFSET } }
+local INTERVAL = { { "days", 0, MAX_DAYS }, { "hour", 0, 23 }, { "min", 0, 59 }, { "sec", 0, 59 },
+                   { "usec", 0, US - 1 } }
 local function problem(t)
-  local ranges = { table.unpack(RANGES) }
-  if t.interval then
-    ranges[1] = { "days", 0, MAX_DAYS }
-  else
-    ranges[#ranges + 1] = { "year", 0, 9999 }
-    ranges[#ranges + 1] = { "utc_offset", MIN_OFFSET, MAX_OFFSET }
-  end
-  for _, r in ipairs(ranges) do
+  for _, r in ipairs(t.interval and INTERVAL or DATETIME) do
     local name, lo, hi = r[1], r[2], r[3]
     local v = t[name]
     if v ~= nil then
-      if math.type(v) ~= "integer" and not (math.type(v) == "float" and v == math.floor(v)) then
+      if type(v) ~= "number" or v ~= math.floor(v) or v ~= v or math.abs(v) > 2^53 then
         return ("%s is %s, not an integer"):format(name, type(v) == "number" and tostring(v) or type(v))
       end
       if v < lo or v > hi then return ("%s %d out of range (%d to %d)"):format(name, v, lo, hi) end
     end
   end
-  if not t.interval and t.day ~= nil then
-    local d = t.day
-    if math.type(d) ~= "integer" and not (math.type(d) == "float" and d == math.floor(d)) then
-      return ("day is %s, not an integer"):format(type(d) == "number" and tostring(d) or type(d))
-    end
-    local last = t.month and days_in(t.year, t.month) or 31
-    if d < 1 or d > last then
-      if not t.month then return ("day %d out of range (1 to 31)"):format(d) end
-      return ("day %d out of range (%s%02d has %d days)"):format(d, t.year and ("%04d-"):format(t.year) or "",
-        t.month, last)
-    end
+  local last = not t.interval and t.day and t.month and days_in(t.year, t.month)
+  if last and t.day > last then
+    return ("day %d out of range (%s%02d has %d days)"):format(t.day, t.year and ("%04d-"):format(t.year) or "",
+      t.month, last)
   end
   return nil
 end
@@ -339,11 +328,13 @@ local EPOCH_1601 = 116444736000000000   -- 100 ns intervals from 1601-01-01 to 1
 -- @treturn integer the same time in microseconds (the 100 ns digit dropped, rounded down)
 function datetime.from_1601(counter)
   local n = counter
-  if type(counter) == "string" then n = counter:find("^%d+$") and math.tointeger(tonumber(counter)) end
-  if math.type(n) ~= "integer" or n < 0 then
-    argerror(1, "from_1601", type(counter) == "string" and "not a count of 100 ns (decimal digits up to 2^63-1)"
-      or ("integer or string expected, got %s"):format(math.type(counter) or type(counter)))
+  if type(counter) == "string" then
+    n = counter:find("^%d+$") and math.tointeger(tonumber(counter))
+    if not n then argerror(1, "from_1601", "not a count of 100 ns (decimal digits up to 2^63-1)") end
+  elseif math.type(counter) ~= "integer" then
+    argerror(1, "from_1601", ("integer or string expected, got %s"):format(math.type(counter) or type(counter)))
   end
+  if n < 0 then argerror(1, "from_1601", "negative count") end
   local ticks = n - EPOCH_1601
   local whole, frac = ticks // 10000000, ticks % 10000000
   return frac == 0 and whole or whole + frac / 10000000, ticks // 10

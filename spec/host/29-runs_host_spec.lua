@@ -1,14 +1,13 @@
 -- issue 21, item 6: runs of scripts/lua and scripts/wmiq that overlap in one
 -- checkout share its wineserver, and none stops it while another still runs.
--- In a checkout of its own (symlinks to the scripts, the code and what build/
--- holds, but a Wine prefix of its own), as 21-scripts_host_spec does: the shared
--- prefix's wineserver, kept by scripts/check for the other host specs, would
--- hide the runs' own servers.
-local terminal = dofile("spec/host/terminal.lua")
-local q = terminal.quote
+-- In a checkout of its own (spec/host/checkout.lua): the shared prefix's
+-- wineserver, kept by scripts/check for the other host specs, would hide the
+-- runs' own servers.
+local q = dofile("spec/host/terminal.lua").quote
+local checkout = dofile("spec/host/checkout.lua")
 
 describe("overlapping runs in one checkout", function()
-  local top, prefix
+  local own, top
 
   local function read(path)
     local f = io.open(path, "rb")
@@ -18,27 +17,12 @@ describe("overlapping runs in one checkout", function()
     return s
   end
 
-  -- Process ids and command lines of the prefix's programs matching WHAT.
-  local function programs(what)
-    local p = assert(io.popen(("for p in $(pgrep -f %s); do tr '\\0' '\\n' 2>/dev/null </proc/$p/environ"
-      .. " | grep -qx %s && echo $p $(tr '\\0' ' ' 2>/dev/null </proc/$p/cmdline); done")
-      :format(q(what), q("WINEPREFIX=" .. prefix))))
-    local out = p:read("a")
-    p:close()
-    return out
-  end
-
   setup(function()
-    top = os.tmpname()
-    os.remove(top)
-    prefix = top .. "/build/prefix"
-    local here = os.getenv("PWD")
-    assert(os.execute(("mkdir -p %s/build && for d in scripts bin lua build/lua build/rocks build/test;"
-      .. " do ln -s %s/$d %s/$d; done"):format(q(top), q(here), q(top))))
+    own = checkout.new()
+    top = own.top
     -- NAME COUNT STATUS: COUNT lines NAME1..NAMECOUNT, a second apart (wmi.dispatch
     -- waits without a CPU), then exit STATUS.
-    local f = assert(io.open(top .. "/count.lua", "w"))
-    f:write([[
+    own:write("count.lua", [[
 local wmi = require "wmi"
 local name, count, status = arg[1], tonumber(arg[2]), tonumber(arg[3])
 for i = 1, count do
@@ -48,16 +32,13 @@ for i = 1, count do
 end
 os.exit(status)
 ]])
-    f:close()
     -- The fresh prefix made first, by a run alone (unless LUAWMI_WINESERVER:
     -- scripts/check's says to keep its server, the runs here start their own).
     assert(os.execute(("cd %s && unset LUAWMI_WINESERVER && scripts/lua count.lua x 0 0 </dev/null >/dev/null 2>&1")
       :format(q(top))))
   end)
 
-  teardown(function()
-    os.execute(("WINEPREFIX=%s wineserver -k >/dev/null 2>&1; rm -rf %s"):format(q(prefix), q(top)))
-  end)
+  teardown(function() own:remove() end)
 
   -- Starts COMMAND (a shell command line in TOP) in the background; its output
   -- goes to NAME.out and NAME.err, its exit status to NAME.status.
@@ -107,8 +88,8 @@ os.exit(status)
     }, results)
     -- Nothing of the prefix outlives the last run.
     local deadline = os.time() + 10
-    while programs("wineserver") ~= "" and os.time() <= deadline do os.execute("sleep 0.2") end
-    assert.equal("", programs("wineserver"))
+    while own:programs("wineserver") ~= "" and os.time() <= deadline do os.execute("sleep 0.2") end
+    assert.equal("", own:programs("wineserver"))
   end)
 
   it("scripts/wmiq too: a query that starts first and ends first stops nothing", function()
