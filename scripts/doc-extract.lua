@@ -25,12 +25,14 @@ local function warn(file, line, msg)
   io.stderr:write(("%s:%d: %s\n"):format(file, line, msg))
 end
 
--- The name a Lua definition line gives: "wmi.f" / "M.f" -> "f", "Type.m" / "Type:m" -> "Type:m".
+-- The name a Lua definition line gives: "wmi.f" / "M.f" -> "f", "Type.m" / "Type:m" -> "Type:m",
+-- "table.f" (an exported table's function, e.g. datetime.parse) -> "table.f".
 local function name_from_code(code)
   local owner, name = code:match("^%s*function%s+([%w_]+)[.:]([%w_]+)%s*%(")
   if not owner then owner, name = code:match("^%s*([%w_]+)%.([%w_]+)%s*=%s*function") end
   if not owner then return nil end
   if owner:find("^%u") then return owner .. ":" .. name end
+  if owner ~= "wmi" and owner ~= "M" then return owner .. "." .. name end
   return name
 end
 

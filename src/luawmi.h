@@ -130,6 +130,9 @@ HRESULT object_put(IWbemClassObject *obj, const WCHAR *name, VARIANT *v, CIMTYPE
  * with a readable __tostring. */
 void object_new_list(lua_State *L);
 
+/* equality.c: a == b for wmi.Object (its __eq) */
+int equality_eq(lua_State *L);
+
 /* variant.c: VARIANT <-> Lua values, driven by the CIM type */
 /* OR'd into the CIM type given to variant_from_lua for a method's in-parameter:
  * sint32 then also takes 2^31..2^32-1 as a bit pattern (see variant.c). */

@@ -778,6 +778,7 @@ void object_register(lua_State *L)
         { "__newindex", object_newindex },
         { "__pairs", object_pairs },
         { "__tostring", object_tostring },
+        { "__eq", equality_eq },
         { "__gc", object_close },
         { "__close", object_close },
         { NULL, NULL }

@@ -33,6 +33,8 @@ Options:
       --what-if        print what call would do on each host, and call nothing
       --csv-raw        csv: no ' before cells that start with = + - @ TAB or CR
   -f, --format FMT     table (default), list, csv, json, jsonl or mof
+      --rfc3339        datetimes as RFC 3339 text (2024-02-29T23:59:59.000001-02:30)
+                       rather than WMI's; intervals stay WMI's text (not in mof)
       --throttle N     hosts in flight at once (default 32)
       --timeout MS     milliseconds per host, connection included, for every
                        command (default 30000 with -H, none without); a host that
@@ -90,6 +92,7 @@ local OPTIONS = {   -- long name -> takes a value
   throttle = true, timeout = true, locator = true, help = false,
   ["password-env"] = true, credential = true, yes = false, ["what-if"] = false, ["csv-raw"] = false,
 }
+OPTIONS.rfc3339 = false
 local SHORT = { n = "namespace", H = "host", u = "user", p = "password", f = "format", h = "help", y = "yes" }
 
 -- Usage errors never repeat an option's value: a misplaced password would be printed.
@@ -255,6 +258,18 @@ local function unsigned(n)
   return { digits = ("%d%d"):format(q, n - q * 10) }
 end
 
+-- --rfc3339: a datetime VALUE (or array of them) of CIMTYPE as RFC 3339 text;
+-- an interval or a wildcard stays WMI's text. Set by main.
+local as_rfc3339 = false
+local function rfc3339(value, cimtype)
+  if not as_rfc3339 or not (cimtype or ""):find("^datetime") then return value end
+  if type(value) == "table" then
+    for i = 1, #value do value[i] = rfc3339(value[i], cimtype) end
+    return value
+  end
+  return type(value) == "string" and wmi.datetime.to_rfc3339(value) or value
+end
+
 -- UINT64: the value is of a uint64 property (its negative integers are wrapped).
 -- A value the module could not convert ({ unconvertible = true, vartype = }) is
 -- shown as its text: "<unconvertible VARIANT 0x7: ...>".
@@ -265,6 +280,7 @@ local function plain(v, uint64)
     for name, value in pairs(v) do
       row.names[#row.names + 1] = name
       row.values[name] = plain(value, negative(value) and (v:cimtype(name) or ""):find("^uint64"))
+      row.values[name] = rfc3339(row.values[name], v:cimtype(name))
     end
     row.class = v:class()
     return row
@@ -811,6 +827,7 @@ function cli.main(args, out, err, env)
 
   local width = env.width
   if width == nil then width = tonumber(os.getenv("COLUMNS")) or console.width() end
+  as_rfc3339 = o.rfc3339 or false
   local fmt = formats[o.format](out, nl, width or nil, o["csv-raw"], o.command == "watch")
   local mof, class_only = o.format == "mof", o.command == "classes"
   local status = 0

@@ -17,42 +17,9 @@ for name, value in pairs(core) do
   if not INTERNAL[name] then wmi[name] = value end
 end
 
---- Reads a CIM datetime.
--- `wmi.datetime("20231129134530.123456+060")` gives `{ year = 2023, month = 11, day = 29,
--- hour = 13, min = 45, sec = 30, usec = 123456, utc_offset = 60 }` (minutes east of UTC).
--- Fields WMI leaves unset ('*', as in intervals or wildcards) are nil. An interval
--- ("ddddddddHHMMSS.mmmmmm:000") gives `{ days, hour, min, sec, usec, interval = true }`.
--- @function datetime
--- @tparam string s
--- @treturn table the fields
--- @return nil, message for a string that is no CIM datetime
-local function field(s)
-  if s:find("^%*+$") then return nil end
-  return tonumber(s)
-end
-
-function wmi.datetime(s)
-  if type(s) ~= "string" then
-    error(("bad argument #1 to 'datetime' (string expected, got %s)"):format(type(s)), 2)
-  end
-  local days, h, mi, sec, usec = s:match("^(%d%d%d%d%d%d%d%d)(%d%d)(%d%d)(%d%d)%.(%d%d%d%d%d%d):000$")
-  if days then
-    return { days = tonumber(days), hour = tonumber(h), min = tonumber(mi), sec = tonumber(sec),
-             usec = tonumber(usec), interval = true }
-  end
-  local y, mo, d, hh, mm, ss, us, sign, off =
-    s:match("^([%d*]+)([%d*][%d*])([%d*][%d*])([%d*][%d*])([%d*][%d*])([%d*][%d*])%.([%d*]+)([+-])([%d*]+)$")
-  if not y or #y ~= 4 or #us ~= 6 or #off ~= 3 then
-    return nil, ("not a CIM datetime: %q"):format(s)
-  end
-  local offset = field(off)
-  return {
-    year = field(y), month = field(mo), day = field(d),
-    hour = field(hh), min = field(mm), sec = field(ss), usec = field(us),
-    utc_offset = offset and (sign == "-" and -offset or offset),
-  }
-end
-
+-- wmi.datetime(s) parses a CIM datetime; wmi.datetime.from_epoch, .to_epoch, ...
+-- convert both ways (lua/wmi/datetime.lua).
+wmi.datetime = require "wmi.datetime"
 wmi.fanout = require "wmi.fanout"
 
 return wmi

@@ -26,33 +26,18 @@ end)
 -- about 5 s to make), so the shared prefix's wineserver, which the other host
 -- specs use, is never touched.
 describe("scripts/lua and scripts/wmiq, killed", function()
-  local top, prefix
+  local checkout = dofile("spec/host/checkout.lua")
+  local own, top
 
   setup(function()
-    top = os.tmpname()
-    os.remove(top)
-    prefix = top .. "/build/prefix"
-    local here = os.getenv("PWD")
-    assert(os.execute(("mkdir -p %s/build && for d in scripts bin lua build/lua build/rocks build/test;"
-      .. " do ln -s %s/$d %s/$d; done"):format(q(top), q(here), q(top))))
-    local f = assert(io.open(top .. "/busy.lua", "w"))
-    f:write("local t = os.time() + 60 repeat until os.time() > t\n")
-    f:close()
+    own = checkout.new()
+    top = own.top
+    own:write("busy.lua", "local t = os.time() + 60 repeat until os.time() > t\n")
   end)
 
-  teardown(function()
-    os.execute(("WINEPREFIX=%s wineserver -k >/dev/null 2>&1; rm -rf %s"):format(q(prefix), q(top)))
-  end)
+  teardown(function() own:remove() end)
 
-  -- Process ids of the programs of the prefix whose command line matches WHAT.
-  local function programs(what)
-    local p = assert(io.popen(("for p in $(pgrep -f %s); do tr '\\0' '\\n' 2>/dev/null </proc/$p/environ"
-      .. " | grep -qx %s && echo $p $(tr '\\0' ' ' 2>/dev/null </proc/$p/cmdline); done")
-      :format(q(what), q("WINEPREFIX=" .. prefix))))
-    local out = p:read("a")
-    p:close()
-    return out
-  end
+  local function programs(what) return own:programs(what) end
 
   -- Runs COMMAND (a shell command line in TOP that ends with `exec`ing the script)
   -- in the background; a second after the script's lua.exe started, kills the

@@ -44,6 +44,7 @@
  *   background_connect(resource) background_result([ms])
  *   start_flags(method, flags)   a start's HRESULT for flags the module never sends
  *   proxy_check()  a proxy used and unmarshalled across apartments (testwmi_proxy.c)
+ *   compares()     CompareTo calls on its own objects, the last one's flags (testwmi_bag.c)
  *   blankets()     kinds "services", "enumerator", "call_result", and "unknown" (a
  *                  proxy's own IUnknown, proxies = true)
  * Calls run as work items of the process's thread pool, not a thread per call.
@@ -1013,6 +1014,7 @@ __declspec(dllexport) int luaopen_testwmi( lua_State *L )
         { "reset", testwmi_reset },
         { "idle", testwmi_idle },
         { "blankets", security_push_log },
+        { "compares", bag_compares },
         { "connects", testwmi_connects },
         { "marshal_check", testwmi_marshal_check },
         { "background_connect", testwmi_background_connect },

@@ -164,6 +164,7 @@ IWbemClassObject *bag_create( const WCHAR *cls, struct bag_prop *props, ULONG n 
 IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *param, BOOL subclass );
 /* The "mixed" host's extra row: a TestWmi_Node, a class with a Host property of its own. */
 IWbemClassObject *bag_node( void );
+int bag_compares( struct lua_State *L );
 
 /* --- testwmi_enum.c: IEnumWbemClassObject over a list; IWbemCallResult ------------- */
 

@@ -9,6 +9,8 @@
  */
 #include "testwmi.h"
 
+#include <lua.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <wchar.h>
@@ -282,10 +284,49 @@ static HRESULT WINAPI bag_SpawnInstance( IWbemClassObject *iface, LONG flags, IW
     return WBEM_E_INCOMPLETE_CLASS;
 }
 
+static const IWbemClassObjectVtbl bag_vtbl;
+static volatile LONG bag_compare_calls, bag_compare_flags;
+
+/* IWbemClassObject::CompareTo as Microsoft documents it: WBEM_S_SAME when the
+ * objects are alike under FLAGS, WBEM_S_DIFFERENT when not. A bag has no
+ * qualifiers, flavors nor source, so those flags change nothing; the class name
+ * counts unless WBEM_FLAG_IGNORE_CLASS, strings are compared case-insensitively
+ * under WBEM_FLAG_IGNORE_CASE. An object that is no bag is different. Each call
+ * and its flags are recorded (testwmi.compares()). */
 static HRESULT WINAPI bag_CompareTo( IWbemClassObject *iface, LONG flags, IWbemClassObject *other )
 {
-    (void)flags;
-    return iface == other ? WBEM_S_SAME : WBEM_S_DIFFERENT;
+    struct bag *bag = impl_from_IWbemClassObject( iface ), *them;
+    ULONG i;
+
+    InterlockedIncrement( &bag_compare_calls );
+    InterlockedExchange( &bag_compare_flags, flags );
+    if (!other) return WBEM_E_INVALID_PARAMETER;
+    if (other->lpVtbl != &bag_vtbl) return WBEM_S_DIFFERENT;
+    them = impl_from_IWbemClassObject( other );
+    if (them->count != bag->count) return WBEM_S_DIFFERENT;
+    if (!(flags & WBEM_FLAG_IGNORE_CLASS) && _wcsicmp( them->cls, bag->cls )) return WBEM_S_DIFFERENT;
+    for (i = 0; i < bag->count; i++)
+    {
+        VARIANT *a = &bag->props[i].value, *b = &them->props[i].value;
+        if (_wcsicmp( bag->props[i].name, them->props[i].name ) || bag->props[i].type != them->props[i].type)
+            return WBEM_S_DIFFERENT;
+        if (V_VT( a ) == VT_NULL || V_VT( b ) == VT_NULL)
+        {
+            if (V_VT( a ) != V_VT( b )) return WBEM_S_DIFFERENT;
+        }
+        else if (VarCmp( a, b, LOCALE_INVARIANT, flags & WBEM_FLAG_IGNORE_CASE ? NORM_IGNORECASE : 0 ) != VARCMP_EQ)
+            return WBEM_S_DIFFERENT;
+    }
+    return WBEM_S_SAME;
+}
+
+/* testwmi.compares() --> CompareTo calls on the server's objects so far, and the
+ * flags of the last one (-1: none yet). */
+int bag_compares( lua_State *L )
+{
+    lua_pushinteger( L, InterlockedCompareExchange( &bag_compare_calls, 0, 0 ) );
+    lua_pushinteger( L, bag_compare_calls ? InterlockedCompareExchange( &bag_compare_flags, 0, 0 ) : -1 );
+    return 2;
 }
 
 static HRESULT WINAPI bag_GetPropertyOrigin( IWbemClassObject *iface, LPCWSTR name, BSTR *cls )
