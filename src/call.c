@@ -16,6 +16,7 @@
  * cancellation, a failed start's, or RPC_E_DISCONNECTED when the provider let
  * the sink go without one (sink.c). */
 #include "luawmi.h"
+#include <string.h>
 
 /* A call's life. Every change of state is made by call_set_state, which does
  * what the change means; nothing else writes c->state.
@@ -495,9 +496,10 @@ static LONG call_limit(lua_State *L, int opts, const char *name, LONG def)
 static LONG call_flags(lua_State *L, int opts, const char *func, struct sink_limits *limits)
 {
     static const char *const options[] = { "progress", "queue_limit", "queue_bytes", NULL };
+    static const char *const put_options[] = { "progress", "queue_limit", "queue_bytes", "mode", NULL };
     LONG flags = 0;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
-    core_opt_check(L, opts, func, "option", options);
+    core_opt_check(L, opts, func, "option", strcmp(func, "put_async") ? options : put_options);
     core_opt_field(L, opts, "progress");
     if ((limits->progress = lua_toboolean(L, -1))) flags |= WBEM_FLAG_SEND_STATUS;
     lua_pop(L, 1);
@@ -533,8 +535,12 @@ HRESULT call_issue(IWbemServices *svc, const struct call_args *x, IWbemObjectSin
     case CALL_CLASSES: return IWbemServices_CreateClassEnumAsync(svc, x->a, x->flags | WBEM_FLAG_DEEP, NULL, sink);
     case CALL_GET: return IWbemServices_GetObjectAsync(svc, x->a, x->flags, NULL, sink);
     case CALL_EXEC: return IWbemServices_ExecMethodAsync(svc, x->a, x->b, x->flags, NULL, x->obj, sink);
-    case CALL_PUT: return IWbemServices_PutInstanceAsync(svc, x->obj, x->flags | WBEM_FLAG_CREATE_OR_UPDATE, NULL, sink);
-    case CALL_DELETE: return IWbemServices_DeleteInstanceAsync(svc, x->a, x->flags, NULL, sink);
+    case CALL_PUT:
+        if (classdef_is_class(x->obj)) return IWbemServices_PutClassAsync(svc, x->obj, x->flags, NULL, sink);
+        return IWbemServices_PutInstanceAsync(svc, x->obj, x->flags, NULL, sink);
+    case CALL_DELETE:
+        if (classdef_is_class_path(x->a)) return IWbemServices_DeleteClassAsync(svc, x->a, x->flags, NULL, sink);
+        return IWbemServices_DeleteInstanceAsync(svc, x->a, x->flags, NULL, sink);
     }
     return E_UNEXPECTED;
 }
@@ -653,14 +659,20 @@ static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, 
 static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DELETE, "delete_async", FALSE); }
 static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, "subscribe", FALSE); }
 
-/* svc:put_async(obj, sink [, opts]) */
+/*** Writes an instance (PutInstanceAsync) or a class (PutClassAsync) asynchronously.
+ * @function Services:put_async
+ * @tparam wmi.Object obj an instance or a class (`svc:define{...}`)
+ * @param sink a stub or handlers (`status` receives the written path)
+ * @tparam[opt] table opts as the other async calls', and `mode = "either" | "create" | "update"` as `svc:put`
+ * @treturn wmi.Call the call
+ */
 static int call_put_async(lua_State *L)
 {
     struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, { 0, 0, FALSE } };
     struct stub *stub;
     services_check(L, 1);
     object_check(L, 2);
-    x.flags = call_flags(L, 4, "put_async", &x.limits);
+    x.flags = call_flags(L, 4, "put_async", &x.limits) | classdef_put_flags(L, 4, "put_async");
     if (!(stub = call_prepare(L, 3))) return 3;
     /* Only now: making the stub allocates, and a finalizer may close the object. */
     x.obj = object_check(L, 2);

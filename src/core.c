@@ -326,6 +326,7 @@ int luaopen_wmi_core(lua_State *L)
     lua_pop(L, 4);
     pool_register(L);
     call_register(L);       /* after services: it adds the *_async methods */
+    classdef_register(L);
     luaL_newlib(L, funcs);
     core_push_method_tables(L);
     lua_setfield(L, -2, "methods");

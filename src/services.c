@@ -634,14 +634,26 @@ static int services_exec(lua_State *L)
     return 1;
 }
 
-/* svc:put(obj) --> path of the written instance */
+/*** Writes an instance (PutInstance) or a class (PutClass).
+ * @function Services:put
+ * @tparam wmi.Object obj an instance (`cls:spawn()`, `svc:get(path)`) or a class (`svc:define{...}`)
+ * @tparam[opt] table opts `mode = "either"` (default: create or update), `"create"`
+ *   (WBEM_FLAG_CREATE_ONLY: an existing one fails WBEM_E_ALREADY_EXISTS) or `"update"`
+ *   (WBEM_FLAG_UPDATE_ONLY: a missing one fails WBEM_E_NOT_FOUND)
+ * @treturn string the written instance's path, or the class's name
+ * @return nil, message, hresult on failure
+ */
 static int services_put(lua_State *L)
 {
+    LONG flags = classdef_put_flags(L, 3, "put");
     struct services *s = services_check(L, 1);
     IWbemClassObject *obj = object_check(L, 2);
     IWbemCallResult *result = NULL;
     BSTR path = NULL;
-    HRESULT hr = IWbemServices_PutInstance(s->svc, obj, WBEM_FLAG_CREATE_OR_UPDATE, NULL, &result);
+    HRESULT hr;
+
+    if (classdef_is_class(obj)) return classdef_put_class(L, s->svc, obj, flags);
+    hr = IWbemServices_PutInstance(s->svc, obj, flags, NULL, &result);
 
     /* The call result is a proxy of its own: it needs the connection's blanket. */
     if (SUCCEEDED(hr) && result) hr = identity_blanket(s->identity, (IUnknown *)result);
@@ -662,7 +674,8 @@ static int services_delete(lua_State *L)
     services_check_path(L, 2);
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
-    hr = IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
+    hr = classdef_is_class_path(path) ? IWbemServices_DeleteClass(s->svc, path, 0, NULL, NULL)
+                                      : IWbemServices_DeleteInstance(s->svc, path, 0, NULL, NULL);
     SysFreeString(path);
     if (FAILED(hr)) return hresult_fail(L, hr);
     lua_pushboolean(L, 1);
