@@ -109,6 +109,11 @@ static void classdef_check_qualifiers(lua_State *L, int arg, int idx, const char
             classdef_field_error(L, arg, lua_pushfstring(L, "%s.%s", field, lua_tostring(L, -2)), why);
         vt = V_VT(&v) & ~VT_ARRAY;
         VariantClear(&v);
+        /* An integer beyond 32 bits would travel as a sint64's decimal string. */
+        if (lua_istable(L, -1)) lua_rawgeti(L, -1, 1);
+        else lua_pushvalue(L, -1);
+        if (lua_type(L, -1) == LUA_TNUMBER && vt == VT_BSTR) vt = VT_EMPTY;
+        lua_pop(L, 1);
         if (vt != VT_I4 && vt != VT_R8 && vt != VT_BSTR && vt != VT_BOOL)
             classdef_field_error(L, arg, lua_pushfstring(L, "%s.%s", field, lua_tostring(L, -2)),
                                  "a qualifier is a 32-bit integer, number, string, boolean or a list of one of them");

@@ -643,17 +643,59 @@ static HRESULT WINAPI cim_Clone( IWbemClassObject *iface, IWbemClassObject **cop
     return (*copy = cim_clone_iface( impl_from_IWbemClassObject( iface ) )) ? S_OK : E_OUTOFMEMORY;
 }
 
-static void text_value( WCHAR *buf, size_t cap, const VARIANT *v )
+static void text_scalar( WCHAR *buf, size_t cap, const VARIANT *v )
 {
     VARIANT s;
     VariantInit( &s );
-    if (V_VT( v ) & VT_ARRAY) append( buf, cap, L"{...}", FALSE );
-    else if (V_VT( v ) == VT_BSTR) append( buf, cap, V_BSTR( v ), TRUE );
+    if (V_VT( v ) == VT_BSTR) append( buf, cap, V_BSTR( v ), TRUE );
+    else if (V_VT( v ) == VT_BOOL) append( buf, cap, V_BOOL( v ) ? L"TRUE" : L"FALSE", FALSE );
     else if (SUCCEEDED(VariantChangeType( &s, (VARIANT *)v, 0, VT_BSTR ))) append( buf, cap, V_BSTR( &s ), FALSE );
     VariantClear( &s );
 }
 
-/* MOF text, enough to read: "class Lw_Thing : Base\n{\n\t[key] uint64 Id;\n};" */
+/* A value in MOF: "text", 7, TRUE, {"a", "b"}. */
+static void text_value( WCHAR *buf, size_t cap, const VARIANT *v )
+{
+    LONG lo, hi, i;
+    if (!(V_VT( v ) & VT_ARRAY))
+    {
+        text_scalar( buf, cap, v );
+        return;
+    }
+    SafeArrayGetLBound( V_ARRAY( v ), 1, &lo );
+    SafeArrayGetUBound( V_ARRAY( v ), 1, &hi );
+    append( buf, cap, L"{", FALSE );
+    for (i = lo; i <= hi; i++)
+    {
+        VARIANT e;
+        VariantInit( &e );
+        V_VT( &e ) = V_VT( v ) & ~VT_ARRAY;
+        if (FAILED(SafeArrayGetElement( V_ARRAY( v ), &i, &V_UI1( &e ) ))) V_VT( &e ) = VT_EMPTY;
+        if (i > lo) append( buf, cap, L", ", FALSE );
+        text_scalar( buf, cap, &e );
+        VariantClear( &e );
+    }
+    append( buf, cap, L"}", FALSE );
+}
+
+/* "[key, MaxLen(16)] " for a list of qualifiers (nothing for none). */
+static void text_qualifiers( WCHAR *buf, size_t cap, const struct qualifiers *q, const WCHAR *end )
+{
+    ULONG i;
+    for (i = 0; i < q->count; i++)
+    {
+        const VARIANT *v = &q->items[i].value;
+        append( buf, cap, i ? L", " : L"[", FALSE );
+        append( buf, cap, q->items[i].name, FALSE );
+        if (V_VT( v ) == VT_BOOL && V_BOOL( v )) continue;
+        append( buf, cap, L"(", FALSE );
+        text_value( buf, cap, v );
+        append( buf, cap, L")", FALSE );
+    }
+    if (q->count) append( buf, cap, L"]", FALSE ), append( buf, cap, end, FALSE );
+}
+
+/* MOF text with the qualifiers: "[Description(\"x\")]\nclass Lw_Thing : Base\n{\n\t[key] uint64 Id;\n};\n" */
 static HRESULT WINAPI cim_GetObjectText( IWbemClassObject *iface, LONG flags, BSTR *text )
 {
     struct cim *o = impl_from_IWbemClassObject( iface );
@@ -663,6 +705,7 @@ static HRESULT WINAPI cim_GetObjectText( IWbemClassObject *iface, LONG flags, BS
     (void)flags;
     if (!text) return WBEM_E_INVALID_PARAMETER;
     buf[0] = 0;
+    if (o->is_class) text_qualifiers( buf, ARRAYSIZE(buf), &o->quals, L"\n" );
     append( buf, ARRAYSIZE(buf), o->is_class ? L"class " : L"instance of ", FALSE );
     append( buf, ARRAYSIZE(buf), o->cls ? o->cls : L"", FALSE );
     if (o->is_class && o->depth)
@@ -673,7 +716,7 @@ static HRESULT WINAPI cim_GetObjectText( IWbemClassObject *iface, LONG flags, BS
         struct property *p = &o->props[i];
         int t = cim_type_index( p->type );
         append( buf, ARRAYSIZE(buf), L"\t", FALSE );
-        if (o->is_class && property_is_key( p )) append( buf, ARRAYSIZE(buf), L"[key] ", FALSE );
+        if (o->is_class) text_qualifiers( buf, ARRAYSIZE(buf), &p->quals, L" " );
         if (o->is_class) append( buf, ARRAYSIZE(buf), t < 0 ? L"?" : cim_types[t].name, FALSE ),
                          append( buf, ARRAYSIZE(buf), L" ", FALSE );
         append( buf, ARRAYSIZE(buf), p->name, FALSE );
