@@ -678,15 +678,21 @@ static void text_value( WCHAR *buf, size_t cap, const VARIANT *v )
     append( buf, cap, L"}", FALSE );
 }
 
-/* "[key, MaxLen(16)] " for a list of qualifiers (nothing for none). */
+/* "[key, MaxLen(16)] " for a list of qualifiers, by name (a client puts them in any order). */
 static void text_qualifiers( WCHAR *buf, size_t cap, const struct qualifiers *q, const WCHAR *end )
 {
-    ULONG i;
-    for (i = 0; i < q->count; i++)
+    const struct qualifier *prev = NULL, *next;
+    ULONG i, j;
+    for (i = 0; i < q->count; i++, prev = next)
     {
-        const VARIANT *v = &q->items[i].value;
+        const VARIANT *v;
+        for (next = NULL, j = 0; j < q->count; j++)
+            if ((!prev || _wcsicmp( q->items[j].name, prev->name ) > 0)
+                && (!next || _wcsicmp( q->items[j].name, next->name ) < 0))
+                next = &q->items[j];
+        v = &next->value;
         append( buf, cap, i ? L", " : L"[", FALSE );
-        append( buf, cap, q->items[i].name, FALSE );
+        append( buf, cap, next->name, FALSE );
         if (V_VT( v ) == VT_BOOL && V_BOOL( v )) continue;
         append( buf, cap, L"(", FALSE );
         text_value( buf, cap, v );
