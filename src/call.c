@@ -656,6 +656,13 @@ static int call_query_async(lua_State *L) { return call_start_string(L, CALL_QUE
 static int call_instances_async(lua_State *L) { return call_start_string(L, CALL_INSTANCES, "instances_async", FALSE); }
 static int call_classes_async(lua_State *L) { return call_start_string(L, CALL_CLASSES, "classes_async", TRUE); }
 static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, "get_async", FALSE); }
+/*** Deletes an instance (DeleteInstanceAsync) or a class (DeleteClassAsync) asynchronously.
+ * @function Services:delete_async
+ * @tparam string path an instance path, or a class name
+ * @param sink a stub or handlers
+ * @tparam[opt] table opts as the other async calls'
+ * @treturn wmi.Call the call
+ */
 static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DELETE, "delete_async", FALSE); }
 static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, "subscribe", FALSE); }
 

@@ -665,6 +665,13 @@ static int services_put(lua_State *L)
     return 1;
 }
 
+/*** Deletes an instance (DeleteInstance) or, for a path without keys, a class
+ * (DeleteClass: its subclasses and their instances go with it).
+ * @function Services:delete
+ * @tparam string path `"Lw_Thing.Id=1"` (an instance) or `"Lw_Thing"` (a class)
+ * @treturn boolean true
+ * @return nil, message, hresult on failure
+ */
 static int services_delete(lua_State *L)
 {
     struct services *s;
