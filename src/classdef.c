@@ -14,14 +14,11 @@ static const struct { const char *name; CIMTYPE type; } classdef_types[] =
     { "datetime", CIM_DATETIME }, { "char16", CIM_CHAR16 }, { "ref", CIM_REFERENCE }, { "object", CIM_OBJECT },
 };
 
-/* svc:put's options are only the mode; put_async's are checked by call.c. */
 LONG classdef_put_flags(lua_State *L, int opts, const char *func)
 {
     static const char *const modes[] = { "either", "create", "update", NULL };
-    static const char *const options[] = { "mode", NULL };
     static const LONG flags[] = { WBEM_FLAG_CREATE_OR_UPDATE, WBEM_FLAG_CREATE_ONLY, WBEM_FLAG_UPDATE_ONLY };
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
-    if (!strcmp(func, "put")) core_opt_check(L, opts, func, "option", options);
     return flags[core_opt_choice(L, opts, func, "mode", "either", modes)];
 }
 
@@ -75,7 +72,8 @@ static CIMTYPE classdef_type(const char *s, BOOL *named)
         n = strlen(classdef_types[i].name);
         if (strncmp(s, classdef_types[i].name, n)) continue;
         if (!s[n]) return classdef_types[i].type;
-        if (s[n] == ':' && s[n + 1] && (classdef_types[i].type == CIM_REFERENCE || classdef_types[i].type == CIM_OBJECT))
+        if (s[n] == ':' && s[n + 1]
+            && (classdef_types[i].type == CIM_REFERENCE || classdef_types[i].type == CIM_OBJECT))
         {
             *named = TRUE;
             return classdef_types[i].type;
@@ -130,7 +128,8 @@ static void classdef_check(lua_State *L, int arg)
 
     luaL_checktype(L, arg, LUA_TTABLE);
     core_opt_check(L, arg, "define", "field", fields);
-    if (lua_getfield(L, arg, "name") != LUA_TSTRING || !lua_rawlen(L, -1) || !str_is_utf8(lua_tostring(L, -1), lua_rawlen(L, -1)))
+    if (lua_getfield(L, arg, "name") != LUA_TSTRING || !lua_rawlen(L, -1)
+        || !str_is_utf8(lua_tostring(L, -1), lua_rawlen(L, -1)))
         classdef_field_error(L, arg, "name", "non-empty string expected");
     if (lua_getfield(L, arg, "superclass") != LUA_TNIL && (lua_type(L, -1) != LUA_TSTRING || !lua_rawlen(L, -1)
                                                            || !str_is_utf8(lua_tostring(L, -1), lua_rawlen(L, -1))))
@@ -195,7 +194,7 @@ static BOOL classdef_name(struct classdef *d, lua_State *L, int idx)
     return SUCCEEDED(d->hr);
 }
 
-/* Puts the qualifiers of the table at IDX into D->quals (which it releases);
+/* Puts the qualifiers of the table at IDX into D->quals;
  * FLAVOR: the MOF default, overridable and inherited by derived classes. */
 static BOOL classdef_put_qualifiers(struct classdef *d, lua_State *L, int idx)
 {

@@ -645,13 +645,17 @@ static int services_exec(lua_State *L)
  */
 static int services_put(lua_State *L)
 {
+    static const char *const options[] = { "mode", NULL };
     LONG flags = classdef_put_flags(L, 3, "put");
-    struct services *s = services_check(L, 1);
-    IWbemClassObject *obj = object_check(L, 2);
+    struct services *s;
+    IWbemClassObject *obj;
     IWbemCallResult *result = NULL;
     BSTR path = NULL;
     HRESULT hr;
 
+    core_opt_check(L, 3, "put", "option", options);
+    s = services_check(L, 1);
+    obj = object_check(L, 2);
     if (classdef_is_class(obj)) return classdef_put_class(L, s->svc, obj, flags);
     hr = IWbemServices_PutInstance(s->svc, obj, flags, NULL, &result);
 

@@ -145,7 +145,8 @@ static HRESULT value_coerce( const VARIANT *v, CIMTYPE type, VARIANT *out )
     }
     if (V_VT( v ) & VT_ARRAY) return WBEM_E_TYPE_MISMATCH;
     if (cim_types[i].vt == VT_UNKNOWN)
-        return V_VT( v ) == VT_UNKNOWN || V_VT( v ) == VT_DISPATCH ? VariantCopy( out, (VARIANT *)v ) : (HRESULT)WBEM_E_TYPE_MISMATCH;
+        return V_VT( v ) == VT_UNKNOWN || V_VT( v ) == VT_DISPATCH ? VariantCopy( out, (VARIANT *)v )
+                                                                   : (HRESULT)WBEM_E_TYPE_MISMATCH;
     return FAILED(VariantChangeType( out, (VARIANT *)v, 0, cim_types[i].vt )) ? WBEM_E_TYPE_MISMATCH : S_OK;
 }
 
@@ -389,7 +390,8 @@ static HRESULT cim_system( struct cim *o, const WCHAR *name, VARIANT *v, CIMTYPE
     {
         t = CIM_SINT32;
         V_VT( v ) = VT_I4;
-        V_I4( v ) = !_wcsicmp( name, L"__GENUS" ) ? (o->is_class ? WBEM_GENUS_CLASS : WBEM_GENUS_INSTANCE) : (LONG)o->count;
+        V_I4( v ) = _wcsicmp( name, L"__GENUS" ) ? (LONG)o->count
+                                                 : o->is_class ? WBEM_GENUS_CLASS : WBEM_GENUS_INSTANCE;
     }
     else if (!_wcsicmp( name, L"__CLASS" )) hr = set_bstr( v, o->cls );
     else if (!_wcsicmp( name, L"__SUPERCLASS" )) hr = set_bstr( v, o->depth ? o->derivation[0] : NULL );
@@ -1186,7 +1188,8 @@ static HRESULT classes_put_class( struct cim *copy, LONG flags )
     else if (*at)
     {
         for (s = stored_instances; s && SUCCEEDED(hr); s = s->next)
-            if (cim_is_a( s->obj, name, FALSE ) && !(flags & WBEM_FLAG_UPDATE_FORCE_MODE)) hr = WBEM_E_CLASS_HAS_INSTANCES;
+            if (cim_is_a( s->obj, name, FALSE ) && !(flags & WBEM_FLAG_UPDATE_FORCE_MODE))
+                hr = WBEM_E_CLASS_HAS_INSTANCES;
         for (s = stored_classes; s && SUCCEEDED(hr); s = s->next)
             if (s != *at && cim_is_a( s->obj, name, FALSE )
                 && !(flags & (WBEM_FLAG_UPDATE_SAFE_MODE | WBEM_FLAG_UPDATE_FORCE_MODE)))
