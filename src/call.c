@@ -16,6 +16,7 @@
  * cancellation, a failed start's, or RPC_E_DISCONNECTED when the provider let
  * the sink go without one (sink.c). */
 #include "luawmi.h"
+#include <string.h>
 
 /* A call's life. Every change of state is made by call_set_state, which does
  * what the change means; nothing else writes c->state.
@@ -706,8 +707,12 @@ static HRESULT call_issue_with(IWbemServices *svc, const struct call_args *x, IW
     case CALL_CLASSES: return IWbemServices_CreateClassEnumAsync(svc, x->a, x->flags | WBEM_FLAG_DEEP, ctx, sink);
     case CALL_GET: return IWbemServices_GetObjectAsync(svc, x->a, x->flags, ctx, sink);
     case CALL_EXEC: return IWbemServices_ExecMethodAsync(svc, x->a, x->b, x->flags, ctx, x->obj, sink);
-    case CALL_PUT: return IWbemServices_PutInstanceAsync(svc, x->obj, x->flags | WBEM_FLAG_CREATE_OR_UPDATE, ctx, sink);
-    case CALL_DELETE: return IWbemServices_DeleteInstanceAsync(svc, x->a, x->flags, ctx, sink);
+    case CALL_PUT:
+        if (classdef_is_class(x->obj)) return IWbemServices_PutClassAsync(svc, x->obj, x->flags, ctx, sink);
+        return IWbemServices_PutInstanceAsync(svc, x->obj, x->flags, ctx, sink);
+    case CALL_DELETE:
+        if (classdef_is_class_path(x->a)) return IWbemServices_DeleteClassAsync(svc, x->a, x->flags, ctx, sink);
+        return IWbemServices_DeleteInstanceAsync(svc, x->a, x->flags, ctx, sink);
     }
     return E_UNEXPECTED;
 }
@@ -908,9 +913,9 @@ static int call_classes_async(lua_State *L) { return call_start_string(L, CALL_C
  * @return nil, message, hresult
  */
 static int call_get_async(lua_State *L) { return call_start_string(L, CALL_GET, "get_async", FALSE); }
-/*** Deletes an instance, asynchronously (DeleteInstanceAsync).
+/*** Deletes an instance (DeleteInstanceAsync) or a class (DeleteClassAsync), asynchronously.
  * @function Services:delete_async
- * @tparam string path
+ * @tparam string path an instance path, or a class name (a path without keys)
  * @tparam table|Stub sink handlers (`indicate`, `status`, `progress`) or a stub
  * @tparam[opt] table opts
  * @tparam[opt] boolean opts.progress progress callbacks (WBEM_FLAG_SEND_STATUS)
@@ -933,18 +938,18 @@ static int call_delete_async(lua_State *L) { return call_start_string(L, CALL_DE
  */
 static int call_subscribe(lua_State *L) { return call_start_string(L, CALL_SUBSCRIBE, "subscribe", FALSE); }
 
-/*** Writes an instance, asynchronously (PutInstanceAsync).
+/*** Writes an instance (PutInstanceAsync) or a class (PutClassAsync), asynchronously.
  * @function Services:put_async
- * @tparam Object obj
- * @tparam table|Stub sink handlers or a stub
+ * @tparam Object obj an instance, or a class (`svc:define{...}`)
+ * @tparam table|Stub sink handlers or a stub (`status` receives the written path)
  * @tparam[opt] table opts
+ * @tparam[opt="either"] string opts.mode `"create"`, `"update"` or `"either"`, as `Services:put`
  * @tparam[opt] boolean opts.progress progress callbacks
  * @tparam[opt=100000] integer|false opts.queue_limit callbacks that may wait undispatched
  * @tparam[opt=64 MiB] integer|false opts.queue_bytes bytes they may take
  * @treturn Call
  * @return nil, message, hresult
  */
-/* svc:put_async(obj, sink [, opts]) */
 static int call_put_async(lua_State *L)
 {
     struct call_args x = { CALL_PUT, NULL, NULL, NULL, 0, { 0, 0, FALSE }, NULL };
@@ -953,7 +958,7 @@ static int call_put_async(lua_State *L)
     int box;
     services_check(L, 1);
     object_check(L, 2);
-    x.flags = call_flags(L, 4, "put_async", NULL, &x.limits);
+    x.flags = call_flags(L, 4, "put_async", "mode", &x.limits) | classdef_put_flags(L, 4, "put_async");
     if (!(stub = call_prepare(L, 3))) return 3;
     box = lua_gettop(L);
     ctx = context_push(L, 4, "put_async");

@@ -134,6 +134,7 @@ int luaopen_wmi_core(lua_State *L)
     pool_register(L);
     call_register(L);       /* after services: it adds the *_async methods */
     stream_register(L);     /* after call: it adds stream and objects */
+    classdef_register(L);
     luaL_newlib(L, funcs);
     lua_rotate(L, -2, 1);
     lua_setfield(L, -2, "Error");

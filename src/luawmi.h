@@ -228,6 +228,18 @@ int services_push_apartment(lua_State *L, int arg);  /* 1, or 3: nil, message, h
 HRESULT services_inparams(lua_State *L, int arg, IWbemServices *svc, const WCHAR *path,
                           const WCHAR *method, IWbemClassObject **in, BOOL *misuse);
 
+/* classdef.c: svc:define, put modes, classes told from instances */
+void classdef_register(lua_State *L);       /* after services: it adds svc:define */
+/* The WBEM_FLAG_CREATE_ONLY / UPDATE_ONLY / CREATE_OR_UPDATE of option "mode" of
+ * the options table at OPTS (of FUNC, for messages); raises for another value. */
+LONG classdef_put_flags(lua_State *L, int opts, const char *func);
+/* Pushes the __CLASS of OBJ: what svc:put returns for a class (nil, message, hresult when it has none). */
+int classdef_push_name(lua_State *L, IWbemClassObject *obj);
+/* TRUE for a class object (__GENUS 1): svc:put writes it with PutClass. */
+BOOL classdef_is_class(IWbemClassObject *obj);
+/* TRUE for a path that names a class, no instance: svc:delete calls DeleteClass. */
+BOOL classdef_is_class_path(const WCHAR *path);
+
 /* queue.c: the dispatch queue between COM threads and the Lua thread */
 enum node_kind { NODE_INDICATE, NODE_STATUS, NODE_PROGRESS };
 struct node

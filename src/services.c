@@ -222,9 +222,10 @@ static LONG services_enum_flags(lua_State *L, int opts, const char *func)
 
 /* Options of a call that takes only a context: checked, and the context pushed
  * (context_push). */
-static struct context *services_context(lua_State *L, int opts, const char *func)
+/* The context of the options table at OPTS, whose only other option may be EXTRA. */
+static struct context *services_context(lua_State *L, int opts, const char *func, const char *extra)
 {
-    static const char *const options[] = { "context", NULL };
+    const char *const options[] = { "context", extra, NULL };
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
     core_opt_check(L, opts, func, "option", options);
     return context_push(L, opts, func);
@@ -407,7 +408,7 @@ static int services_classes(lua_State *L)
     size_t len;
 
     if (!lua_isnoneornil(L, 2)) core_check_text(L, 2, &len);
-    c = services_context(L, 3, "classes");
+    c = services_context(L, 3, "classes", NULL);
     super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
     hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
                                | WBEM_FLAG_FORWARD_ONLY, c, &ps, &e, &id);
@@ -573,7 +574,7 @@ static int services_get(lua_State *L)
     HRESULT hr;
 
     services_check_path(L, 2);
-    c = services_context(L, 3, "get");
+    c = services_context(L, 3, "get", NULL);
     o = object_new(L);
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
@@ -752,7 +753,7 @@ static int services_exec(lua_State *L)
     services_check_path(L, 2);
     core_check_text(L, 3, &len);
     lua_settop(L, 5);
-    c = services_context(L, 5, "exec");
+    c = services_context(L, 5, "exec", NULL);
     o = object_new(L);
     top = lua_gettop(L);
     path = core_check_bstr(L, 2);
@@ -793,15 +794,17 @@ static int services_exec(lua_State *L)
     return 1;
 }
 
-/*** Writes an instance (PutInstance).
+/*** Writes an instance (PutInstance) or a class (PutClass).
  * @function Services:put
- * @tparam Object obj
+ * @tparam Object obj an instance (`cls:spawn()`, `svc:get(path)`) or a class (`svc:define{...}`)
  * @tparam[opt] table opts
+ * @tparam[opt="either"] string opts.mode `"either"` (create or update), `"create"`
+ *   (WBEM_FLAG_CREATE_ONLY: an existing one fails WBEM_E_ALREADY_EXISTS) or `"update"`
+ *   (WBEM_FLAG_UPDATE_ONLY: a missing one fails WBEM_E_NOT_FOUND)
  * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
- * @treturn string the path of the written instance
+ * @treturn string the written instance's path, or the class's name
  * @return nil, message, hresult
  */
-/* svc:put(obj) --> path of the written instance */
 static int services_put(lua_State *L)
 {
     IWbemCallResult *result = NULL;
@@ -811,19 +814,31 @@ static int services_put(lua_State *L)
     struct services *s;
     struct context *c;
     BSTR path = NULL;
+    BOOL is_class;
+    LONG flags;
     HRESULT hr;
 
     services_check(L, 1);
     object_check(L, 2);
-    c = services_context(L, 3, "put");
+    c = services_context(L, 3, "put", "mode");
+    flags = classdef_put_flags(L, 3, "put");
     s = services_check(L, 1);   /* again: making the context allocates */
     obj = object_check(L, 2);
+    is_class = classdef_is_class(obj);
     hr = context_enter(c, s->identity, &ctx, &ps);
 
     if (SUCCEEDED(hr))
     {
-        hr = IWbemServices_PutInstance(s->svc, obj, WBEM_FLAG_CREATE_OR_UPDATE, ctx, &result);
+        /* PutClass's call result carries no path (GetResultString serves PutInstance
+         * only): a class's name is what put returns. */
+        hr = is_class ? IWbemServices_PutClass(s->svc, obj, flags, ctx, NULL)
+                      : IWbemServices_PutInstance(s->svc, obj, flags, ctx, &result);
         context_leave(ctx, &ps);
+    }
+    if (is_class)
+    {
+        if (FAILED(hr)) return privileges_fail(L, &ps, hr);
+        return classdef_push_name(L, obj);
     }
 
     /* The call result is a proxy of its own: it needs the connection's blanket. */
@@ -836,9 +851,10 @@ static int services_put(lua_State *L)
     return 1;
 }
 
-/*** Deletes an instance or class.
+/*** Deletes an instance (DeleteInstance) or, for a path without keys, a class
+ * (DeleteClass: its subclasses and their instances go with it).
  * @function Services:delete
- * @tparam string path
+ * @tparam string path `"Lw_Thing.Id=1"` (an instance) or `"Lw_Thing"` (a class)
  * @tparam[opt] table opts
  * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn boolean true
@@ -854,12 +870,13 @@ static int services_delete(lua_State *L)
     HRESULT hr;
 
     services_check_path(L, 2);
-    c = services_context(L, 3, "delete");
+    c = services_context(L, 3, "delete", NULL);
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
     if (SUCCEEDED(hr = context_enter(c, s->identity, &ctx, &ps)))
     {
-        hr = IWbemServices_DeleteInstance(s->svc, path, 0, ctx, NULL);
+        hr = classdef_is_class_path(path) ? IWbemServices_DeleteClass(s->svc, path, 0, ctx, NULL)
+                                          : IWbemServices_DeleteInstance(s->svc, path, 0, ctx, NULL);
         context_leave(ctx, &ps);
     }
     SysFreeString(path);

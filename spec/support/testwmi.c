@@ -175,6 +175,7 @@ static void connect_parse( const WCHAR *resource, struct connect_record *r, stru
         p = *end ? end + 1 : end;
     }
     connect_copy( r->ns, ARRAYSIZE(r->ns), p, (size_t)-1 );
+    host->classes = classes_namespace( r->ns );
     host->remote = r->host[0] && wcscmp( r->host, L"." ) && _wcsicmp( r->host, L"localhost" );
     if (!_wcsnicmp( r->host, L"lat", 3 ) && r->host[3] >= '0' && r->host[3] <= '9')
     {
@@ -327,7 +328,8 @@ static HRESULT WINAPI locator_ConnectServer( IWbemLocator *iface, const BSTR res
         break;
     default:
         host_delay( &host, CONNECT_TRIPS );
-        hr = connect_local( r.ns, &wine );
+        /* The class store's namespace keeps Wine's root\cimv2 for everything else. */
+        hr = connect_local( host.classes ? L"root\\cimv2" : r.ns, &wine );
         if (SUCCEEDED(hr)) hr = services_create( wine, &host, out );
         else wine = NULL;
         if (SUCCEEDED(hr) && proxies)
@@ -807,7 +809,7 @@ static HRESULT marshal_probe( IUnknown *obj, REFIID iid, BOOL *same )
  * arrives as the object itself (it aggregates the free-threaded marshaler). */
 static int testwmi_marshal_check( lua_State *L )
 {
-    static const struct host local = { HOST_LOCAL, 0, FALSE };
+    static const struct host local = { HOST_LOCAL, 0, FALSE, FALSE };
     IWbemServices *svc = NULL;
     IEnumWbemClassObject *e = NULL;
     IWbemCallResult *result = NULL;
@@ -875,7 +877,7 @@ static IWbemObjectSink null_sink = { &null_sink_vtbl };
 static int testwmi_start_flags( lua_State *L )
 {
     static const char *const methods[] = { "query", "instances", "classes", "get", "exec", "delete", "events", NULL };
-    static const struct host local = { HOST_LOCAL, 0, FALSE };
+    static const struct host local = { HOST_LOCAL, 0, FALSE, FALSE };
     int method = luaL_checkoption( L, 1, NULL, methods );
     LONG flags = (LONG)luaL_checkinteger( L, 2 );
     IWbemServices *svc = NULL;
@@ -946,7 +948,7 @@ static DWORD WINAPI proxy_probe_thread( void *arg )
  * through (call: what the server answered). */
 static int testwmi_proxy_check( lua_State *L )
 {
-    static const struct host remote = { HOST_LATENCY, 0, TRUE };
+    static const struct host remote = { HOST_LATENCY, 0, TRUE, FALSE };
     struct proxy_probe p = { NULL, NULL, E_FAIL, E_FAIL, E_FAIL, FALSE, 0 };
     IWbemServices *svc = NULL, *again = NULL;
     IStream *stream = NULL;
@@ -1015,6 +1017,7 @@ __declspec(dllexport) int luaopen_testwmi( lua_State *L )
         { "idle", testwmi_idle },
         { "blankets", security_push_log },
         { "compares", bag_compares },
+        { "class_log", classes_push_log },
         { "connects", testwmi_connects },
         { "marshal_check", testwmi_marshal_check },
         { "background_connect", testwmi_background_connect },

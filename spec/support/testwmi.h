@@ -103,6 +103,7 @@ struct host
                      HOST_REJECT, HOST_MIXED } kind;
     DWORD latency;          /* ms of one round trip */
     BOOL remote;            /* a host name other than ".", "localhost" or none */
+    BOOL classes;           /* the namespace is the class store's (testwmi_classes.c) */
 };
 /* TRIPS round trips to HOST: each costs its latency. Counted (STAT_ROUND_TRIPS). */
 void host_delay( const struct host *host, ULONG trips );
@@ -217,6 +218,17 @@ int context_push_log( struct lua_State *L );                  /* testwmi.context
 int context_set_names( struct lua_State *L );                 /* testwmi.context_names{...} */
 int context_push_process_privileges( struct lua_State *L );   /* testwmi.process_privileges() */
 int context_thread_token( struct lua_State *L );              /* testwmi.thread_token() */
+
+/* --- testwmi_classes.c: root\testclasses, a store of classes and static instances --- */
+
+BOOL classes_namespace( const WCHAR *ns );
+BOOL classes_is_class( IWbemClassObject *obj );
+/* What services_collect, services_put and services_delete do in that namespace. */
+HRESULT classes_collect( int kind, const WCHAR *a, LONG flags, struct objects *out );
+HRESULT classes_put( IWbemClassObject *obj, LONG flags, BSTR *path );
+HRESULT classes_delete( const WCHAR *path );
+void classes_clear( void );
+int classes_push_log( struct lua_State *L );   /* testwmi.class_log() */
 
 /* --- testwmi_proxy.c: proxies that are not agile (configure{ proxies = true }) ------- */
 

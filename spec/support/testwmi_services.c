@@ -57,6 +57,7 @@ void overlay_clear( void )
 {
     struct written *list;
 
+    classes_clear();
     EnterCriticalSection( &testwmi_cs );
     list = overlay;
     overlay = NULL;
@@ -293,6 +294,7 @@ static HRESULT services_collect_ctx( struct services *svc, int kind, const WCHAR
 
     /* Only what a query may carry: the server reads Wine's answer whole. */
     flags &= WBEM_FLAG_SHALLOW | WBEM_FLAG_DEEP | WBEM_FLAG_USE_AMENDED_QUALIFIERS;
+    if (svc->host.classes) return classes_collect( kind, a, flags, out );
     if (kind == COLLECT_GET && a && (obj = overlay_find( a ))) return objects_add( out, obj );
     EnterCriticalSection( &testwmi_wine_cs );
     switch (kind)
@@ -345,6 +347,7 @@ HRESULT services_put( struct services *svc, IWbemClassObject *obj, LONG flags, B
     VARIANT cls;
     HRESULT hr;
 
+    if (svc->host.classes) return classes_put( obj, flags, path );
     *path = NULL;
     VariantInit( &cls );
     if (FAILED(hr = object_relpath( obj, svc->wine, path ))) return hr;
@@ -408,6 +411,7 @@ HRESULT services_delete( struct services *svc, const WCHAR *path )
     HRESULT hr;
 
     if (!path) return WBEM_E_INVALID_PARAMETER;
+    if (svc->host.classes) return classes_delete( path );
     EnterCriticalSection( &testwmi_cs );
     for (at = &overlay; *at && _wcsicmp( (*at)->relpath, services_relative( path ) ); at = &(*at)->next);
     if ((w = *at)) *at = w->next;
@@ -478,34 +482,68 @@ static HRESULT WINAPI services_GetObjectAsync( IWbemServices *iface, const BSTR 
     return async_start( svc, &svc->table, OP_GET, path, NULL, flags, NULL, sink );
 }
 
+/* PutInstance and, in the class store's namespace, PutClass: a written path in the result. */
+static HRESULT services_put_call( struct services *svc, IWbemClassObject *obj, LONG flags, IWbemCallResult **result )
+{
+    BSTR path = NULL;
+    HRESULT hr;
+
+    if (FAILED(hr = services_call_begin( svc ))) return hr;
+    hr = services_put( svc, obj, flags, &path );
+    if (SUCCEEDED(hr) && result) hr = call_result_create( &svc->host, S_OK, path, NULL, result );
+    else SysFreeString( path );
+    return services_call_end( hr );
+}
+
+/* Classes are written only in the class store's namespace (testwmi_classes.c); elsewhere,
+ * as in Wine, not at all. PutClass takes a class, DeleteClass a class name. */
 static HRESULT WINAPI services_PutClass( IWbemServices *iface, IWbemClassObject *obj, LONG flags, IWbemContext *ctx,
                                          IWbemCallResult **result )
 {
-    (void)iface; (void)obj; (void)flags; (void)ctx;
+    struct services *svc = impl_from_IWbemServices( iface );
+
+    context_record( L"PutClass", ctx );
     if (result) *result = NULL;
-    return WBEM_E_NOT_SUPPORTED;
+    if (!svc->host.classes) return WBEM_E_NOT_SUPPORTED;
+    if (!obj || !classes_is_class( obj )) return WBEM_E_INVALID_PARAMETER;
+    return services_put_call( svc, obj, flags, result );
 }
 
 static HRESULT WINAPI services_PutClassAsync( IWbemServices *iface, IWbemClassObject *obj, LONG flags,
                                               IWbemContext *ctx, IWbemObjectSink *sink )
 {
-    (void)iface; (void)obj; (void)flags; (void)ctx; (void)sink;
-    return WBEM_E_NOT_SUPPORTED;
+    struct services *svc = impl_from_IWbemServices( iface );
+
+    context_record( L"PutClassAsync", ctx );
+    if (!svc->host.classes) return WBEM_E_NOT_SUPPORTED;
+    if (!obj || !classes_is_class( obj )) return WBEM_E_INVALID_PARAMETER;
+    return async_start( svc, &svc->table, OP_PUT, NULL, NULL, flags, obj, sink );
 }
 
 static HRESULT WINAPI services_DeleteClass( IWbemServices *iface, const BSTR cls, LONG flags, IWbemContext *ctx,
                                             IWbemCallResult **result )
 {
-    (void)iface; (void)cls; (void)flags; (void)ctx;
+    struct services *svc = impl_from_IWbemServices( iface );
+    HRESULT hr;
+
+    (void)flags;
+    context_record( L"DeleteClass", ctx );
     if (result) *result = NULL;
-    return WBEM_E_NOT_SUPPORTED;
+    if (!svc->host.classes) return WBEM_E_NOT_SUPPORTED;
+    if (!cls || !*cls || wcspbrk( cls, L".=" )) return WBEM_E_INVALID_PARAMETER;
+    if (FAILED(hr = services_call_begin( svc ))) return hr;
+    return services_call_end( services_delete( svc, cls ) );
 }
 
 static HRESULT WINAPI services_DeleteClassAsync( IWbemServices *iface, const BSTR cls, LONG flags,
                                                  IWbemContext *ctx, IWbemObjectSink *sink )
 {
-    (void)iface; (void)cls; (void)flags; (void)ctx; (void)sink;
-    return WBEM_E_NOT_SUPPORTED;
+    struct services *svc = impl_from_IWbemServices( iface );
+
+    context_record( L"DeleteClassAsync", ctx );
+    if (!svc->host.classes) return WBEM_E_NOT_SUPPORTED;
+    if (!cls || !*cls || wcspbrk( cls, L".=" )) return WBEM_E_INVALID_PARAMETER;
+    return async_start( svc, &svc->table, OP_DELETE, cls, NULL, flags, NULL, sink );
 }
 
 static HRESULT services_enum( struct services *svc, int kind, const WCHAR *a, LONG flags, IEnumWbemClassObject **out )
@@ -540,17 +578,11 @@ static HRESULT WINAPI services_PutInstance( IWbemServices *iface, IWbemClassObje
                                             IWbemContext *ctx, IWbemCallResult **result )
 {
     struct services *svc = impl_from_IWbemServices( iface );
-    BSTR path = NULL;
-    HRESULT hr;
 
     context_record( L"PutInstance", ctx );
     if (result) *result = NULL;
-    if (!obj) return WBEM_E_INVALID_PARAMETER;
-    if (FAILED(hr = services_call_begin( svc ))) return hr;
-    hr = services_put( svc, obj, flags, &path );
-    if (SUCCEEDED(hr) && result) hr = call_result_create( &svc->host, S_OK, path, NULL, result );
-    else SysFreeString( path );
-    return services_call_end( hr );
+    if (!obj || (svc->host.classes && classes_is_class( obj ))) return WBEM_E_INVALID_PARAMETER;
+    return services_put_call( svc, obj, flags, result );
 }
 
 static HRESULT WINAPI services_PutInstanceAsync( IWbemServices *iface, IWbemClassObject *obj, LONG flags,
@@ -561,7 +593,7 @@ static HRESULT WINAPI services_PutInstanceAsync( IWbemServices *iface, IWbemClas
     HRESULT hr;
 
     context_record( L"PutInstanceAsync", ctx );
-    if (!obj) return WBEM_E_INVALID_PARAMETER;
+    if (!obj || (svc->host.classes && classes_is_class( obj ))) return WBEM_E_INVALID_PARAMETER;
     /* What the client passed, as it was at the call: it may change it afterwards. */
     if (FAILED(object_copy( obj, &copy ))) copy = obj, IWbemClassObject_AddRef( obj );
     hr = async_start( svc, &svc->table, OP_PUT, NULL, NULL, flags, copy, sink );
@@ -578,6 +610,7 @@ static HRESULT WINAPI services_DeleteInstance( IWbemServices *iface, const BSTR 
     (void)flags;
     context_record( L"DeleteInstance", ctx );
     if (result) *result = NULL;
+    if (svc->host.classes && path && !wcspbrk( path, L".=" )) return WBEM_E_INVALID_PARAMETER;
     if (FAILED(hr = services_call_begin( svc ))) return hr;
     hr = services_delete( svc, path );
     return services_call_end( hr );
