@@ -27,6 +27,7 @@ build = {
     ["wmi"] = "lua/wmi/init.lua",
     ["wmi.fanout"] = "lua/wmi/fanout.lua",
     ["wmi.cli"] = "lua/wmi/cli.lua",
+    ["wmi.datetime"] = "lua/wmi/datetime.lua",
   },
   install = {
     bin = { wmiq = "bin/wmiq" },
@@ -40,6 +41,7 @@ build = {
             "src/object.c", "src/services.c", "src/queue.c", "src/sink.c",
             "src/apartment.c", "src/stub.c", "src/call.c", "src/connect.c",
             "src/pool.c", "src/console.c", "src/stream.c", "src/support.c",
+            "src/context.c", "src/privilege.c", "src/equality.c", "src/classdef.c",
           },
           defines = { "COBJMACROS", "UNICODE", "_UNICODE", "_WIN32_WINNT=0x0601" },
           libraries = { "ole32", "oleaut32", "uuid", "wbemuuid", "advapi32", "shell32" },
