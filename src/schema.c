@@ -25,6 +25,7 @@ struct schema
     SAFEARRAY *names, *params;  /* GetNames of the object, of a signature */
     struct schema_param *order; /* a signature's parameters in ID order */
     BSTR name, name2;           /* a property or method, a parameter */
+    BSTR text;                  /* a qualifier's, a method's or an origin's name, freed once pushed */
     VARIANT v;
     BOOL method_enum;           /* BeginMethodEnumeration is in force */
     int (*body)(lua_State *L, struct schema *s);   /* what to read, given the call's arguments */
@@ -48,6 +49,7 @@ static void schema_free(struct schema *s)
     free(s->order);
     SysFreeString(s->name);
     SysFreeString(s->name2);
+    SysFreeString(s->text);
     VariantClear(&s->v);
 }
 
@@ -133,10 +135,10 @@ static void schema_push_qualifiers(lua_State *L, struct schema *s, BOOL flavors)
     for (;;)
     {
         flavor = 0;
-        if (IWbemQualifierSet_Next(s->qs, 0, &s->name2, &s->v, &flavor) != WBEM_S_NO_ERROR) break;
-        str_push_wide(L, s->name2, -1);
-        SysFreeString(s->name2);
-        s->name2 = NULL;
+        if (IWbemQualifierSet_Next(s->qs, 0, &s->text, &s->v, &flavor) != WBEM_S_NO_ERROR) break;
+        str_push_wide(L, s->text, -1);
+        SysFreeString(s->text);
+        s->text = NULL;
         variant_push(L, &s->v, CIM_EMPTY);
         VariantClear(&s->v);
         if (flavors)
@@ -262,8 +264,6 @@ static HRESULT schema_push_property(lua_State *L, struct schema *s, int keys)
 {
     CIMTYPE type = CIM_EMPTY;
     HRESULT hr = schema_check(L, IWbemClassObject_Get(s->obj, s->name, 0, NULL, &type, NULL));
-    BSTR origin = NULL;
-
     if (FAILED(hr)) return hr;
     schema_drop_qs(s);
     schema_check(L, IWbemClassObject_GetPropertyQualifierSet(s->obj, s->name, &s->qs));
@@ -280,13 +280,13 @@ static HRESULT schema_push_property(lua_State *L, struct schema *s, int keys)
     lua_setfield(L, -2, "read");
     lua_pushboolean(L, schema_flag(L, s, L"write", FALSE));
     lua_setfield(L, -2, "write");
-    if (SUCCEEDED(schema_check(L, IWbemClassObject_GetPropertyOrigin(s->obj, s->name, &origin))) && origin)
+    if (SUCCEEDED(schema_check(L, IWbemClassObject_GetPropertyOrigin(s->obj, s->name, &s->text))) && s->text)
     {
-        SysFreeString(s->name2);
-        s->name2 = origin;
-        str_push_wide(L, origin, -1);
+        str_push_wide(L, s->text, -1);
         lua_setfield(L, -2, "origin");
     }
+    SysFreeString(s->text);
+    s->text = NULL;
     schema_push_qualifiers(L, s, FALSE);
     lua_setfield(L, -2, "qualifiers");
     schema_drop_qs(s);
@@ -402,13 +402,13 @@ static HRESULT schema_method_names(lua_State *L, struct schema *s)
     for (;;)
     {
         IWbemClassObject *in = NULL, *out = NULL;   /* Wine writes through them unchecked */
-        hr = IWbemClassObject_NextMethod(s->obj, 0, &s->name2, &in, &out);
+        hr = IWbemClassObject_NextMethod(s->obj, 0, &s->text, &in, &out);
         if (in) IWbemClassObject_Release(in);
         if (out) IWbemClassObject_Release(out);
         if (hr != WBEM_S_NO_ERROR) break;
-        str_push_wide(L, s->name2, -1);
-        SysFreeString(s->name2);
-        s->name2 = NULL;
+        str_push_wide(L, s->text, -1);
+        SysFreeString(s->text);
+        s->text = NULL;
         lua_rawseti(L, -2, ++n);
     }
     IWbemClassObject_EndMethodEnumeration(s->obj);

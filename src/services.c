@@ -283,6 +283,14 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
     return hr;
 }
 
+/*** The objects a WQL query gives, as a list.
+ * @function Services:query
+ * @tparam string wql the query
+ * @tparam[opt] table opts `shallow = true` (WBEM_FLAG_SHALLOW); `amended = true`: with their amended
+ *   qualifiers (WBEM_FLAG_USE_AMENDED_QUALIFIERS); svc:each and svc:instances take the same options
+ * @treturn wmi.List the objects
+ * @return or nil, message, hresult
+ */
 static int services_query(lua_State *L)
 {
     LONG flags = services_enum_flags(L, 3, "query");
@@ -303,6 +311,13 @@ static int services_instances(lua_State *L)
     return services_drain(L, e, id);
 }
 
+/*** The classes of the namespace, or those derived from SUPER (IWbemServices::CreateClassEnum, deep).
+ * @function Services:classes
+ * @tparam[opt] string super a superclass
+ * @tparam[opt] table opts `amended = true`: with their amended qualifiers (WBEM_FLAG_USE_AMENDED_QUALIFIERS)
+ * @treturn wmi.List the classes
+ * @return or nil, message, hresult
+ */
 static int services_classes(lua_State *L)
 {
     static const char *const options[] = { "amended", NULL };
@@ -447,6 +462,14 @@ void services_check_path(lua_State *L, int arg)
     luaL_argcheck(L, *start && *start != '.' && *start != '=', arg, "object path names no class");
 }
 
+/*** Reads one class or instance (IWbemServices::GetObject).
+ * @function Services:get
+ * @tparam string path an object path: a class ("Win32_Process") or an instance ('Win32_Service.Name="Spooler"')
+ * @tparam[opt] table opts `amended = true`: with its amended qualifiers (WBEM_FLAG_USE_AMENDED_QUALIFIERS),
+ *   such as Description and the text of Values, in the connection's locale
+ * @treturn wmi.Object the object
+ * @return or nil, message, hresult
+ */
 static int services_get(lua_State *L)
 {
     static const char *const options[] = { "amended", NULL };
