@@ -520,6 +520,14 @@ static ULONG WINAPI sobj_Release( IWbemClassObject *iface )
     return refs;
 }
 
+static BOOL prop_is_key( const struct prop *p )
+{
+    const struct qual *q;
+    for (q = p->quals; q && q->name; q++)
+        if (!_wcsicmp( q->name, L"key" )) return TRUE;
+    return FALSE;
+}
+
 static const struct prop *sobj_prop( const struct sobj *o, const WCHAR *name, ULONG *index )
 {
     ULONG i;
@@ -549,10 +557,7 @@ static HRESULT sobj_relpath( const struct sobj *o, BSTR *out )
     if (!o->instance) return (*out = SysAllocString( o->cls->name )) ? S_OK : E_OUTOFMEMORY;
     for (i = 0; i < o->cls->nprops; i++)
     {
-        const struct qual *q;
-        for (q = o->cls->props[i].quals; q && q->name; q++)
-            if (!_wcsicmp( q->name, L"key" )) break;
-        if (!q || !q->name) continue;
+        if (!prop_is_key( &o->cls->props[i] )) continue;
         if (V_VT( &o->values[i] ) != VT_BSTR) return S_FALSE;
         swprintf( buf, ARRAYSIZE(buf), L"%ls.%ls=\"%ls\"", o->cls->name, o->cls->props[i].name,
                   V_BSTR( &o->values[i] ) );
@@ -697,13 +702,7 @@ static HRESULT WINAPI sobj_GetNames( IWbemClassObject *iface, LPCWSTR qualifier,
     (void)val;
     if (!names) return WBEM_E_INVALID_PARAMETER;
     if (qualifier) return WBEM_E_NOT_SUPPORTED;
-    for (i = 0; !sys && i < o->cls->nprops; i++)
-    {
-        const struct qual *q;
-        BOOL key = FALSE;
-        for (q = o->cls->props[i].quals; q && q->name; q++) key = key || !_wcsicmp( q->name, L"key" );
-        n += !keys || key;
-    }
+    for (i = 0; !sys && i < o->cls->nprops; i++) n += !keys || prop_is_key( &o->cls->props[i] );
     if (!nonsys) n += ARRAYSIZE(system);
     if (!(sa = SafeArrayCreateVector( VT_BSTR, 0, n ))) return E_OUTOFMEMORY;
     for (i = 0; !nonsys && i < ARRAYSIZE(system); i++, at++)
@@ -714,11 +713,8 @@ static HRESULT WINAPI sobj_GetNames( IWbemClassObject *iface, LPCWSTR qualifier,
     }
     for (i = 0; !sys && i < o->cls->nprops; i++)
     {
-        const struct qual *q;
-        BOOL key = FALSE;
         BSTR s;
-        for (q = o->cls->props[i].quals; q && q->name; q++) key = key || !_wcsicmp( q->name, L"key" );
-        if (keys && !key) continue;
+        if (keys && !prop_is_key( &o->cls->props[i] )) continue;
         s = SysAllocString( o->cls->props[i].name );
         SafeArrayPutElement( sa, &at, s );
         SysFreeString( s );
