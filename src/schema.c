@@ -101,7 +101,7 @@ static BOOL schema_push_qualifier(lua_State *L, struct schema *s, const WCHAR *n
 }
 
 /* Pushes the flavor bits as { amended, to_instance, to_subclass, overridable,
- * propagated } (WBEM_FLAVOR_TYPE, [MS-WMI] 2.2.4.2's qualifier flavors). */
+ * propagated } (WBEM_FLAVOR_TYPE; [MS-WMIO] 2.2.62 QualifierFlavor). */
 static void schema_push_flavor(lua_State *L, LONG flavor)
 {
     lua_createtable(L, 0, 5);
@@ -209,7 +209,7 @@ static BOOL schema_flag(lua_State *L, struct schema *s, const WCHAR *name, BOOL 
  * keys, else the properties with the key qualifier, else, for an instance of a
  * provider that gives neither (Wine: GetNames answers E_NOTIMPL and property
  * qualifier sets are empty), the names its __RELPATH gives values to
- * ("Class.A=...,B=...", [MS-WMI] 2.2.? object paths), in that path's order. */
+ * ("Class.A=...,B=...": [MS-WMI] 2.2.2 CIM Path, KEY-VALUE-LIST), in that path's order. */
 static HRESULT schema_push_keys(lua_State *L, struct schema *s)
 {
     HRESULT hr = schema_names(L, s, TRUE);

@@ -18,7 +18,7 @@
  *   TestWmi_Pair     a class with two keys (Antecedent, Dependent), as an association.
  *
  * The contract followed: IWbemClassObject and IWbemQualifierSet (the SDK pages),
- * [MS-WMI] 2.2.4.2 (qualifier flavors: an instance carries the class's qualifiers
+ * [MS-WMIO] 2.2.62 QualifierFlavor (an instance carries the class's qualifiers
  * that propagate to instances, marked WBEM_FLAVOR_ORIGIN_PROPAGATED), and
  * WBEM_FLAG_USE_AMENDED_QUALIFIERS: amended qualifiers (Description, Values: the
  * localizable text, flavor WBEM_FLAVOR_AMENDED) are in an object only when the
