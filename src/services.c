@@ -205,24 +205,34 @@ int services_connect(lua_State *L)
 
 /* --- arguments --------------------------------------------------------------- */
 
+/* Option 'amended' of the options at OPTS: WBEM_FLAG_USE_AMENDED_QUALIFIERS, so
+ * that objects carry their amended qualifiers (Description, the text of Values)
+ * in the connection's locale (wmi.connect's 'locale'). */
+static LONG services_amended_flag(lua_State *L, int opts)
+{
+    LONG flags = 0;
+    if (core_opt_field(L, opts, "amended") != LUA_TNIL && lua_toboolean(L, -1)) flags = WBEM_FLAG_USE_AMENDED_QUALIFIERS;
+    lua_pop(L, 1);
+    return flags;
+}
+
 /* Arguments are read and converted before the services is checked: reading
  * allocates, and an allocation may run a finalizer that closes it. Between
  * services_check and the COM call nothing allocates. */
 static LONG services_enum_flags(lua_State *L, int opts, const char *func)
 {
-    static const char *const options[] = { "shallow", "context", NULL };
+    static const char *const options[] = { "shallow", "context", "amended", NULL };
     LONG flags = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
     core_opt_check(L, opts, func, "option", options);
     core_opt_field(L, opts, "shallow");
     if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SHALLOW;
     lua_pop(L, 1);
-    return flags;
+    return flags | services_amended_flag(L, opts);
 }
 
-/* Options of a call that takes only a context: checked, and the context pushed
- * (context_push). */
-/* The context of the options table at OPTS, whose only other option may be EXTRA. */
+/* Options of a call that takes a context (and EXTRA, if not NULL): checked, and the
+ * context pushed (context_push). */
 static struct context *services_context(lua_State *L, int opts, const char *func, const char *extra)
 {
     const char *const options[] = { "context", extra, NULL };
@@ -341,6 +351,8 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
  * @function Services:query
  * @tparam string wql
  * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.shallow without the instances of subclasses (WBEM_FLAG_SHALLOW)
+ * @tparam[opt] boolean opts.amended with their amended qualifiers (WBEM_FLAG_USE_AMENDED_QUALIFIERS: `Description`, the text of `Values`) in the connection's locale
  * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn List a list of `Object`; `tostring(list)` summarises it
  * @return nil, message, hresult
@@ -393,6 +405,7 @@ static int services_instances(lua_State *L)
  * @tparam[opt] string superclass
  * @tparam[opt] table opts
  * @tparam[opt] boolean opts.shallow only the direct subclasses
+ * @tparam[opt] boolean opts.amended with their amended qualifiers (WBEM_FLAG_USE_AMENDED_QUALIFIERS: `Description`, the text of `Values`) in the connection's locale
  * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn List a list of `Object`
  * @return nil, message, hresult
@@ -408,10 +421,10 @@ static int services_classes(lua_State *L)
     size_t len;
 
     if (!lua_isnoneornil(L, 2)) core_check_text(L, 2, &len);
-    c = services_context(L, 3, "classes", NULL);
+    c = services_context(L, 3, "classes", "amended");
     super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
     hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
-                               | WBEM_FLAG_FORWARD_ONLY, c, &ps, &e, &id);
+                               | WBEM_FLAG_FORWARD_ONLY | services_amended_flag(L, 3), c, &ps, &e, &id);
     if (FAILED(hr)) return privileges_fail(L, &ps, hr);
     return services_drain(L, e, id);
 }
@@ -558,6 +571,7 @@ void services_check_path(lua_State *L, int arg)
  * @function Services:get
  * @tparam string path
  * @tparam[opt] table opts
+ * @tparam[opt] boolean opts.amended with its amended qualifiers (WBEM_FLAG_USE_AMENDED_QUALIFIERS: `Description`, the text of `Values`) in the connection's locale
  * @tparam[opt] table opts.context the call's IWbemContext: `{ name = value, ... }` (see `wmi.connect`)
  * @treturn Object
  * @return nil, message, hresult
@@ -572,15 +586,17 @@ static int services_get(lua_State *L)
     struct context *c;
     BSTR path;
     HRESULT hr;
+    LONG flags;
 
     services_check_path(L, 2);
-    c = services_context(L, 3, "get", NULL);
+    c = services_context(L, 3, "get", "amended");
+    flags = services_amended_flag(L, 3);
     o = object_new(L);
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
     if (SUCCEEDED(hr = context_enter(c, s->identity, &ctx, &ps)))
     {
-        hr = IWbemServices_GetObject(s->svc, path, 0, ctx, &obj, NULL);
+        hr = IWbemServices_GetObject(s->svc, path, flags, ctx, &obj, NULL);
         context_leave(ctx, &ps);
     }
     SysFreeString(path);

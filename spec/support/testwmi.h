@@ -230,6 +230,13 @@ HRESULT classes_delete( const WCHAR *path );
 void classes_clear( void );
 int classes_push_log( struct lua_State *L );   /* testwmi.class_log() */
 
+/* --- testwmi_schema.c: classes with qualifiers (TestWmi_Service, TestWmi_Process, TestWmi_Pair) --- */
+
+/* What the server serves itself for a COLLECT_* KIND of path A (method B): S_FALSE
+ * when A names none of its classes (then Wine answers). FLAGS may carry
+ * WBEM_FLAG_USE_AMENDED_QUALIFIERS. */
+HRESULT schema_collect( int kind, const WCHAR *a, const WCHAR *b, LONG flags, struct objects *out );
+
 /* --- testwmi_proxy.c: proxies that are not agile (configure{ proxies = true }) ------- */
 
 /* A proxy of the calling apartment for SVC (AddRef'd). */

@@ -296,6 +296,7 @@ static HRESULT services_collect_ctx( struct services *svc, int kind, const WCHAR
     flags &= WBEM_FLAG_SHALLOW | WBEM_FLAG_DEEP | WBEM_FLAG_USE_AMENDED_QUALIFIERS;
     if (svc->host.classes) return classes_collect( kind, a, flags, out );
     if (kind == COLLECT_GET && a && (obj = overlay_find( a ))) return objects_add( out, obj );
+    if ((hr = schema_collect( kind, a, b, flags, out )) != S_FALSE) return hr;
     EnterCriticalSection( &testwmi_wine_cs );
     switch (kind)
     {
