@@ -25,6 +25,8 @@ build = {
     ["wmi.fanout"] = "lua/wmi/fanout.lua",
     ["wmi.stream"] = "lua/wmi/stream.lua",
     ["wmi.cli"] = "lua/wmi/cli.lua",
+    ["wmi.format"] = "lua/wmi/format.lua",
+    ["wmi.wmic"] = "lua/wmi/wmic.lua",
   },
   install = {
     bin = { wmiq = "bin/wmiq" },
