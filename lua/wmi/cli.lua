@@ -429,6 +429,8 @@ local function run_verb(svc, o, ctx)
     return
   end
   local method = o.method and method_of(svc, o)
+  -- As the class spells it: Wine's provider finds methods case-sensitively.
+  if method and method.name then o.method = method.name end
   local targets = {}
   if o.command == "call" then
     targets[1] = o.path
@@ -465,6 +467,17 @@ local function run_verb(svc, o, ctx)
       ctx.note("Deleted " .. path)
     end
   end
+end
+
+-- ROW with only the COLUMNS it has (any case), in COLUMNS' order, its Host first.
+local function only(row, columns)
+  if not columns then return row end
+  local have = {}
+  for _, name in ipairs(row.names) do have[name:lower()] = name end
+  local names = { row.names[1] == "Host" and row.values.Host ~= nil and "Host" or nil }
+  for _, name in ipairs(columns) do names[#names + 1] = have[name:lower()] end
+  row.names = names
+  return row
 end
 
 local VERBS = { call = true, ["wmic-call"] = true, set = true, create = true, delete = true }
@@ -704,7 +717,7 @@ function cli.main(args, out, err, env)
         end
       end
       rows = rows + 1
-      fmt.row(row_of(obj, host, mof, class_only))
+      fmt.row(only(row_of(obj, host, mof, class_only), o.columns))
       if out.flush then out:flush() end
     end
     ctx.emit = emit

@@ -85,7 +85,8 @@ function wmic.applies(words)
 end
 
 -- Fills O from WORDS: o.command ("query", "wmic-call", "set", "create", "delete"),
--- o.class, o.where, o.wql, o.method, o.params, o.arguments, o.list_format.
+-- o.class, o.where, o.wql, o.method, o.params, o.arguments, o.list_format,
+-- o.columns (list brief: the properties shown, where the class has them).
 function wmic.parse(o, words, usage)
   local i, alias = 2, wmic.aliases[words[1]:lower()]
   if alias then
@@ -114,9 +115,11 @@ function wmic.parse(o, words, usage)
     end
   elseif verb == "list" then
     local kind = (words[i + 1] or "full"):lower()
-    if kind == "brief" then
-      select_list = alias and alias[2]:gsub(",", ", ") or "*"
-    elseif kind ~= "full" then
+    if kind == "brief" and alias then
+      -- Every property, shown are the brief ones the class has (Wine's lack some).
+      o.columns = {}
+      for name in alias[2]:gmatch("[^,]+") do o.columns[#o.columns + 1] = name end
+    elseif kind ~= "brief" and kind ~= "full" then
       usage("unknown list format '%s' (brief or full expected)", words[i + 1])
     else
       o.list_format = true

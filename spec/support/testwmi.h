@@ -165,6 +165,9 @@ IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *p
 /* The "mixed" host's extra row: a TestWmi_Node, a class with a Host property of its own. */
 IWbemClassObject *bag_node( void );
 
+/* --- testwmi_methods.c: methods Wine lacks (Win32_Process.Terminate) ------------------ */
+HRESULT methods_exec( const WCHAR *path, const WCHAR *method, IWbemClassObject *in, IWbemClassObject **out );
+
 /* --- testwmi_enum.c: IEnumWbemClassObject over a list; IWbemCallResult ------------- */
 
 struct objects
