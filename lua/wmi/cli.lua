@@ -17,9 +17,14 @@ Usage: wmiq [options] "SELECT ..."            a WQL query
                                               runs a method, prints its out-parameters
        wmiq [options] classes [SUPERCLASS]    class names (all, or below SUPERCLASS)
        wmiq [options] watch "SELECT ..."      events, as they arrive, until Ctrl+C or --timeout
+       wmiq [options] describe CLASS          a class's properties (CIM type, key, access,
+                                              description) and methods with their parameters
+       wmiq [options] ALIAS [where "COND"] [get P1,P2,... | list brief|full
+                        | call METHOD [NAME=VALUE ...] | set NAME=VALUE ... | create NAME=VALUE ...
+                        | delete]             WMIC's grammar: wmiq --help aliases
 
 Options:
-  -n, --namespace NS   namespace (default root\cimv2)
+  -n, --namespace NS   namespace (default root\cimv2; \\root\cimv2 as WMIC writes it too)
   -H, --host HOSTS     hosts, comma-separated (h1,h2,...), or @FILE with one host a
                        line (# starts a comment); several hosts are asked at once and
                        every row then starts with its Host (a class's own Host
@@ -36,14 +41,22 @@ Options:
   -y, --yes            call on several hosts without asking (see Changes)
       --what-if        print what call would do on each host, and call nothing
       --csv-raw        csv: no ' before cells that start with = + - @ TAB or CR
-  -f, --format FMT     table (default), list, csv, json, jsonl or mof
+  -f, --format FMT     table (default), list, csv, json, jsonl or mof (any case)
+      --every N        runs the command again every N seconds (WMIC's /every:N),
+                       until Ctrl+C
+      --repeat N       with --every: N runs in all (WMIC's /repeat:N)
+      --shard I/N      only the hosts of -H in shard I of N (0 <= I < N): those whose
+                       lower-cased name's FNV-1a hash (32 bits) modulo N is I. N
+                       collectors given I = 0..N-1 (a scheduler's array index) share
+                       a fleet with no coordinator; their jsonl concatenates
+      --version        the version of luawmi
       --throttle N     hosts in flight at once (default 32)
       --timeout MS     milliseconds per host, connection included, for every
                        command (default 30000 with -H, none without); a host that
                        takes longer fails with WBEM_E_TIMED_OUT; watch: how long
                        to watch (default: until Ctrl+C)
       --locator CLSID  another IWbemLocator to connect with ({...}; default WMI's)
-  -h, --help           this help
+  -h, --help           this help; --help aliases: WMIC's aliases and verbs
 
 Formats:
   table   aligned columns under a header, as wide as the console or COLUMNS
@@ -71,9 +84,14 @@ Changes:
   the method with its arguments (no: nothing is called, exit status 1); without
   a terminal it needs --yes.
 
+  delete asks first at a terminal, showing the instances; without a terminal it
+  needs --yes.
+
 Exit status: 0 when every host and call succeeded, 1 when one failed (each error
-on stderr with its WBEM name and HRESULT), 2 for a usage error, 130 after Ctrl+C
-(what arrived until then is printed).
+on stderr with its WBEM name and HRESULT), 2 for a usage error, 3 when a method
+returned a ReturnValue other than 0 (on stderr with its meaning where the class
+gives one: "StopService returned 6 = The service has not been started"), 130
+after Ctrl+C (what arrived until then is printed).
 ]]
 
 local FORMATS = { table = true, list = true, csv = true, json = true, jsonl = true, mof = true }
