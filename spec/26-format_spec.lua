@@ -38,6 +38,22 @@ describe("wmi.format", function()
     assert.equal('{"a":1,"b":"x"}\n', wmi.format({ b = "x", a = 1 }, "jsonl"))
   end)
 
+  it("first: a table of only the leading columns that fit the width, as Format-Table", function()
+    local list = assert(svc:query("SELECT * FROM Win32_Service"))
+    local names = list[1]:properties()
+    local function header(text)
+      local words = {}
+      for word in text:match("^[^\n]+"):gmatch("%S+") do words[#words + 1] = word end
+      return words
+    end
+    -- AcceptPause and AcceptStop fit 40 columns; DisplayName (counted at most 24 wide) would not.
+    local text = wmi.format(list, "table", { width = 40, first = true })
+    assert.same({ names[1], names[2] }, header(text))
+    for line in text:gmatch("[^\n]+") do assert.is_true(#line <= 40, line) end
+    -- Without first, every column, each cut to fit.
+    assert.equal(#names, #header(wmi.format(list, "table", { width = 40 })))
+  end)
+
   it("keeps issue 22's output rules: escapes visible, formulas neutralised", function()
     assert.equal("Name\r\n'=cmd|' /C calc'!A0\\x1b[31m\r\n", wmi.format({ Name = "=cmd|' /C calc'!A0\27[31m" }, "csv"))
     assert.equal("Name=\\u202egnp.exe\n\n", wmi.format({ Name = "\u{202e}gnp.exe" }, "list"))
