@@ -128,6 +128,13 @@ HRESULT object_put(IWbemClassObject *obj, const WCHAR *name, VARIANT *v, CIMTYPE
  * with a readable __tostring. */
 void object_new_list(lua_State *L);
 
+/* schema.c: obj:qualifiers, obj:schema, obj:keys, obj:method (methods of wmi.Object) */
+int schema_qualifiers(lua_State *L);
+int schema_schema(lua_State *L);
+int schema_keys(lua_State *L);
+int schema_method(lua_State *L);
+void schema_register(lua_State *L);     /* the wmi.Method metatable */
+
 /* variant.c: VARIANT <-> Lua values, driven by the CIM type */
 /* OR'd into the CIM type given to variant_from_lua for a method's in-parameter:
  * sint32 then also takes 2^31..2^32-1 as a bit pattern (see variant.c). */

@@ -714,6 +714,10 @@ void object_register(lua_State *L)
         { "clone", object_clone },
         { "inparams", object_inparams },
         { "close", object_close },
+        { "qualifiers", schema_qualifiers },
+        { "schema", schema_schema },
+        { "keys", schema_keys },
+        { "method", schema_method },
         { NULL, NULL }
     };
     static const luaL_Reg meta[] = {
@@ -729,6 +733,7 @@ void object_register(lua_State *L)
     lua_pushcfunction(L, object_names_tostring);
     lua_setfield(L, -2, "__tostring");
     lua_pop(L, 1);
+    schema_register(L);
     luaL_newmetatable(L, OBJECT_UNCONVERTIBLE);
     lua_pushcfunction(L, object_unconvertible_tostring);
     lua_setfield(L, -2, "__tostring");

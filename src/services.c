@@ -159,19 +159,30 @@ int services_connect(lua_State *L)
 
 /* --- arguments --------------------------------------------------------------- */
 
+/* Option 'amended' of the options at OPTS: WBEM_FLAG_USE_AMENDED_QUALIFIERS, so
+ * that objects carry their amended qualifiers (Description, the text of Values)
+ * in the connection's locale (wmi.connect's 'locale'). */
+static LONG services_amended_flag(lua_State *L, int opts)
+{
+    LONG flags = 0;
+    if (core_opt_field(L, opts, "amended") != LUA_TNIL && lua_toboolean(L, -1)) flags = WBEM_FLAG_USE_AMENDED_QUALIFIERS;
+    lua_pop(L, 1);
+    return flags;
+}
+
 /* Arguments are read and converted before the services is checked: reading
  * allocates, and an allocation may run a finalizer that closes it. Between
  * services_check and the COM call nothing allocates. */
 static LONG services_enum_flags(lua_State *L, int opts, const char *func)
 {
-    static const char *const options[] = { "shallow", NULL };
+    static const char *const options[] = { "shallow", "amended", NULL };
     LONG flags = WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY;
     if (!lua_isnoneornil(L, opts)) luaL_checktype(L, opts, LUA_TTABLE);
     core_opt_check(L, opts, func, "option", options);
     core_opt_field(L, opts, "shallow");
     if (lua_toboolean(L, -1)) flags |= WBEM_FLAG_SHALLOW;
     lua_pop(L, 1);
-    return flags;
+    return flags | services_amended_flag(L, opts);
 }
 
 /* services_check that frees BSTRs A and B before it raises. */
@@ -294,11 +305,18 @@ static int services_instances(lua_State *L)
 
 static int services_classes(lua_State *L)
 {
-    BSTR super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
+    static const char *const options[] = { "amended", NULL };
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_CLASSES, NULL, super, WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY
-                               | WBEM_FLAG_FORWARD_ONLY, &e, &id);
+    BSTR super;
+    LONG flags;
+    HRESULT hr;
+
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    core_opt_check(L, 3, "classes", "option", options);
+    flags = WBEM_FLAG_DEEP | WBEM_FLAG_RETURN_IMMEDIATELY | WBEM_FLAG_FORWARD_ONLY | services_amended_flag(L, 3);
+    super = lua_isnoneornil(L, 2) ? NULL : core_check_bstr(L, 2);
+    hr = services_enum(L, SERVICES_CLASSES, NULL, super, flags, &e, &id);
     if (FAILED(hr)) return hresult_fail(L, hr);
     return services_drain(L, e, id);
 }
@@ -431,17 +449,22 @@ void services_check_path(lua_State *L, int arg)
 
 static int services_get(lua_State *L)
 {
+    static const char *const options[] = { "amended", NULL };
     struct services *s;
     struct object *o;
     IWbemClassObject *obj = NULL;
     BSTR path;
     HRESULT hr;
+    LONG flags;
 
     services_check_path(L, 2);
+    if (!lua_isnoneornil(L, 3)) luaL_checktype(L, 3, LUA_TTABLE);
+    core_opt_check(L, 3, "get", "option", options);
+    flags = services_amended_flag(L, 3);
     o = object_new(L);
     path = core_check_bstr(L, 2);
     s = services_check_free(L, path, NULL);
-    hr = IWbemServices_GetObject(s->svc, path, 0, NULL, &obj, NULL);
+    hr = IWbemServices_GetObject(s->svc, path, flags, NULL, &obj, NULL);
     SysFreeString(path);
     if (FAILED(hr)) return hresult_fail(L, hr);
     object_fill(o, obj);

@@ -209,6 +209,13 @@ HRESULT services_put( struct services *svc, IWbemClassObject *obj, LONG flags, B
 HRESULT services_delete( struct services *svc, const WCHAR *path );
 void overlay_clear( void );
 
+/* --- testwmi_schema.c: classes with qualifiers (TestWmi_Service, TestWmi_Process, TestWmi_Pair) --- */
+
+/* What the server serves itself for a COLLECT_* KIND of path A (method B): S_FALSE
+ * when A names none of its classes (then Wine answers). FLAGS may carry
+ * WBEM_FLAG_USE_AMENDED_QUALIFIERS. */
+HRESULT schema_collect( int kind, const WCHAR *a, const WCHAR *b, LONG flags, struct objects *out );
+
 /* --- testwmi_proxy.c: proxies that are not agile (configure{ proxies = true }) ------- */
 
 /* A proxy of the calling apartment for SVC (AddRef'd). */

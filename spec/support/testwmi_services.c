@@ -292,6 +292,7 @@ HRESULT services_collect( struct services *svc, int kind, const WCHAR *a, const 
     /* Only what a query may carry: the server reads Wine's answer whole. */
     flags &= WBEM_FLAG_SHALLOW | WBEM_FLAG_DEEP | WBEM_FLAG_USE_AMENDED_QUALIFIERS;
     if (kind == COLLECT_GET && a && (obj = overlay_find( a ))) return objects_add( out, obj );
+    if ((hr = schema_collect( kind, a, b, flags, out )) != S_FALSE) return hr;
     EnterCriticalSection( &testwmi_wine_cs );
     switch (kind)
     {
