@@ -341,33 +341,9 @@ local function checked(value, message)
   return value
 end
 
--- "uint32[]" -> "uint32", true
-local function cim_type(t)
-  local base, n = (t or ""):gsub("%[%]$", "")
-  return base, n > 0
-end
-
--- The class description of CLS in obj:schema()'s shape. A module without
--- obj:schema() gives what the object itself says: types and in-parameters (no
--- qualifiers, keys, access nor out-parameters).
-local function schema_of(cls)
-  if pcall(function() return cls.schema end) then return checked(cls:schema()) end
-  local function described(obj)
-    local list = {}
-    for _, name in ipairs(obj and obj:properties() or {}) do
-      local t, array = cim_type(obj:cimtype(name))
-      list[#list + 1] = { name = name, type = t, array = array, qualifiers = {} }
-    end
-    return list
-  end
-  local schema = { class = cls:class(), derivation = {}, qualifiers = {}, keys = {},
-                   properties = described(cls), methods = {} }
-  for _, name in ipairs(cls:methods()) do
-    schema.methods[#schema.methods + 1] = { name = name, qualifiers = {}, inparams = described(cls:inparams(name)),
-                                            outparams = {} }
-  end
-  return schema
-end
+-- Description and Values (the meanings of a ReturnValue) are amended qualifiers:
+-- WMI sends them only when asked.
+local AMENDED = { amended = true }
 
 local function find_method(schema, name)
   for _, m in ipairs(schema.methods) do
@@ -379,7 +355,7 @@ end
 -- `wmiq describe CLASS`, as Get-CimClass shows a class: its properties as a table
 -- (type, key, access, description), then its methods' signatures.
 local function describe(svc, o, out, nl, width)
-  local schema = schema_of(checked(svc:get(o.class)))
+  local schema = checked(checked(svc:get(o.class, AMENDED)):schema())
   local q = schema.qualifiers or {}
   out:write("class ", visible(schema.class), schema.superclass and " : " .. visible(schema.superclass) or "", nl)
   if q.Description then out:write(visible(tostring(q.Description)), nl) end
@@ -430,7 +406,7 @@ end
 -- what the class does not say unknown: { qualifiers = {} }.
 local function method_of(svc, o)
   local class = o.class or o.path:match("([^:]*)$"):match("^[^.=]+")
-  local ok, schema = pcall(function() return schema_of(checked(svc:get(class))) end)
+  local ok, schema = pcall(function() return checked(checked(svc:get(class, AMENDED)):schema()) end)
   return ok and find_method(schema, o.method) or { qualifiers = {} }
 end
 

@@ -149,6 +149,13 @@ print(assert(require("wmi").connect()):query("SELECT Caption FROM Win32_Operatin
     out, err, status = wmiq { "call", [[Win32_Service.Name="Spooler"]], "StopService" }
     assert.same({ "ReturnValue\n6\n", 3 }, { out, status })
     assert.matches('^wmiq: Win32_Service.Name="Spooler": StopService returned 6', err)
+    -- Wine's classes have no qualifiers: the test WMI server's TestWmi_Service has
+    -- Win32_BaseService's ValueMap/Values (amended: wmiq asks for them).
+    assert.same({ "ReturnValue\n6\n",
+                  'wmiq: TestWmi_Service.Name="TestStopped": StopService returned 6 = Service Not Active\n', 3 },
+      { wmiq { "--locator", TESTWMI, "call", [[TestWmi_Service.Name="TestStopped"]], "StopService" } })
+    assert.same({ "ReturnValue\n0\n", "", 0 },
+      { wmiq { "--locator", TESTWMI, "call", [[TestWmi_Service.Name="TestRunning"]], "StopService" } })
   end)
 
   it("set puts the changed properties (the test WMI server; Wine's PutInstance fails)", function()
@@ -171,12 +178,23 @@ print(assert(require("wmi").connect()):query("SELECT Caption FROM Win32_Operatin
     assert.same({ "", 0 }, { err, status })
     assert.matches("^class Win32_Process", out)
     assert.matches("\nProperty%s+Type%s+Key%s+Access%s+Description\n", out)
-    for _, p in ipairs { { "Handle", "string" }, { "ProcessID", "uint32" }, { "WorkingSetSize", "uint64" },
-                         { "CommandLine", "string" } } do
-      assert.matches("\n" .. p[1] .. "%s+" .. p[2] .. "%s", out)
+    -- Wine gives no qualifiers (no description, no static); the key comes from the path.
+    for _, p in ipairs { { "Handle", "string  key  read" }, { "ProcessID", "uint32       read" },
+                         { "WorkingSetSize", "uint64       read" }, { "CommandLine", "string       read" } } do
+      assert.matches("\n" .. p[1] .. "%s+" .. p[2] .. "%s*\n", out)
     end
-    assert.matches("\nMethods:\n.*Create%(in string CommandLine, in string CurrentDirectory", out)
-    assert.matches("\n  [%w ]*GetOwner%(", out)
+    assert.matches("\nMethods:\n"
+      .. "  uint32 Create%(in string CommandLine, in string CurrentDirectory, out uint32 ProcessId%)\n"
+      .. "  uint32 GetOwner%(out string User, out string Domain%)\n$", out)
+    -- The test WMI server's class has what Windows' have: descriptions, access, static methods.
+    out, err, status = wmiq { "--locator", TESTWMI, "describe", "TestWmi_Service" }
+    assert.same({ "", 0 }, { err, status })
+    assert.matches("^class TestWmi_Service : Win32_BaseService\nThe Win32_Service class represents a service", out)
+    assert.matches("\nName%s+string%s+key%s+read%s+The Name property uniquely identifies the service%.\n", out)
+    assert.matches("\nDisplayName%s+string%s+read/write%s*\n", out)
+    assert.matches("\n  uint32 StopService%(%)\n"
+      .. "      The StopService method places the service in the stopped state%.\n", out)
+    assert.matches("\n  static uint32 Create%(in string Name, in string DisplayName, ", out)
     assert.same({ "", "wmiq: WBEM_E_NOT_FOUND (0x80041002): Object not found\n", 1 },
       { wmiq { "describe", "Win32_NoSuchClass" } })
   end)
