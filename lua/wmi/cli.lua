@@ -259,7 +259,7 @@ function cli.parse(args)
   end
   local ALONE = { describe = true, ["wmic-call"] = true, set = true, create = true, delete = true }
   if ALONE[o.command] and (o.hosts or o.timeout) then
-    usage("'%s' runs on this machine for now: no '--host' or '--timeout'", cmd)
+    usage("'%s' runs on this machine for now: no '--host' or '--timeout'", (o.command:gsub("^wmic%-", "")))
   end
   if o["what-if"] and o.command ~= "call" then usage("option '--what-if' applies to call only") end
   return o
@@ -403,11 +403,15 @@ local function property_value(obj, name, value)
 end
 
 -- The description of the method O calls (o.class's, or its PATH's class), with
--- what the class does not say unknown: { qualifiers = {} }.
+-- what the class does not say unknown: { qualifiers = {} }. A class without
+-- qualifiers (Wine's) does not say whether a method is static: static is nil.
 local function method_of(svc, o)
   local class = o.class or o.path:match("([^:]*)$"):match("^[^.=]+")
   local ok, schema = pcall(function() return checked(checked(svc:get(class, AMENDED)):schema()) end)
-  return ok and find_method(schema, o.method) or { qualifiers = {} }
+  local method = ok and find_method(schema, o.method)
+  if not method then return { qualifiers = {} } end
+  if next(schema.qualifiers) == nil then method.static = nil end
+  return method
 end
 
 -- call PATH METHOD, and WMIC's verbs: call/set/delete on every instance O's query
