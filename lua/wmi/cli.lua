@@ -88,10 +88,10 @@ Changes:
   needs --yes.
 
 Exit status: 0 when every host and call succeeded, 1 when one failed (each error
-on stderr with its WBEM name and HRESULT), 2 for a usage error, 3 when a method
-returned a ReturnValue other than 0 (on stderr with its meaning where the class
-gives one: "StopService returned 6 = The service has not been started"), 130
-after Ctrl+C (what arrived until then is printed).
+on stderr with its WBEM name and HRESULT), 2 for a usage error, 130 after Ctrl+C
+(what arrived until then is printed), 3 when a method returned a ReturnValue
+other than 0 (on stderr with its meaning where the class gives one:
+"StopService returned 6 = The service has not been started").
 ]]
 
 local FORMATS = { table = true, list = true, csv = true, json = true, jsonl = true, mof = true }
@@ -253,8 +253,7 @@ function cli.parse(args)
     local word = o.wql:match("^%s*(%a+)")
     word = word and word:lower()
     if word ~= "select" and word ~= "associators" and word ~= "references" then
-      usage("unknown command '%s' (a WQL query, get, call, classes, watch, describe or an alias expected:"
-        .. " wmiq --help aliases)", cmd)
+      usage("unknown command '%s' (a WQL query, get, call, classes or watch expected)", cmd)
     end
   end
   local ALONE = { describe = true, ["wmic-call"] = true, set = true, create = true, delete = true }
