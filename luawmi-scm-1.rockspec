@@ -25,6 +25,8 @@ build = {
     ["wmi.fanout"] = "lua/wmi/fanout.lua",
     ["wmi.cli"] = "lua/wmi/cli.lua",
     ["wmi.datetime"] = "lua/wmi/datetime.lua",
+    ["wmi.format"] = "lua/wmi/format.lua",
+    ["wmi.wmic"] = "lua/wmi/wmic.lua",
   },
   install = {
     bin = { wmiq = "bin/wmiq" },

@@ -145,7 +145,7 @@ describe("wmi.Object", function()
     -- A projected instance has no path: its class and selected values tell it apart.
     assert.equal('Win32_Process {Name = "services.exe"}', tostring(q))
     local projected = assert(svc:query("SELECT Name, ProcessId FROM Win32_Process WHERE Name = 'services.exe'"))
-    assert.equal(('1 object:\n  Win32_Process {Name = "services.exe", ProcessID = %d}'):format(projected[1].ProcessId),
+    assert.equal(('1 object:\nName          ProcessID\nservices.exe  %d'):format(projected[1].ProcessId),
       tostring(projected))
     assert.equal("{Name, ProcessID}", tostring(projected[1]:properties()))  -- Wine's spelling
     assert.equal("{Create, GetOwner}", tostring(projected[1]:methods()))
@@ -273,23 +273,27 @@ describe("wmi.List", function()
     assert.equal(#list, n)
   end)
 
-  it("prints its count and at most 20 objects", function()
+  it("prints its count and a table of its first 20 objects' first columns", function()
     local list = assert(svc:query("SELECT * FROM Win32_Service"))
     local lines = {}
     for line in tostring(list):gmatch("[^\n]+") do lines[#lines + 1] = line end
     assert.equal(#list .. " objects:", lines[1])
-    assert.equal(22, #lines)
+    assert.equal(23, #lines)
+    -- The columns are the first properties (WMI's order), as many as fit the width.
+    local names = list[1]:properties()
+    assert.matches("^" .. names[1] .. "%s+" .. names[2] .. "%s", lines[2])
     for i = 1, 20 do
-      assert.equal("  " .. tostring(list[i]), lines[i + 1])
-      assert.matches('^  Win32_Service%.Name="[^"]+"$', lines[i + 1])
+      assert.equal(tostring(list[i][names[1]]), lines[i + 2]:match("^(%S+)"))
     end
-    assert.equal("  ...", lines[22])
+    assert.equal("...", lines[23])
 
-    assert.equal("1 object:\n  Win32_OperatingSystem",
+    assert.matches("^1 object:\nBootDevice%s+BuildNumber%s+[^\n]+\n%S+%s+%d+%s",
       tostring(assert(svc:query("SELECT * FROM Win32_OperatingSystem"))))
     assert.equal("0 objects", tostring(assert(svc:query("SELECT * FROM Win32_Process WHERE Name = 'none.exe'"))))
     helpers.settled_processes(svc)   -- rpcss.exe starts on demand: make sure it runs
-    local pair = assert(svc:query("SELECT * FROM Win32_Process WHERE Name = 'services.exe' OR Name = 'rpcss.exe'"))
-    assert.equal(("2 objects:\n  %s\n  %s"):format(tostring(pair[1]), tostring(pair[2])), tostring(pair))
+    local pair = assert(svc:query(
+      "SELECT Name, ProcessID FROM Win32_Process WHERE Name = 'services.exe' OR Name = 'rpcss.exe'"))
+    assert.equal(("2 objects:\nName          ProcessID\n%-12s  %d\n%-12s  %d"):format(pair[1].Name, pair[1].ProcessID,
+      pair[2].Name, pair[2].ProcessID), tostring(pair))
   end)
 end)

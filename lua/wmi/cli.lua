@@ -2,9 +2,13 @@
 -- cli.main(arg, io.stdout, io.stderr); specs can call it in-process with their
 -- own output objects (anything with :write).
 local wmi = require "wmi"
-local console = require("wmi.core").console
+local core = require "wmi.core"
+local console, ticks = core.console, core.ticks
+local format = require "wmi.format"
+local wmic = require "wmi.wmic"
+local visible, row_of, formats = format.visible, format.row_of, format.formats
 
-local cli = {}
+local cli = { visible = visible }
 
 cli.usage = [[
 Usage: wmiq [options] "SELECT ..."            a WQL query
@@ -13,9 +17,14 @@ Usage: wmiq [options] "SELECT ..."            a WQL query
                                               runs a method, prints its out-parameters
        wmiq [options] classes [SUPERCLASS]    class names (all, or below SUPERCLASS)
        wmiq [options] watch "SELECT ..."      events, as they arrive, until Ctrl+C or --timeout
+       wmiq [options] describe CLASS          a class's properties (CIM type, key, access,
+                                              description) and methods with their parameters
+       wmiq [options] ALIAS [where "COND"] [get P1,P2,... | list brief|full
+                        | call METHOD [NAME=VALUE ...] | set NAME=VALUE ... | create NAME=VALUE ...
+                        | delete]             WMIC's grammar: wmiq --help aliases
 
 Options:
-  -n, --namespace NS   namespace (default root\cimv2)
+  -n, --namespace NS   namespace (default root\cimv2; \\root\cimv2 as WMIC writes it too)
   -H, --host HOSTS     hosts, comma-separated (h1,h2,...), or @FILE with one host a
                        line (# starts a comment); several hosts are asked at once and
                        every row then starts with its Host (a class's own Host
@@ -32,16 +41,24 @@ Options:
   -y, --yes            call on several hosts without asking (see Changes)
       --what-if        print what call would do on each host, and call nothing
       --csv-raw        csv: no ' before cells that start with = + - @ TAB or CR
-  -f, --format FMT     table (default), list, csv, json, jsonl or mof
+  -f, --format FMT     table (default), list, csv, json, jsonl or mof (any case)
       --rfc3339        datetimes as RFC 3339 text (2024-02-29T23:59:59.000001-02:30)
                        rather than WMI's; intervals stay WMI's text (not in mof)
+      --every N        runs the command again every N seconds (WMIC's /every:N),
+                       until Ctrl+C
+      --repeat N       with --every: N runs in all (WMIC's /repeat:N)
+      --shard I/N      only the hosts of -H in shard I of N (0 <= I < N): those whose
+                       lower-cased name's FNV-1a hash (32 bits) modulo N is I. N
+                       collectors given I = 0..N-1 (a scheduler's array index) share
+                       a fleet with no coordinator; their jsonl concatenates
+      --version        the version of luawmi
       --throttle N     hosts in flight at once (default 32)
       --timeout MS     milliseconds per host, connection included, for every
                        command (default 30000 with -H, none without); a host that
                        takes longer fails with WBEM_E_TIMED_OUT; watch: how long
                        to watch (default: until Ctrl+C)
       --locator CLSID  another IWbemLocator to connect with ({...}; default WMI's)
-  -h, --help           this help
+  -h, --help           this help; --help aliases: WMIC's aliases and verbs
 
 Formats:
   table   aligned columns under a header, as wide as the console or COLUMNS
@@ -69,9 +86,14 @@ Changes:
   the method with its arguments (no: nothing is called, exit status 1); without
   a terminal it needs --yes.
 
+  delete asks first at a terminal, showing the instances; without a terminal it
+  needs --yes.
+
 Exit status: 0 when every host and call succeeded, 1 when one failed (each error
 on stderr with its WBEM name and HRESULT), 2 for a usage error, 130 after Ctrl+C
-(what arrived until then is printed).
+(what arrived until then is printed), 3 when a method returned a ReturnValue
+other than 0 (on stderr with its meaning where the class gives one:
+"StopService returned 6 = The service has not been started").
 ]]
 
 local FORMATS = { table = true, list = true, csv = true, json = true, jsonl = true, mof = true }
@@ -91,6 +113,7 @@ local OPTIONS = {   -- long name -> takes a value
   namespace = true, host = true, user = true, password = true, format = true,
   throttle = true, timeout = true, locator = true, help = false,
   ["password-env"] = true, credential = true, yes = false, ["what-if"] = false, ["csv-raw"] = false,
+  every = true, ["repeat"] = true, version = false, shard = true,
 }
 OPTIONS.rfc3339 = false
 local SHORT = { n = "namespace", H = "host", u = "user", p = "password", f = "format", h = "help", y = "yes" }
@@ -126,7 +149,7 @@ local function read_hosts(spec)
 end
 
 function cli.parse(args)
-  local o, rest, i = { format = "table" }, {}, 1
+  local o, rest, i = {}, {}, 1
   while i <= #args do
     local a = args[i]
     local name, value
@@ -159,12 +182,30 @@ function cli.parse(args)
     end
     i = i + 1
   end
-  if o.help then return o end
+  if o.help then
+    o.topic = rest[1]
+    return o
+  end
+  if o.version then return o end
+  local format_given = o.format ~= nil
+  o.format = (o.format or "table"):lower()
   if not FORMATS[o.format] then
     usage("unknown format in option '--format' (table, list, csv, json, jsonl or mof)")
   end
   if o.throttle then o.throttle = positive("throttle", o.throttle) end
   if o.timeout then o.timeout = positive("timeout", o.timeout) end
+  if o.every then o.every = positive("every", o.every) end
+  if o["repeat"] then o["repeat"] = positive("repeat", o["repeat"]) end
+  if o["repeat"] and not o.every then usage("option '--repeat' needs '--every'") end
+  -- WMIC writes /namespace:\\root\cimv2.
+  if o.namespace then o.namespace = o.namespace:gsub("^\\\\", "") end
+  if o.shard then
+    local index, n = o.shard:match("^(%d+)/(%d+)$")
+    index, n = math.tointeger(tonumber(index)), math.tointeger(tonumber(n))
+    if not index or n < 1 or index >= n then usage("option '--shard' needs I/N with 0 <= I < N (such as 0/4)") end
+    if not o.host then usage("option '--shard' needs '--host'") end
+    o.shard = { index, n }
+  end
   if o.host then o.hosts = read_hosts(o.host) end
   local clsid = "^{" .. ("%x"):rep(8) .. "%-" .. ("%x%x%x%x%-"):rep(3) .. ("%x"):rep(12) .. "}$"
   if o.locator and not o.locator:find(clsid) then
@@ -202,6 +243,13 @@ function cli.parse(args)
       if #rest < 2 then usage("'watch' needs an event query") end
       o.wql = table.concat(rest, " ", 2)
     end
+  elseif cmd == "describe" then
+    if #rest ~= 2 then usage("'describe' needs one CLASS, got %d arguments", #rest - 1) end
+    o.command, o.class = "describe", rest[2]
+  elseif wmic.applies(rest) then
+    wmic.parse(o, rest, usage)
+    -- WMIC's "list full" is list format unless -f says otherwise.
+    if o.list_format and not format_given then o.format = "list" end
   else
     o.command = "query"
     o.wql = table.concat(rest, " ")
@@ -210,6 +258,10 @@ function cli.parse(args)
     if word ~= "select" and word ~= "associators" and word ~= "references" then
       usage("unknown command '%s' (a WQL query, get, call, classes or watch expected)", cmd)
     end
+  end
+  local ALONE = { describe = true, ["wmic-call"] = true, set = true, create = true, delete = true }
+  if ALONE[o.command] and (o.hosts or o.timeout) then
+    usage("'%s' runs on this machine for now: no '--host' or '--timeout'", (o.command:gsub("^wmic%-", "")))
   end
   if o["what-if"] and o.command ~= "call" then usage("option '--what-if' applies to call only") end
   return o
@@ -231,370 +283,6 @@ function Missing:new(class, name)
   local name_, text = wmi.hresult(0x80041017)
   return setmetatable({ message = ("%s (0x80041017): %s (%s has no property '%s')"):format(name_, text, class, name) },
     self)
-end
-
----------------------------------------------------------------------------------
--- Rows: an object's properties as plain values, read at once (under Wine the next
--- query of the same class refills an instance's values)
----------------------------------------------------------------------------------
-
-local function is_object(v)
-  local mt = type(v) == "userdata" and getmetatable(v)
-  return mt and mt.__name == "wmi.Object" or false
-end
-
--- Whether V holds a negative integer (a uint64 above math.maxinteger arrives so).
-local function negative(v)
-  if math.type(v) == "integer" then return v < 0 end
-  if type(v) == "table" then
-    for i = 1, #v do if negative(v[i]) then return true end end
-  end
-  return false
-end
-
--- A wrapped uint64 N as its exact decimal digits: { digits = "18446744073709551615" }.
-local function unsigned(n)
-  local q = (n >> 1) // 5                   -- N // 10, unsigned
-  return { digits = ("%d%d"):format(q, n - q * 10) }
-end
-
--- --rfc3339: a datetime VALUE (or array of them) of CIMTYPE as RFC 3339 text;
--- an interval or a wildcard stays WMI's text. Set by main.
-local as_rfc3339 = false
-local function rfc3339(value, cimtype)
-  if not as_rfc3339 or not (cimtype or ""):find("^datetime") then return value end
-  if type(value) == "table" then
-    for i = 1, #value do value[i] = rfc3339(value[i], cimtype) end
-    return value
-  end
-  return type(value) == "string" and wmi.datetime.to_rfc3339(value) or value
-end
-
--- UINT64: the value is of a uint64 property (its negative integers are wrapped).
--- A value the module could not convert ({ unconvertible = true, vartype = }) is
--- shown as its text: "<unconvertible VARIANT 0x7: ...>".
-local function plain(v, uint64)
-  if type(v) == "table" and v.unconvertible then return tostring(v) end
-  if is_object(v) then
-    local row = { names = {}, values = {} }
-    for name, value in pairs(v) do
-      row.names[#row.names + 1] = name
-      row.values[name] = plain(value, negative(value) and (v:cimtype(name) or ""):find("^uint64"))
-      row.values[name] = rfc3339(row.values[name], v:cimtype(name))
-    end
-    row.class = v:class()
-    return row
-  elseif type(v) == "table" then
-    local t = {}
-    for i = 1, #v do t[i] = plain(v[i], uint64) end
-    t.array = true
-    return t
-  elseif uint64 and math.type(v) == "integer" and v < 0 then
-    return unsigned(v)
-  end
-  return v
-end
-
--- A row of OBJ; HOST when rows carry their host. `classes` prints class names.
--- A property of the object's own named Host (in any case) becomes Class.Host: a
--- property name has no dot, so it never meets the host column nor another.
-local function row_of(obj, host, want_mof, class_only)
-  local row = class_only and { names = { "Class" }, values = { Class = obj:class() } } or plain(obj)
-  if want_mof then row.mof = obj:text() end
-  if host then
-    for i, name in ipairs(row.names) do
-      if name:lower() == "host" then
-        row.names[i] = row.class .. "." .. name
-        row.values[row.names[i]], row.values[name] = row.values[name], nil
-      end
-    end
-    table.insert(row.names, 1, "Host")
-    row.values.Host = host
-  end
-  return row
-end
-
----------------------------------------------------------------------------------
--- What reaches a terminal or a file: WMI data (a registry value, a command line,
--- a server's status text) must not drive the terminal. One rule for every format
--- and stderr: C0 controls, DEL, C1 controls (U+0080-U+009F: CSI, OSC...) and the
--- bidi controls (U+202A-U+202E, U+2066-U+2069) are written visibly: \x1b, \u202e.
--- LAYOUT keeps line breaks (LF, CRLF) and TAB where the format carries them
--- (list, csv, mof).
--- Bytes that are no UTF-8 are written as \xHH too.
----------------------------------------------------------------------------------
-
-local function shown(c)
-  local cp = utf8.codepoint(c)
-  if cp < 0x20 or cp == 0x7f then return ("\\x%02x"):format(cp) end
-  if (cp >= 0x80 and cp <= 0x9f) or (cp >= 0x202a and cp <= 0x202e) or (cp >= 0x2066 and cp <= 0x2069) then
-    return ("\\u%04x"):format(cp)
-  end
-  return c
-end
-
-local function shown_in_layout(c)
-  if c == "\t" then return c end
-  return shown(c)
-end
-
-local function visible(s, layout)
-  if not utf8.len(s) then
-    s = s:gsub("[\x80-\xff]", function(b) return ("\\x%02x"):format(b:byte()) end)
-  end
-  if not layout then return (s:gsub(utf8.charpattern, shown)) end
-  local parts = {}
-  for line, brk in (s .. "\n"):gmatch("(.-)(\r?\n)") do
-    parts[#parts + 1] = line:gsub(utf8.charpattern, shown_in_layout) .. brk
-  end
-  return table.concat(parts):sub(1, -2)
-end
-cli.visible = visible
-
--- Text of a value for table, list and csv.
-local function text(v)
-  if v == nil then return "" end
-  if type(v) == "table" then
-    if v.array then
-      local parts = {}
-      for i = 1, #v do parts[i] = text(v[i]) end
-      return "{" .. table.concat(parts, ",") .. "}"
-    end
-    if v.digits then return v.digits end
-    return "instance of " .. tostring(v.class)
-  end
-  return tostring(v)
-end
-
----------------------------------------------------------------------------------
--- JSON
----------------------------------------------------------------------------------
-
-local ESCAPES = { ['"'] = '\\"', ["\\"] = "\\\\", ["\b"] = "\\b", ["\f"] = "\\f",
-                  ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
--- Controls as \u escapes; C1 and bidi controls too (the rule above, in JSON's words).
-local function json_string(s)
-  if not utf8.len(s) then s = visible(s) end
-  return '"' .. s:gsub(utf8.charpattern, function(c)
-    if ESCAPES[c] then return ESCAPES[c] end
-    local v = shown(c)
-    if v == c then return c end
-    return ("\\u%04x"):format(utf8.codepoint(c))
-  end) .. '"'
-end
-
-local function json(v)
-  local t = type(v)
-  if v == nil then return "null"
-  elseif t == "boolean" then return tostring(v)
-  elseif math.type(v) == "integer" then return tostring(v)
-  elseif t == "number" then
-    if v ~= v or v == math.huge or v == -math.huge then return "null" end
-    return ("%.17g"):format(v)
-  elseif t == "string" then return json_string(v)
-  elseif v.digits then return v.digits
-  elseif v.array then
-    local parts = {}
-    for i = 1, #v do parts[i] = json(v[i]) end
-    return "[" .. table.concat(parts, ",") .. "]"
-  else
-    local parts = {}
-    for i, name in ipairs(v.names) do
-      parts[i] = json_string(name) .. ":" .. json(v.values[name])
-    end
-    return "{" .. table.concat(parts, ",") .. "}"
-  end
-end
-
----------------------------------------------------------------------------------
--- Output formats: each is { row = function(row), finish = function() }
----------------------------------------------------------------------------------
-
--- A cell a spreadsheet would run as a formula (=cmd|' /C calc'!A0) starts with '
--- (OWASP's "CSV injection"), unless RAW; numbers are left as they are.
-local function csv_field(s, raw, number)
-  s = visible(s, true)
-  if not raw and not number and s:find("^[=+%-@\t\r]") then s = "'" .. s end
-  if s:find('[",\r\n]') then return '"' .. s:gsub('"', '""') .. '"' end
-  return s
-end
-
-local function width_of(s)
-  return utf8.len(s) or #s
-end
-
--- S cut to N characters (UTF-8 aware), its last one then a "~".
-local function cut(s, n)
-  if width_of(s) <= n then return s end
-  if n <= 1 then return ("~"):sub(1, n) end
-  return s:sub(1, (utf8.offset(s, n) or n) - 1) .. "~"
-end
-
--- Column widths shrunk, widest first, until the line fits WIDTH (never below 4).
-local function fit(widths, width)
-  if not width then return widths end
-  local total = -2
-  for _, w in ipairs(widths) do total = total + w + 2 end
-  while total > width do
-    local widest = 1
-    for i, w in ipairs(widths) do if w > widths[widest] then widest = i end end
-    if widths[widest] <= 4 then break end
-    widths[widest] = widths[widest] - 1
-    total = total - 1
-  end
-  return widths
-end
-
--- A value as a table cell: one line, its control characters made visible.
-local function cell(v)
-  return visible((text(v):gsub("\r?\n", "\\n")))
-end
-
--- One line of a table: VALUES cut to WIDTHS, two spaces apart.
-local function table_line(out, nl, widths, values)
-  local parts = {}
-  for i, v in ipairs(values) do
-    v = cut(v, widths[i])
-    parts[i] = i < #values and v .. (" "):rep(widths[i] - width_of(v)) or v
-  end
-  out:write(table.concat(parts, "  "), nl)
-end
-
-local formats = {}
-
--- A table written as its rows come (watch): the header and the column widths are
--- the first row's, fitted to WIDTH; later values are cut to them.
-local function streaming_table(out, nl, width)
-  local widths, names
-  return {
-    row = function(row)
-      local cells = {}
-      for i, name in ipairs(names or row.names) do cells[i] = cell(row.values[name]) end
-      if not names then
-        names, widths = row.names, {}
-        local heads = {}
-        for i, name in ipairs(names) do
-          heads[i] = visible(name)
-          widths[i] = math.max(width_of(heads[i]), width_of(cells[i]))
-        end
-        fit(widths, width)
-        table_line(out, nl, widths, heads)
-      end
-      table_line(out, nl, widths, cells)
-    end,
-    finish = function() end,
-  }
-end
-
-function formats.table(out, nl, width, _, streaming)
-  if streaming then return streaming_table(out, nl, width) end
-  local rows, names, seen = {}, {}, {}
-  return {
-    row = function(row)
-      rows[#rows + 1] = row
-      for _, name in ipairs(row.names) do
-        if not seen[name] then seen[name] = true; names[#names + 1] = name end
-      end
-    end,
-    finish = function()
-      if #rows == 0 then return end
-      local cells, widths = {}, {}
-      local heads = {}
-      for i, name in ipairs(names) do
-        heads[i] = visible(name)
-        widths[i] = width_of(heads[i])
-      end
-      for r, row in ipairs(rows) do
-        cells[r] = {}
-        for i, name in ipairs(names) do
-          local s = cell(row.values[name])
-          cells[r][i] = s
-          widths[i] = math.max(widths[i], width_of(s))
-        end
-      end
-      fit(widths, width)
-      table_line(out, nl, widths, heads)
-      for _, c in ipairs(cells) do table_line(out, nl, widths, c) end
-    end,
-  }
-end
-
-function formats.list(out, nl)
-  return {
-    row = function(row)
-      for _, name in ipairs(row.names) do
-        out:write(visible(name), "=", (visible(text(row.values[name]), true):gsub("\r?\n", nl)), nl)
-      end
-      out:write(nl)
-    end,
-    finish = function() end,
-  }
-end
-
--- The header names every column of every row (rows of several classes), so the
--- rows wait for the end; a watch's stream has the first row's columns.
-function formats.csv(out, _, _, raw, streaming)
-  local names, rows, seen = {}, {}, {}
-  local function line(fields, numbers)
-    for i, f in ipairs(fields) do fields[i] = csv_field(f, raw, numbers and numbers[i]) end
-    out:write(table.concat(fields, ","), "\r\n")
-  end
-  local function write(row)
-    local fields, numbers = {}, {}
-    for i, name in ipairs(names) do
-      local v = row.values[name]
-      fields[i], numbers[i] = text(v), type(v) == "number"
-    end
-    line(fields, numbers)
-  end
-  return {
-    row = function(row)
-      if streaming then
-        if #names == 0 then
-          names = row.names
-          line(table.move(names, 1, #names, 1, {}))
-        end
-        return write(row)
-      end
-      rows[#rows + 1] = row
-      for _, name in ipairs(row.names) do
-        if not seen[name] then seen[name] = true; names[#names + 1] = name end
-      end
-    end,
-    finish = function()
-      if #rows == 0 then return end
-      line(table.move(names, 1, #names, 1, {}))
-      for _, row in ipairs(rows) do write(row) end
-    end,
-  }
-end
-
-function formats.json(out, nl)
-  local n = 0
-  return {
-    row = function(row)
-      out:write(n == 0 and "[" or ",", nl, json(row))
-      n = n + 1
-    end,
-    finish = function() out:write(n == 0 and "[]" or nl .. "]", nl) end,
-  }
-end
-
-function formats.jsonl(out, nl)
-  return {
-    row = function(row) out:write(json(row), nl) end,
-    finish = function() end,
-  }
-end
-
-function formats.mof(out, nl)
-  return {
-    row = function(row)
-      if row.values.Host ~= nil and row.names[1] == "Host" then out:write("// Host: ", visible(row.values.Host), nl) end
-      out:write((visible(row.mof, true):gsub("\r?\n", nl)), nl)
-    end,
-    finish = function() end,
-  }
 end
 
 ---------------------------------------------------------------------------------
@@ -645,13 +333,168 @@ local function parameter_mistake(svc, o, problem)
   return problem
 end
 
+---------------------------------------------------------------------------------
+-- WMIC's verbs and describe
+---------------------------------------------------------------------------------
+
+-- A result or a raised { message = } (main reports it as a failure).
+local function checked(value, message)
+  if value == nil then error({ message = message }, 0) end
+  return value
+end
+
+-- Description and Values (the meanings of a ReturnValue) are amended qualifiers:
+-- WMI sends them only when asked.
+local AMENDED = { amended = true }
+
+local function find_method(schema, name)
+  for _, m in ipairs(schema.methods) do
+    if m.name:lower() == name:lower() then return m end
+  end
+  return nil
+end
+
+-- `wmiq describe CLASS`, as Get-CimClass shows a class: its properties as a table
+-- (type, key, access, description), then its methods' signatures.
+local function describe(svc, o, out, nl, width)
+  local schema = checked(checked(svc:get(o.class, AMENDED)):schema())
+  local q = schema.qualifiers or {}
+  out:write("class ", visible(schema.class), schema.superclass and " : " .. visible(schema.superclass) or "", nl)
+  if q.Description then out:write(visible(tostring(q.Description)), nl) end
+  out:write(nl)
+  local table_ = formats.table(out, nl, width)
+  for _, p in ipairs(schema.properties) do
+    local access = (p.read and "read" or "") .. (p.read and p.write and "/" or "") .. (p.write and "write" or "")
+    table_.row({ names = { "Property", "Type", "Key", "Access", "Description" }, values = {
+      Property = p.name, Type = p.type .. (p.array and "[]" or ""), Key = p.key and "key" or "",
+      Access = access, Description = p.qualifiers and p.qualifiers.Description } })
+  end
+  table_.finish()
+  out:write(nl, "Methods:", nl)
+  local function params(list, dir)
+    local parts = {}
+    for _, p in ipairs(list or {}) do
+      parts[#parts + 1] = ("%s %s%s %s"):format(dir, p.type, p.array and "[]" or "", p.name)
+    end
+    return parts
+  end
+  for _, m in ipairs(schema.methods) do
+    local parts = params(m.inparams, "in")
+    table.move(params(m.outparams, "out"), 1, #(m.outparams or {}), #parts + 1, parts)
+    out:write("  ", m.static and "static " or "", m.return_type and m.return_type .. " " or "",
+      visible(("%s(%s)"):format(m.name, table.concat(parts, ", "))), nl)
+    local d = m.qualifiers and m.qualifiers.Description
+    if d then out:write("      ", visible(tostring(d)), nl) end
+  end
+  if #schema.methods == 0 then out:write("  (none)", nl) end
+end
+
+-- A NAME=VALUE word's VALUE for OBJ's property NAME, by its CIM type.
+local function property_value(obj, name, value)
+  local t = obj:cimtype(name)
+  if not t then usage("%s has no property '%s'", obj:class(), name) end
+  if type(value) ~= "string" then return value end
+  if t:find("int") then
+    local n = math.tointeger(tonumber(value))
+    if not n then usage("'%s' is not an integer (%s's %s is a %s)", value, obj:class(), name, t) end
+    return n
+  elseif t:find("^real") then
+    return tonumber(value) or usage("'%s' is not a number (%s's %s is a %s)", value, obj:class(), name, t)
+  end
+  return value
+end
+
+-- The description of the method O calls (o.class's, or its PATH's class), with
+-- what the class does not say unknown: { qualifiers = {} }. A class without
+-- qualifiers (Wine's) does not say whether a method is static: static is nil.
+local function method_of(svc, o)
+  local class = o.class or o.path:match("([^:]*)$"):match("^[^.=]+")
+  local ok, schema = pcall(function() return checked(checked(svc:get(class, AMENDED)):schema()) end)
+  local method = ok and find_method(schema, o.method)
+  if not method then return { qualifiers = {} } end
+  if next(schema.qualifiers) == nil then method.static = nil end
+  return method
+end
+
+-- call PATH METHOD, and WMIC's verbs: call/set/delete on every instance O's query
+-- selects (call with a static method: once on the class), create. CTX: { emit =
+-- function(obj), note = function(text) (a line of news), returned =
+-- function(path, method, value, meaning) (a ReturnValue other than 0), ask =
+-- function(question) --> confirmed }.
+local function run_verb(svc, o, ctx)
+  if o.command == "create" then
+    local inst = checked(checked(svc:get(o.class)):spawn())
+    for _, name in ipairs(o.names) do inst[name] = property_value(inst, name, o.params[name]) end
+    ctx.note("Created " .. checked(svc:put(inst)))
+    return
+  end
+  local method = o.method and method_of(svc, o)
+  -- As the class spells it: Wine's provider finds methods case-sensitively.
+  if method and method.name then o.method = method.name end
+  local targets = {}
+  if o.command == "call" then
+    targets[1] = o.path
+  elseif method and (method.static or (method.static == nil and not o.where)) then
+    targets[1] = o.class
+  else
+    for _, obj in ipairs(checked(svc:query(o.wql))) do targets[#targets + 1] = obj end
+  end
+  if o.command == "delete" and #targets > 0 and not o.yes then
+    local paths = {}
+    for i, obj in ipairs(targets) do paths[i] = obj:path() end
+    local n = #paths
+    if not ctx.ask(("delete %d instance%s: %s"):format(n, n == 1 and "" or "s", table.concat(paths, ", "))) then
+      return
+    end
+  end
+  for _, target in ipairs(targets) do
+    local path = type(target) == "string" and target or target:path()
+    if method then
+      o.path = path
+      local ok, result, message = pcall(svc.exec, svc, path, o.method, next(o.params) and o.params or nil)
+      if not ok then error(parameter_mistake(svc, o, result), 0) end
+      result = checked(result, message)
+      if result ~= true then
+        ctx.emit(result)
+        local got, value = pcall(result.get, result, "ReturnValue")
+        if got and value ~= nil and value ~= 0 then ctx.returned(path, o.method, value, wmic.meaning(method, value)) end
+      end
+    elseif o.command == "set" then
+      for _, name in ipairs(o.names) do target[name] = property_value(target, name, o.params[name]) end
+      ctx.note("Updated " .. checked(svc:put(target)))
+    else
+      checked(svc:delete(path))
+      ctx.note("Deleted " .. path)
+    end
+  end
+end
+
+-- ROW with only the COLUMNS it has (any case), in COLUMNS' order, its Host first.
+local function only(row, columns)
+  if not columns then return row end
+  local have = {}
+  for _, name in ipairs(row.names) do have[name:lower()] = name end
+  local names = { row.names[1] == "Host" and row.values.Host ~= nil and "Host" or nil }
+  for _, name in ipairs(columns) do names[#names + 1] = have[name:lower()] end
+  row.names = names
+  return row
+end
+
+local VERBS = { call = true, ["wmic-call"] = true, set = true, create = true, delete = true }
+
 -- This machine, no --timeout: synchronous connection, the query as a stream.
 -- Returns true, or nil, message.
-local function run_single(o, emit)
+local function run_single(o, emit, ctx)
   local svc, msg = wmi.connect(connect_opts(o))
   if not svc then return nil, msg end
   local ok, err = pcall(function()
-    if o.command == "query" then
+    if o.command == "describe" then
+      describe(svc, o, ctx.out, ctx.nl, ctx.width)
+      return true
+    elseif VERBS[o.command] then
+      run_verb(svc, o, ctx)
+      return true
+    elseif o.command == "query" then
       for obj in svc:stream(o.wql) do emit(obj) end
       return true
     elseif o.command == "watch" then
@@ -667,11 +510,6 @@ local function run_single(o, emit)
     local result, message
     if o.command == "get" then
       result, message = svc:get(o.path)
-      if result then emit(result) end
-    elseif o.command == "call" then
-      local ok, r, m = pcall(svc.exec, svc, o.path, o.method, next(o.params) and o.params or nil)
-      if not ok then error(parameter_mistake(svc, o, r), 0) end
-      result, message = r, m
       if result then emit(result) end
     else
       result, message = svc:classes(o.super)
@@ -703,7 +541,7 @@ local REQUESTS = {
 }
 local function run_hosts(o, emit, fail)
   local hosts = o.hosts or { "." }
-  local several = #hosts > 1
+  local several = #hosts > 1 or o.shard ~= nil
   -- Hosts whose request started; quiet: the hosts' ends are no news (Ctrl+C, or
   -- a request that raised, which main reports once as a usage error).
   local started, quiet = {}, false
@@ -806,9 +644,15 @@ function cli.main(args, out, err, env)
   env = env or {}
   local nl = env.newline or "\n"
   local o, early
+  local ask = env.read_line or (console.interactive() and console.read_line)
   local parsed, wrong = pcall(function()
     o = cli.parse(args)
-    if o.help then return end
+    if o.help or o.version then return end
+    if o.topic and o.topic ~= "aliases" then usage("no help on '%s' (wmiq --help aliases)", o.topic) end
+    if o.command == "delete" and not o.yes and not ask then
+      usage("delete needs --yes without a console to confirm at")
+    end
+    if o.shard then o.hosts = wmic.shard(o.hosts, o.shard[1], o.shard[2]) end
     early = confirm(o, out, err, nl, env)
     if not early then find_password(o, err, env) end
   end)
@@ -820,65 +664,112 @@ function cli.main(args, out, err, env)
     error(wrong, 0)
   end
   if o.help then
-    out:write((cli.usage:gsub("\n", nl)))
+    out:write(((o.topic and wmic.help() or cli.usage):gsub("\n", nl)))
+    return 0
+  end
+  if o.version then
+    out:write(wmi._VERSION, nl)
     return 0
   end
   if early then return early end
+  -- A shard without hosts has nothing to do.
+  if o.hosts and #o.hosts == 0 then return 0 end
 
   local width = env.width
   if width == nil then width = tonumber(os.getenv("COLUMNS")) or console.width() end
-  as_rfc3339 = o.rfc3339 or false
-  local fmt = formats[o.format](out, nl, width or nil, o["csv-raw"], o.command == "watch")
+  format.rfc3339 = o.rfc3339 or false
   local mof, class_only = o.format == "mof", o.command == "classes"
-  local status = 0
+  local status, returned = 0, false
   local function fail(host, msg)
     status = 1
     err:write("wmiq: ", visible(host and (host .. ": ") or ""), visible(msg), "\n")
   end
+  local ctx = { out = out, nl = nl, width = width or nil }
+  function ctx.note(line) out:write(visible(line), nl) end
+  function ctx.returned(path, method, value, meaning)
+    returned = true
+    local said = ("%s: %s returned %s%s"):format(path, method, value, meaning and " = " .. meaning or "")
+    err:write("wmiq: ", visible(said), "\n")
+  end
+  function ctx.ask(question)
+    err:write("wmiq: ", visible(question), "\nProceed? [y/N] ")
+    if err.flush then err:flush() end
+    if (ask() or ""):lower():find("^%s*y") then return true end
+    err:write("wmiq: not confirmed: nothing was deleted\n")
+    status = 1
+    return false
+  end
 
-  -- Each row is written (and flushed) as it comes; a table waits for all its rows,
-  -- but a watch's. A projected property the class lacks is an invalid query, as
-  -- Windows says at once (Wine returns objects without it): checked on the
-  -- first object of each class.
-  local rows, projected, checked = 0, o.wql and projection(o.wql), {}
-  local function emit(obj, host)
-    local class = projected and obj:class()
-    if class and not checked[class] then
-      checked[class] = true
-      for _, name in ipairs(projected) do
-        if not obj:cimtype(name) then error(Missing:new(class, name), 0) end
+  -- One run of the command (--every: one every N seconds). Returns an exit
+  -- status to end with (a usage error), else nil.
+  local function run_once()
+    local fmt = formats[o.format](out, nl, width or nil, o["csv-raw"], o.command == "watch")
+    -- Each row is written (and flushed) as it comes; a table waits for all its rows,
+    -- but a watch's. A projected property the class lacks is an invalid query, as
+    -- Windows says at once (Wine returns objects without it): checked on the
+    -- first object of each class.
+    local rows, projected, checked_class = 0, o.wql and projection(o.wql), {}
+    local function emit(obj, host)
+      local class = projected and obj:class()
+      if class and not checked_class[class] then
+        checked_class[class] = true
+        for _, name in ipairs(projected) do
+          if not obj:cimtype(name) then error(Missing:new(class, name), 0) end
+        end
       end
+      rows = rows + 1
+      fmt.row(only(row_of(obj, host, mof, class_only), o.columns))
+      if out.flush then out:flush() end
     end
-    rows = rows + 1
-    fmt.row(row_of(obj, host, mof, class_only))
-    if out.flush then out:flush() end
-  end
-  local ran, problem = pcall(function()
-    if o.hosts or o.timeout then
-      run_hosts(o, emit, fail)
-    else
-      local done, msg = run_single(o, emit)
-      if not done then fail(nil, msg) end
+    ctx.emit = emit
+    local note = ctx.note
+    function ctx.note(line)
+      rows = rows + 1
+      note(line)
     end
-  end)
-  if not ran and getmetatable(problem) == Missing then
-    ran = true
-    fail(nil, problem.message)
+    local ran, problem = pcall(function()
+      if o.hosts or o.timeout then
+        run_hosts(o, emit, fail)
+      else
+        local done, msg = run_single(o, emit, ctx)
+        if not done then fail(nil, msg) end
+      end
+    end)
+    ctx.note = note
+    if not ran and getmetatable(problem) == Missing then
+      ran = true
+      fail(nil, problem.message)
+    end
+    -- As WMIC said "No Instance(s) Available.": an empty table or list is no silence.
+    if ran and rows == 0 and status == 0 and o.command ~= "watch" and o.command ~= "describe"
+       and (o.format == "table" or o.format == "list") then
+      err:write("No instances.\n")
+    end
+    -- The library's argument errors are the user's mistakes (get "", --locator xyz,
+    -- call ... Bogus=1): usage errors, said without a source position.
+    local mistake = not ran and (getmetatable(problem) == Usage and problem.message or misuse(problem))
+    -- Whatever ended the run (Ctrl+C too: "interrupted!"), what arrived is printed.
+    if rows > 0 or not mistake then fmt.finish() end
+    if mistake then
+      err:write("wmiq: ", visible(mistake), "\nTry 'wmiq --help'.\n")
+      return 2
+    end
+    if not ran then error(problem, 0) end
+    return nil
   end
-  -- As WMIC said "No Instance(s) Available.": an empty table or list is no silence.
-  if ran and rows == 0 and status == 0 and o.command ~= "watch" and (o.format == "table" or o.format == "list") then
-    err:write("No instances.\n")
-  end
-  -- The library's argument errors are the user's mistakes (get "", --locator xyz,
-  -- call ... Bogus=1): usage errors, said without a source position.
-  local mistake = not ran and (getmetatable(problem) == Usage and problem.message or misuse(problem))
-  -- Whatever ended the run (Ctrl+C too: "interrupted!"), what arrived is printed.
-  if rows > 0 or not mistake then fmt.finish() end
-  if mistake then
-    err:write("wmiq: ", visible(mistake), "\nTry 'wmiq --help'.\n")
-    return 2
-  end
-  if not ran then error(problem, 0) end
+
+  local runs = 0
+  repeat
+    local ended = run_once()
+    if ended then return ended end
+    runs = runs + 1
+    if o.every and runs ~= o["repeat"] then
+      -- In slices: Ctrl+C interrupts Lua code only, between waits.
+      local deadline = ticks() + o.every * 1000
+      while ticks() < deadline do wmi.dispatch(math.min(200, deadline - ticks())) end
+    end
+  until not o.every or runs == o["repeat"]
+  if status == 0 and returned then return 3 end
   return status
 end
 

@@ -97,6 +97,22 @@ local function field(s)
   return tonumber(s)
 end
 
+-- What the REPL shows of parse's fields: "2023-11-29 13:45:30.123456 +01:00", an
+-- interval "3 days 04:05:06.000007"; a wildcard field as "*"s.
+local function star(v, width)
+  return v and ("%0" .. width .. "d"):format(v) or ("*"):rep(width)
+end
+local FIELDS = { __name = "wmi.datetime", __tostring = function(t)
+  if t.interval then
+    return ("%s day%s %s:%s:%s.%s"):format(t.days or "*", t.days == 1 and "" or "s", star(t.hour, 2),
+      star(t.min, 2), star(t.sec, 2), star(t.usec, 6))
+  end
+  local off = t.utc_offset
+  local offset = off and ("%s%02d:%02d"):format(off < 0 and "-" or "+", math.abs(off) // 60, math.abs(off) % 60) or "*"
+  return ("%s-%s-%s %s:%s:%s.%s %s"):format(star(t.year, 4), star(t.month, 2), star(t.day, 2), star(t.hour, 2),
+    star(t.min, 2), star(t.sec, 2), star(t.usec, 6), offset)
+end }
+
 --- Parses a CIM datetime or interval into its fields.
 -- Also `wmi.datetime(s)`.
 -- "20231129134530.123456+060" gives { year = 2023, month = 11, day = 29, hour = 13,
@@ -128,7 +144,7 @@ function datetime.parse(s)
   end
   local wrong = problem(t)
   if wrong then return nil, ("not a CIM datetime: %q (%s)"):format(s, wrong) end
-  return t
+  return setmetatable(t, FIELDS)
 end
 
 local function digits(v, width)

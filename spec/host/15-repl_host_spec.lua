@@ -34,8 +34,8 @@ describe("scripts/lua -i in a terminal", function()
   it("echoes input and prints lists, projected objects, MOF text and WBEM errors readably", function()
     assert.equal("", enter('wmi = require "wmi"; svc = assert(wmi.connect())'))
     assert.equal("wmi.Services (root\\cimv2)", enter("svc"))
-    -- A projected query's objects show their selected values; the list says how many.
-    assert.equal('1 object:\n  Win32_Service {Name = "Spooler", State = "Stopped"}',
+    -- A list shows how many, then a table of its objects' values (Format-Table).
+    assert.equal("1 object:\nName     State\nSpooler  Stopped",
       enter([[svc:query("SELECT Name, State FROM Win32_Service WHERE Name = 'Spooler'")]]))
     -- The count a user sees is the synchronous query's (Wine's prefix has 23 services).
     local count = enter([[#svc:query("SELECT Name FROM Win32_Service")]])
@@ -49,6 +49,30 @@ describe("scripts/lua -i in a terminal", function()
     assert.matches("\n};$", mof)
     assert.matches("^nil%s+WBEM_E_INVALID_QUERY %(0x80041017%): Invalid query%s+2147749911$",
       enter([[svc:query("SELEC nonsense")]]))
+  end)
+
+  -- issue 18, item 4: PowerShell's way of showing values.
+  it("shows a list as a table of its first columns, as wide as the terminal", function()
+    enter('wmi = require "wmi"; svc = assert(wmi.connect())')
+    local count = tonumber(enter([[#svc:query("SELECT * FROM Win32_Service")]]))
+    local shown = enter([[svc:query("SELECT * FROM Win32_Service")]])
+    local lines = {}
+    for line in shown:gmatch("[^\n]+") do lines[#lines + 1] = line end
+    assert.equal(count .. " objects:", lines[1])
+    -- The first properties in WMI's order, as many as fit the 200 columns; 20 rows, then "...".
+    assert.matches("^AcceptPause%s+AcceptStop%s+DisplayName%s+Name%s+ProcessID%s+", lines[2])
+    assert.is_true(#lines[2] <= 200 and #lines[2] > 100, lines[2])
+    assert.equal(23, #lines)
+    assert.matches("^false%s+false%s+BITS", lines[3])
+    assert.equal("...", lines[23])
+  end)
+
+  it("shows wmi.stats(), a wmi.datetime result and the module readably", function()
+    enter('wmi = require "wmi"')
+    assert.matches("^{calls = %d+, connects = %d+, .*objects = %d+, .*stubs = %d+, timers = %d+}$",
+      enter("wmi.stats()"))
+    assert.equal("2023-11-29 13:45:30.123456 +01:00", enter([[wmi.datetime("20231129134530.123456+060")]]))
+    assert.matches("^luawmi 0%.1%.0: wmi%.apartment, wmi%.connect, ", enter("wmi"))
   end)
 end)
 

@@ -167,6 +167,9 @@ IWbemClassObject *bag_status( HRESULT hr, const WCHAR *operation, const WCHAR *p
 IWbemClassObject *bag_node( void );
 int bag_compares( struct lua_State *L );
 
+/* --- testwmi_methods.c: methods Wine lacks (Win32_Process.Terminate) ------------------ */
+HRESULT methods_exec( const WCHAR *path, const WCHAR *method, IWbemClassObject *in, IWbemClassObject **out );
+
 /* --- testwmi_enum.c: IEnumWbemClassObject over a list; IWbemCallResult ------------- */
 
 struct objects

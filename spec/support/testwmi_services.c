@@ -322,7 +322,8 @@ static HRESULT services_collect_ctx( struct services *svc, int kind, const WCHAR
         if (SUCCEEDED(hr)) hr = (obj = object_wrap( obj )) ? objects_add( out, obj ) : E_OUTOFMEMORY;
         break;
     case COLLECT_EXEC:
-        hr = IWbemServices_ExecMethod( svc->wine, (BSTR)a, (BSTR)b, 0, ctx, object_unwrap( in ), &obj, NULL );
+        if ((hr = methods_exec( a, b, in, &obj )) == S_FALSE)
+            hr = IWbemServices_ExecMethod( svc->wine, (BSTR)a, (BSTR)b, 0, ctx, object_unwrap( in ), &obj, NULL );
         if (SUCCEEDED(hr) && obj) hr = (obj = object_wrap( obj )) ? objects_add( out, obj ) : E_OUTOFMEMORY;
         break;
     default:
