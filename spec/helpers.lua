@@ -22,7 +22,8 @@ function helpers.output()
   end, text = function() return table.concat(parts) end }
 end
 
-local HELD = { "objects", "services", "stubs", "calls", "queued", "enumerators", "connects", "timers", "identities" }
+local HELD = { "objects", "services", "stubs", "calls", "queued", "enumerators", "connects", "timers", "identities",
+  "pool" }
 
 -- Asserts that the module holds nothing any more, once garbage is collected and
 -- the thread pool has run what another host's calls left it (their releases are

@@ -53,6 +53,8 @@ static int core_threading(lua_State *L)
  * Every count of what is held returns to zero once everything is closed or collected.
  * @function stats
  * @treturn table `objects services enumerators stubs calls queued connects timers identities`,
+ * `pool` (the module's work items on the thread pool, queued or running: a remote
+ * call's start, cancel and release, a proxy's last release, a connection),
  * `overflows` (calls ended by their queue limit so far) and `private_bytes`
  */
 static int core_stats(lua_State *L)
@@ -63,6 +65,7 @@ static int core_stats(lua_State *L)
         { "calls", &wmi_stats.calls }, { "queued", &wmi_stats.queued },
         { "overflows", &wmi_stats.overflows }, { "connects", &wmi_stats.connects },
         { "timers", &wmi_stats.timers }, { "identities", &wmi_stats.identities },
+        { "pool", &wmi_stats.pool },
     };
     PROCESS_MEMORY_COUNTERS mem;
     size_t i;

@@ -50,6 +50,7 @@ struct wmi_stats {
     LONG connects;  /* wmi.connect_async jobs alive (a pool thread may still run one) */
     LONG timers;    /* timers of the Lua layer alive */
     LONG identities; /* connection identities (the blanket's COAUTHIDENTITY) alive */
+    LONG pool;      /* work items of the module's on the thread pool, queued or running */
 };
 extern struct wmi_stats wmi_stats;
 

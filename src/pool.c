@@ -98,6 +98,23 @@ static void pool_post(struct job *job)
 
 /* --- the pool threads ------------------------------------------------------------ */
 
+/* Every work item the module gives the pool is counted (wmi.stats().pool) from its
+ * submission to the end of its callback: a process that exits while one runs kills
+ * that thread wherever it is, perhaps holding a heap or loader lock its exit then
+ * waits for (Wine hangs so; wmiq waits for the count to reach 0 first). */
+static BOOL pool_submit(PTP_SIMPLE_CALLBACK work, void *context)
+{
+    InterlockedIncrement(&wmi_stats.pool);
+    if (TrySubmitThreadpoolCallback(work, context, NULL)) return TRUE;
+    InterlockedDecrement(&wmi_stats.pool);
+    return FALSE;
+}
+
+static void pool_work_done(void)
+{
+    InterlockedDecrement(&wmi_stats.pool);
+}
+
 static void CALLBACK pool_connect_work(PTP_CALLBACK_INSTANCE instance, void *context)
 {
     struct job *job = context;
@@ -123,6 +140,7 @@ static void CALLBACK pool_connect_work(PTP_CALLBACK_INSTANCE instance, void *con
     else pool_post(job);
     pool_release(job);      /* before CoUninitialize: the last reference may release COM objects */
     if (SUCCEEDED(init)) CoUninitialize();
+    pool_work_done();
 }
 
 static void CALLBACK pool_timer_fire(PTP_CALLBACK_INSTANCE instance, void *context, PTP_TIMER timer)
@@ -220,6 +238,7 @@ static void CALLBACK flight_start_work(PTP_CALLBACK_INSTANCE instance, void *con
     LeaveCriticalSection(&f->lock);
     flight_release(f);      /* before CoUninitialize: it may release proxies */
     if (SUCCEEDED(init)) CoUninitialize();
+    pool_work_done();
 }
 
 static void CALLBACK flight_cancel_work(PTP_CALLBACK_INSTANCE instance, void *context)
@@ -238,6 +257,7 @@ static void CALLBACK flight_cancel_work(PTP_CALLBACK_INSTANCE instance, void *co
     LeaveCriticalSection(&f->lock);
     flight_release(f);
     if (SUCCEEDED(init)) CoUninitialize();
+    pool_work_done();
 }
 
 static void CALLBACK flight_release_work(PTP_CALLBACK_INSTANCE instance, void *context)
@@ -247,6 +267,7 @@ static void CALLBACK flight_release_work(PTP_CALLBACK_INSTANCE instance, void *c
     init = CoInitializeEx(NULL, COINIT_MULTITHREADED);
     flight_release(context);
     if (SUCCEEDED(init)) CoUninitialize();
+    pool_work_done();
 }
 
 /* Runs WORK with a reference of F's on a pool thread; where the pool refuses it,
@@ -254,7 +275,9 @@ static void CALLBACK flight_release_work(PTP_CALLBACK_INSTANCE instance, void *c
 static void flight_submit(struct flight *f, PTP_SIMPLE_CALLBACK work)
 {
     InterlockedIncrement(&f->refs);
-    if (!TrySubmitThreadpoolCallback(work, f, NULL)) work(NULL, f);
+    if (pool_submit(work, f)) return;
+    InterlockedIncrement(&wmi_stats.pool);      /* the work ends by counting itself done */
+    work(NULL, f);
 }
 
 HRESULT pool_flight_start(struct queue *q, IWbemServices *svc, struct identity *id, struct stub *stub,
@@ -312,7 +335,7 @@ void pool_flight_cancel(struct flight *f)
 void pool_flight_release(struct flight *f)
 {
     if (!f) return;
-    if (TrySubmitThreadpoolCallback(flight_release_work, f, NULL)) return;
+    if (pool_submit(flight_release_work, f)) return;
     flight_release(f);
 }
 
@@ -332,6 +355,7 @@ static void CALLBACK pool_release_work(PTP_CALLBACK_INSTANCE instance, void *con
     identity_release(p->id);
     free(p);
     if (SUCCEEDED(init)) CoUninitialize();
+    pool_work_done();
 }
 
 void pool_release_proxy(lua_State *L, IUnknown *proxy, struct identity *id)
@@ -345,7 +369,7 @@ void pool_release_proxy(lua_State *L, IUnknown *proxy, struct identity *id)
         p->proxy = proxy;
         p->id = id;
         identity_addref(id);
-        if (TrySubmitThreadpoolCallback(pool_release_work, p, NULL)) return;
+        if (pool_submit(pool_release_work, p)) return;
         identity_release(id);
         free(p);
     }
@@ -675,7 +699,7 @@ int pool_connect_async(lua_State *L)
     if (core_opt_field(L, 1, "apartment") != LUA_TNIL) lua_setiuservalue(L, 3, POOL_UV_APARTMENT);
     else lua_pop(L, 1);
     pool_addref(job);       /* the pool thread's */
-    if (!TrySubmitThreadpoolCallback(pool_connect_work, job, NULL))
+    if (!pool_submit(pool_connect_work, job))
     {
         HRESULT hr = HRESULT_FROM_WIN32(GetLastError());
         pool_release(job);
