@@ -285,3 +285,54 @@ describe("the schema reads hold nothing", function()
     assert.equal(0, wmi.stats().objects)
   end)
 end)
+
+-- An allocation that fails anywhere in a schema read (spec/support/allocfail.c, as
+-- spec/23 does for other scenarios): an error or nil, message, and every object and
+-- qualifier set released, by the module and by the server. In a child process.
+local SWEEP = [==[
+local allocfail = require "allocfail"
+local wmi = require "wmi"
+local testwmi = require "testwmi"
+local SETUP = [[ wmi = require "wmi"; testwmi = require "testwmi"
+  svc = assert(wmi.connect { locator = testwmi.clsid })
+  class = assert(svc:get("TestWmi_Service", { amended = true })) ]]
+local SCENARIO = [[
+  local s = class:schema()
+  local q, f = class:qualifiers { method = "ChangeStartMode", parameter = "StartMode" }
+  return s.class, #s.methods, q.ID, tostring(f.ID.amended) ]]
+local k, errors, returned, bad = 0, 0, 0, 0
+repeat
+  k = k + 1
+  local verdict, allocations, message = allocfail.run(SETUP, SCENARIO, k)
+  if verdict == "error" then errors = errors + 1
+  elseif verdict == "returned" then returned = returned + 1; last = message
+  else bad = bad + 1; io.write("BAD k=", k, " ", verdict, " ", message, "\n")
+  end
+  testwmi.idle(10000)
+  for _ = 1, 300 do
+    collectgarbage()
+    if wmi.stats().objects == 0 and testwmi.stats().objects == 0 then break end
+    wmi.dispatch(10)
+  end
+  if wmi.stats().objects ~= 0 or testwmi.stats().objects ~= 0 then
+    bad = bad + 1
+    io.write(("LEAK k=%d: %d objects, %d on the server\n"):format(k, wmi.stats().objects, testwmi.stats().objects))
+    break                                     -- one is enough: each waits 3 s
+  end
+until allocations < k
+io.write(("schema: %d allocations, %d errors, %d returned, %d bad, last: %s\n"):format(k - 1, errors, returned, bad,
+  last))
+]==]
+
+describe("an allocation failure at every step of a schema read", function()
+  it("raises or completes, and releases every object and qualifier set", function()
+    local out = th.run_child(SWEEP)
+    local n, errors, returned, bad, last =
+      out:match("schema: (%d+) allocations, (%d+) errors, (%d+) returned, (%d+) bad, last: ([^\n]*)")
+    assert(n, out)
+    assert.is_true(tonumber(n) >= 100, out)
+    assert.are.equal(0, tonumber(bad), out)
+    assert.is_true(tonumber(errors) + tonumber(returned) == tonumber(n) + 1, out)
+    assert.equal("TestWmi_Service, 4, 0, false", last, out)
+  end)
+end)
