@@ -25,6 +25,7 @@ build = {
     ["wmi.fanout"] = "lua/wmi/fanout.lua",
     ["wmi.stream"] = "lua/wmi/stream.lua",
     ["wmi.cli"] = "lua/wmi/cli.lua",
+    ["wmi.wql"] = "lua/wmi/wql.lua",
   },
   install = {
     bin = { wmiq = "bin/wmiq" },
@@ -37,7 +38,7 @@ build = {
             "src/core.c", "src/hresult.c", "src/strings.c", "src/variant.c",
             "src/object.c", "src/services.c", "src/queue.c", "src/sink.c",
             "src/apartment.c", "src/stub.c", "src/call.c", "src/connect.c",
-            "src/pool.c", "src/console.c",
+            "src/pool.c", "src/console.c", "src/query.c",
           },
           defines = { "COBJMACROS", "UNICODE", "_UNICODE", "_WIN32_WINNT=0x0601" },
           libraries = { "ole32", "oleaut32", "uuid", "wbemuuid", "advapi32", "shell32" },

@@ -638,6 +638,7 @@ static int call_start_string(lua_State *L, enum call_kind kind, const char *func
     BOOL none = optional && lua_isnoneornil(L, 2);
     struct stub *stub;
     services_check(L, 1);
+    if (kind == CALL_QUERY || kind == CALL_SUBSCRIBE) query_check(L, 2);
     if (kind == CALL_GET || kind == CALL_DELETE) services_check_path(L, 2);
     else if (!none) luaL_checkstring(L, 2);
     x.flags = call_flags(L, 4, func, &x.limits);

@@ -316,6 +316,7 @@ int luaopen_wmi_core(lua_State *L)
         { "ticks", core_ticks },
         { "overflow", call_overflow },
         { "call", core_call },
+        { "wql_builder", query_l_set_builder },
         { NULL, NULL }
     };
     queue_open(L, core_init_com(L));

@@ -274,10 +274,14 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
 
 static int services_query(lua_State *L)
 {
-    LONG flags = services_enum_flags(L, 3, "query");
     IEnumWbemClassObject *e;
     struct identity *id;
-    HRESULT hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &e, &id);
+    LONG flags;
+    HRESULT hr;
+
+    query_check(L, 2);
+    flags = services_enum_flags(L, 3, "query");
+    hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, &e, &id);
     if (FAILED(hr)) return hresult_fail(L, hr);
     return services_drain(L, e, id);
 }
@@ -366,11 +370,12 @@ static int services_iter_next(lua_State *L)
  * nil, message, hresult. */
 static int services_each(lua_State *L)
 {
-    LONG flags = services_enum_flags(L, 3, "each");
     struct services_iter *it;
+    LONG flags;
     HRESULT hr;
 
-    luaL_checkstring(L, 2);
+    query_check(L, 2);
+    flags = services_enum_flags(L, 3, "each");
     it = lua_newuserdatauv(L, sizeof(*it), 0);
     it->e = NULL;
     it->id = NULL;

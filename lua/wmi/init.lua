@@ -5,7 +5,7 @@ local core = require "wmi.core"
 local wmi = {}
 -- The core's helpers for the Lua layer stay out of the public table.
 local INTERNAL = { methods = true, timer = true, console = true, check_options = true, ticks = true,
-                   overflow = true, call = true }
+                   overflow = true, call = true, wql_builder = true }
 for name, value in pairs(core) do
   if not INTERNAL[name] then wmi[name] = value end
 end
@@ -43,6 +43,8 @@ function wmi.datetime(s)
 end
 
 wmi.fanout = require "wmi.fanout"
+local wql = require "wmi.wql"                -- also makes the C core take query tables
+wmi.wql, wmi.quote, wmi.NULL = wql.wql, wql.quote, wql.NULL
 wmi.Error = require("wmi.stream").Error   -- svc:stream, call:objects (methods added there)
 
 return wmi

@@ -194,7 +194,7 @@ end
 local query_async, subscribe = original.query_async, original.subscribe
 function Services.stream(...)
   local svc, wql, opts = ...
-  if type(wql) ~= "string" and type(wql) ~= "number" then
+  if type(wql) ~= "string" and type(wql) ~= "number" and type(wql) ~= "table" then
     local got = select("#", ...) < 2 and "no value" or type(wql)
     rethrow(("bad argument #2 to '?' (string expected, got %s)"):format(got), "stream")
   end

@@ -617,6 +617,7 @@ static int testwmi_reset( lua_State *L )
     (void)L;
     overlay_clear();
     security_reset_log();
+    queries_reset();
     EnterCriticalSection( &testwmi_cs );
     for (i = STAT_LIVE_END; i < STAT_COUNT; i++) counts[i] = 0;
     counts[STAT_MAX_IN_FLIGHT] = counts[STAT_IN_FLIGHT];
@@ -1017,6 +1018,7 @@ __declspec(dllexport) int luaopen_testwmi( lua_State *L )
         { "background_result", testwmi_background_result },
         { "start_flags", testwmi_start_flags },
         { "proxy_check", testwmi_proxy_check },
+        { "queries", queries_push },
         { NULL, NULL }
     };
     char path[MAX_PATH];

@@ -292,6 +292,7 @@ HRESULT services_collect( struct services *svc, int kind, const WCHAR *a, const 
     /* Only what a query may carry: the server reads Wine's answer whole. */
     flags &= WBEM_FLAG_SHALLOW | WBEM_FLAG_DEEP | WBEM_FLAG_USE_AMENDED_QUALIFIERS;
     if (kind == COLLECT_GET && a && (obj = overlay_find( a ))) return objects_add( out, obj );
+    if (kind == COLLECT_QUERY && (hr = items_query( a, out )) != S_FALSE) return hr;
     EnterCriticalSection( &testwmi_wine_cs );
     switch (kind)
     {
@@ -601,6 +602,7 @@ static HRESULT WINAPI services_ExecQuery( IWbemServices *iface, const BSTR lang,
                                           IWbemContext *ctx, IEnumWbemClassObject **out )
 {
     (void)ctx;
+    queries_record( "ExecQuery", query );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return services_enum( impl_from_IWbemServices( iface ), COLLECT_QUERY, query, flags, out );
 }
@@ -610,6 +612,7 @@ static HRESULT WINAPI services_ExecQueryAsync( IWbemServices *iface, const BSTR 
 {
     struct services *svc = impl_from_IWbemServices( iface );
     (void)ctx;
+    queries_record( "ExecQueryAsync", query );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return async_start( svc, &svc->table, OP_QUERY, query, NULL, flags, NULL, sink );
 }
@@ -627,6 +630,7 @@ static HRESULT WINAPI services_ExecNotificationQueryAsync( IWbemServices *iface,
 {
     struct services *svc = impl_from_IWbemServices( iface );
     (void)ctx;
+    queries_record( "ExecNotificationQueryAsync", query );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return async_start( svc, &svc->table, OP_EVENTS, query, NULL, flags, NULL, sink );
 }
