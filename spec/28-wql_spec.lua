@@ -96,14 +96,17 @@ describe("wmi.wql", function()
   end)
 
   it("raises argument errors naming the field; names can never carry WQL", function()
-    local function err(t, msg) assert.has_error(function() wmi.wql(t) end, "bad argument #1 to 'wql' (" .. msg .. ")") end
+    local function err(t, msg)
+      assert.has_error(function() wmi.wql(t) end, "bad argument #1 to 'wql' (" .. msg .. ")")
+    end
     err({ from = "T", where = { Name = print } }, "where.Name: function cannot be a WQL value")
     err({ from = "T", where = { Name = {} } }, "where.Name: table cannot be a WQL value")
     err({ from = "T", where = { N = 0 / 0 } }, "where.N: number is not finite")
     err({ from = "T", where = { N = "a\0b" } }, "where.N: string contains a NUL")
     err({ from = "T", where = { N = "\xff" } }, "where.N: string is not valid UTF-8")
     err({ from = "T WHERE 1 = 1" }, [[from: "T WHERE 1 = 1" is not a WMI name]])
-    err({ from = "T", where = { ["Name = 1 OR Name"] = 1 } }, [[where.Name = 1 OR Name (property): "Name = 1 OR Name" is not a WMI name]])
+    err({ from = "T", where = { ["Name = 1 OR Name"] = 1 } },
+      [[where.Name = 1 OR Name (property): "Name = 1 OR Name" is not a WMI name]])
     err({ from = "T", properties = { "Name FROM X --" } }, [[properties[1]: "Name FROM X --" is not a WMI name]])
     err({ from = "T", where = { { "N", "OR", 1 } } }, [[where[1]: unknown operator "OR"]])
     err({ from = "T", where = { { "N", ">", wmi.NULL } } }, "where[1]: > cannot compare with wmi.NULL")
