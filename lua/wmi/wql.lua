@@ -14,7 +14,9 @@ local mtype = math.type
 
 local wql = {}
 
--- The WQL NULL: `where = { Description = wmi.NULL }` is `Description IS NULL`.
+--- The WQL NULL, for a query table's values.
+-- `where = { Description = wmi.NULL }` is `Description IS NULL`;
+-- `{ "Description", "<>", wmi.NULL }` is `Description IS NOT NULL`.
 local NULL = setmetatable({}, { __name = "wmi.NULL", __tostring = function() return "wmi.NULL" end })
 wql.NULL = NULL
 

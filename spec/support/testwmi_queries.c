@@ -3,7 +3,9 @@
  * ExecNotificationQueryAsync record their WQL text exactly as it arrived, so a
  * spec can assert what a client built (lua/wmi/wql.lua) rather than trust it.
  * testwmi.queries() --> { { method = "ExecQuery", wql = "SELECT ..." }, ... } in
- * arrival order; testwmi.reset() forgets them.
+ * arrival order; testwmi.reset() forgets them. The first RECORDS_MAX since the
+ * reset are kept: a benchmark or a stress run that never resets must not see the
+ * server grow.
  */
 #include "testwmi.h"
 
@@ -12,14 +14,16 @@
 #include "lua.h"
 #include "lauxlib.h"
 
+#define RECORDS_MAX 64
+
 struct query_record
 {
     const char *method;
     WCHAR *wql;
 };
 
-static struct query_record *records;
-static ULONG record_count, record_cap;
+static struct query_record records[RECORDS_MAX];
+static ULONG record_count;
 
 void queries_record( const char *method, const WCHAR *wql )
 {
@@ -27,22 +31,14 @@ void queries_record( const char *method, const WCHAR *wql )
 
     if (!copy) return;
     EnterCriticalSection( &testwmi_cs );
-    if (record_count == record_cap)
+    if (record_count < RECORDS_MAX)
     {
-        ULONG cap = record_cap ? record_cap * 2 : 16;
-        struct query_record *grown = realloc( records, cap * sizeof(*grown) );
-        if (!grown)
-        {
-            LeaveCriticalSection( &testwmi_cs );
-            free( copy );
-            return;
-        }
-        records = grown;
-        record_cap = cap;
+        records[record_count].method = method;
+        records[record_count++].wql = copy;
+        copy = NULL;
     }
-    records[record_count].method = method;
-    records[record_count++].wql = copy;
     LeaveCriticalSection( &testwmi_cs );
+    free( copy );
 }
 
 void queries_reset( void )
