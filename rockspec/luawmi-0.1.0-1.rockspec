@@ -30,6 +30,7 @@ build = {
     ["wmi.datetime"] = "lua/wmi/datetime.lua",
     ["wmi.format"] = "lua/wmi/format.lua",
     ["wmi.wmic"] = "lua/wmi/wmic.lua",
+    ["wmi.wql"] = "lua/wmi/wql.lua",
   },
   install = {
     bin = { wmiq = "bin/wmiq" },
@@ -44,7 +45,7 @@ build = {
             "src/apartment.c", "src/stub.c", "src/call.c", "src/connect.c",
             "src/pool.c", "src/console.c", "src/stream.c", "src/support.c",
             "src/context.c", "src/privilege.c", "src/equality.c", "src/classdef.c",
-            "src/schema.c",
+            "src/schema.c", "src/query.c",
           },
           defines = { "COBJMACROS", "UNICODE", "_UNICODE", "_WIN32_WINNT=0x0601" },
           libraries = { "ole32", "oleaut32", "uuid", "wbemuuid", "advapi32", "shell32" },

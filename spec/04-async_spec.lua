@@ -295,7 +295,7 @@ describe("async calls", function()
   it("raises argument errors naming the argument", function()
     local f = function() end
     assert.has_error(function() svc:query_async({}, f) end,
-      "bad argument #1 to 'query_async' (string expected, got table)")
+      "bad argument #1 to 'query_async' (a query table needs from, event, associators_of or references_of)")
     assert.has_error(function() svc:query_async(PROCESSES) end,
       "bad argument #2 to 'query_async' (wmi.Stub, function or table of handlers expected, got no value)")
     assert.has_error(function() svc:query_async(PROCESSES, 42) end,

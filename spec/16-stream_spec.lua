@@ -87,7 +87,8 @@ describe("svc:stream against Wine's WMI", function()
 
   it("raises argument errors naming stream and the argument", function()
     assert.has_error(function() svc:stream() end, "bad argument #1 to 'stream' (string expected, got no value)")
-    assert.has_error(function() svc:stream({}) end, "bad argument #1 to 'stream' (string expected, got table)")
+    assert.has_error(function() svc:stream({}) end,
+      "bad argument #1 to 'stream' (a query table needs from, event, associators_of or references_of)")
     assert.has_error(function() svc:stream(SERVICES, 5) end, "bad argument #2 to 'stream' (table expected, got number)")
     assert.has_error(function() svc.stream(42, SERVICES) end,
       "bad argument #1 to 'stream' (wmi.Services expected, got number)")

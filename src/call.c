@@ -835,6 +835,7 @@ static int call_start_string(lua_State *L, enum call_kind kind, const char *func
     struct stub *stub;
     int box;
     services_check(L, 1);
+    if (kind == CALL_QUERY || kind == CALL_SUBSCRIBE) query_check(L, 2);
     if (kind == CALL_GET || kind == CALL_DELETE) services_check_path(L, 2);
     else if (!none) luaL_checkstring(L, 2);
     x.flags = call_flags(L, 4, func, NULL, &x.limits);
@@ -852,6 +853,7 @@ int call_start_stream(lua_State *L)
     struct context *ctx;
     int box;
     services_check(L, 1);
+    query_check(L, 2);
     luaL_checkstring(L, 2);
     x.flags = call_flags(L, 3, "stream", "subscribe", &x.limits);
     if (core_opt_field(L, 3, "subscribe") != LUA_TNIL && lua_toboolean(L, -1)) x.kind = CALL_SUBSCRIBE;

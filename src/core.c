@@ -126,6 +126,7 @@ int luaopen_wmi_core(lua_State *L)
         { "check_options", core_l_check_options },
         { "ticks", core_ticks },
         { "call", core_call },
+        { "wql_builder", query_l_set_builder },
         { NULL, NULL }
     };
     queue_open(L, core_init_com(L));

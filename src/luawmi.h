@@ -96,6 +96,13 @@ BSTR core_check_bstr(lua_State *L, int arg);
  * naming the option when it is not a string or not valid UTF-8. */
 const char *core_opt_string(lua_State *L, int idx, const char *func, const char *field);
 
+/* query.c: query tables */
+/* When argument ARG is a query table, replaces it with its WQL text (the Lua
+ * layer's builder); raises an argument error for a bad table. Other values are
+ * left for the caller's own check. Call it before acquiring anything. */
+void query_check(lua_State *L, int arg);
+int query_l_set_builder(lua_State *L);
+
 /* strings.c: UTF-8 <-> UTF-16 */
 /* *OUT = a new BSTR for the UTF-8 string S of LEN bytes (free with
  * SysFreeString). E_INVALIDARG when S is not valid UTF-8 (misuse),

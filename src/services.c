@@ -359,14 +359,16 @@ static HRESULT services_enum(lua_State *L, enum services_enum_kind kind, BSTR wq
  */
 static int services_query(lua_State *L)
 {
-    LONG flags = services_enum_flags(L, 3, "query");
     struct privilege_scope ps;
     IEnumWbemClassObject *e;
     struct identity *id;
     struct context *c;
+    LONG flags;
     HRESULT hr;
     size_t len;
 
+    query_check(L, 2);              /* a query table becomes its text */
+    flags = services_enum_flags(L, 3, "query");
     core_check_text(L, 2, &len);    /* before anything is pushed: "got no value" */
     c = context_push(L, 3, "query");
     hr = services_enum(L, SERVICES_QUERY, core_check_bstr(L, 2), NULL, flags, c, &ps, &e, &id);
@@ -500,12 +502,14 @@ static int services_iter_next(lua_State *L)
  * nil, message, hresult. */
 static int services_each(lua_State *L)
 {
-    LONG flags = services_enum_flags(L, 3, "each");
     struct privilege_scope ps;
     struct services_iter *it;
     struct context *c;
+    LONG flags;
     HRESULT hr;
 
+    query_check(L, 2);              /* a query table becomes its text */
+    flags = services_enum_flags(L, 3, "each");
     luaL_checkstring(L, 2);
     c = context_push(L, 3, "each");
     it = lua_newuserdatauv(L, sizeof(*it), 0);

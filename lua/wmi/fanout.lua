@@ -6,9 +6,10 @@
 -- its timeout. Nothing here waits on a host: the C core runs a host's connect, its
 -- call's start and cancel, and the release of its Services on the thread pool (in
 -- an STA the Services' last release stays on the Lua thread). REQUEST: a WQL
--- string (query_async), or function(svc, handlers, host) --> call, as an async
+-- string or a query table (query_async), or function(svc, handlers, host) --> call, as an async
 -- method returns it.
 local core = require "wmi.core"
+local wql = require "wmi.wql"
 
 local TIMED_OUT = 0x80041069        -- WBEM_E_TIMED_OUT
 local CANCELLED = 0x80041032        -- WBEM_E_CALL_CANCELLED
@@ -291,8 +292,14 @@ end
 local function fanout(hosts, request, opts)
   if type(hosts) ~= "table" then argerror(1, "fanout", "table of host names expected, got " .. type(hosts)) end
   local rt = type(request)
+  if rt == "table" then              -- a query table: its text, checked now
+    local why
+    request, why = wql.build(request)
+    if not request then argerror(2, "fanout", why) end
+    rt = "string"
+  end
   if rt ~= "string" and rt ~= "number" and rt ~= "function" then
-    argerror(2, "fanout", "WQL string or function expected, got " .. rt)
+    argerror(2, "fanout", "WQL string, query table or function expected, got " .. rt)
   end
   -- Now: at each host's start it would raise in a handler, and every host time out.
   if rt == "string" and not utf8.len(request) then argerror(2, "fanout", "invalid UTF-8") end

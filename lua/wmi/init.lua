@@ -12,7 +12,7 @@ local wmi = {
 }
 -- The core's helpers for the Lua layer stay out of the public table.
 local INTERNAL = { methods = true, timer = true, console = true, check_options = true, ticks = true,
-                   call = true }
+                   call = true, wql_builder = true }
 for name, value in pairs(core) do
   if not INTERNAL[name] then wmi[name] = value end
 end
@@ -79,5 +79,8 @@ setmetatable(wmi, { __name = "wmi", __tostring = function(m)
   table.sort(names)
   return ("%s: wmi.%s"):format(m._VERSION, table.concat(names, ", wmi."))
 end })
+
+local wql = require "wmi.wql"                -- also makes the C core take query tables
+wmi.wql, wmi.quote, wmi.NULL = wql.wql, wql.quote, wql.NULL
 
 return wmi

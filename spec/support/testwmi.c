@@ -622,6 +622,7 @@ static int testwmi_reset( lua_State *L )
     overlay_clear();
     security_reset_log();
     context_reset();
+    queries_reset();
     EnterCriticalSection( &testwmi_cs );
     for (i = STAT_LIVE_END; i < STAT_COUNT; i++) counts[i] = 0;
     counts[STAT_MAX_IN_FLIGHT] = counts[STAT_IN_FLIGHT];
@@ -1028,6 +1029,7 @@ __declspec(dllexport) int luaopen_testwmi( lua_State *L )
         { "context_names", context_set_names },
         { "process_privileges", context_push_process_privileges },
         { "thread_token", context_thread_token },
+        { "queries", queries_push },
         { NULL, NULL }
     };
     char path[MAX_PATH];

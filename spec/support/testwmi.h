@@ -249,6 +249,20 @@ IWbemObjectSink *proxy_sink_client( IWbemObjectSink *sink );
 /* What CoUnmarshalInterface gets from the server's CLSID for IID_IMarshal. */
 HRESULT proxy_unmarshaler( REFIID riid, void **obj );
 
+/* --- testwmi_items.c: TestWmi_Item, a class with the hardest string values --------- */
+
+/* The objects of "SELECT * FROM TestWmi_Item [WHERE Name = literal]" (Windows'
+ * string literals) into OUT; WBEM_E_INVALID_QUERY for other text about the class;
+ * S_FALSE when WQL is about another class. */
+HRESULT items_query( const WCHAR *wql, struct objects *out );
+
+/* --- testwmi_queries.c: the WQL the server was asked --------------------------------- */
+
+/* METHOD: "ExecQuery", "ExecQueryAsync" or "ExecNotificationQueryAsync". */
+void queries_record( const char *method, const WCHAR *wql );
+void queries_reset( void );
+int queries_push( struct lua_State *L );    /* testwmi.queries() */
+
 /* --- testwmi_async.c: the AsyncOperationTable ([MS-WMI] 3.1.1.1.3) ------------------ */
 
 enum op_kind { OP_QUERY, OP_INSTANCES, OP_CLASSES, OP_GET, OP_EXEC, OP_PUT, OP_DELETE, OP_EVENTS };

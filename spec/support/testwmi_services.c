@@ -297,6 +297,7 @@ static HRESULT services_collect_ctx( struct services *svc, int kind, const WCHAR
     if (svc->host.classes) return classes_collect( kind, a, flags, out );
     if (kind == COLLECT_GET && a && (obj = overlay_find( a ))) return objects_add( out, obj );
     if ((hr = schema_collect( kind, a, b, flags, out )) != S_FALSE) return hr;
+    if (kind == COLLECT_QUERY && (hr = items_query( a, out )) != S_FALSE) return hr;
     EnterCriticalSection( &testwmi_wine_cs );
     switch (kind)
     {
@@ -645,6 +646,7 @@ static HRESULT WINAPI services_ExecQuery( IWbemServices *iface, const BSTR lang,
                                           IWbemContext *ctx, IEnumWbemClassObject **out )
 {
     context_record( L"ExecQuery", ctx );
+    queries_record( "ExecQuery", query );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return services_enum( impl_from_IWbemServices( iface ), COLLECT_QUERY, query, flags, out );
 }
@@ -654,6 +656,7 @@ static HRESULT WINAPI services_ExecQueryAsync( IWbemServices *iface, const BSTR 
 {
     struct services *svc = impl_from_IWbemServices( iface );
     context_record( L"ExecQueryAsync", ctx );
+    queries_record( "ExecQueryAsync", query );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return async_start( svc, &svc->table, OP_QUERY, query, NULL, flags, NULL, sink );
 }
@@ -671,6 +674,7 @@ static HRESULT WINAPI services_ExecNotificationQueryAsync( IWbemServices *iface,
 {
     struct services *svc = impl_from_IWbemServices( iface );
     context_record( L"ExecNotificationQueryAsync", ctx );
+    queries_record( "ExecNotificationQueryAsync", query );
     if (!lang || _wcsicmp( lang, L"WQL" )) return WBEM_E_INVALID_QUERY_TYPE;
     return async_start( svc, &svc->table, OP_EVENTS, query, NULL, flags, NULL, sink );
 }
