@@ -84,8 +84,13 @@ describe("the release", function()
     assert.equal("", must("ls -A " .. q(tree)))
     must(("cd %s && %s install --deps-mode=none --tree=%s %s"):format(q(temp()), luarocks, q(tree),
       q(top .. "/" .. rock)))
-    for _, f in ipairs { "lib/lua/5.4/wmi/core.dll", "share/lua/5.4/wmi/init.lua", "share/lua/5.4/wmi/fanout.lua",
-                         "share/lua/5.4/wmi/stream.lua", "share/lua/5.4/wmi/cli.lua", "bin/wmiq" } do
+    -- Every Lua module of the checkout, the C core and wmiq.
+    local installed = { "lib/lua/5.4/wmi/core.dll", "bin/wmiq" }
+    for module in must("ls " .. q(top .. "/lua/wmi")):gmatch("(%S+)%.lua") do
+      installed[#installed + 1] = "share/lua/5.4/wmi/" .. module .. ".lua"
+    end
+    assert.is_true(#installed > 5)
+    for _, f in ipairs(installed) do
       assert.truthy(io.open(tree .. "/" .. f), f .. " installed")
     end
     assert.equal("MZ", read(tree .. "/lib/lua/5.4/wmi/core.dll"):sub(1, 2))   -- a Windows DLL

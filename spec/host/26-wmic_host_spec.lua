@@ -5,42 +5,14 @@
 local json = require "dkjson"
 local q = dofile("spec/host/terminal.lua").quote
 
-local TESTWMI = io.open("spec/support/testwmi.h"):read("a"):match('#define TESTWMI_CLSID "({[%x-]+})"')
-
-local function slurp(path)
-  local f = assert(io.open(path, "rb"))
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local run = dofile("spec/host/run.lua")
+local TESTWMI, winlua, slurp = run.TESTWMI, run.winlua, run.slurp
 
 -- Runs scripts/wmiq ARGS (no terminal); returns stdout and stderr (CRLF as LF)
 -- and the exit status.
 local function wmiq(args)
-  local quoted = {}
-  for i, a in ipairs(args) do quoted[i] = q(a) end
-  local errfile = os.tmpname()
-  local f = assert(io.popen(("LUAWMI_WINESERVER=1 scripts/wmiq %s 2>%s </dev/null")
-    :format(table.concat(quoted, " "), errfile)))
-  local out = f:read("a"):gsub("\r\n", "\n")
-  local _, _, status = f:close()
-  local err = slurp(errfile):gsub("\r\n", "\n")
-  os.remove(errfile)
-  return out, err, status
-end
-
--- Runs the Lua CODE in the Windows Lua under Wine; returns its output.
-local function winlua(code)
-  local path = os.tmpname() .. ".lua"
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
-  local p = assert(io.popen("LUAWMI_WINESERVER=1 scripts/lua " .. q(path) .. " 2>&1"))
-  local out = p:read("a")
-  local ok = p:close()
-  os.remove(path)
-  assert(ok, out)
-  return out
+  local out, err, status = run.wmiq(args)
+  return (out:gsub("\r\n", "\n")), err, status
 end
 
 -- The rows of a csv output without quoting (the values here have no comma).
