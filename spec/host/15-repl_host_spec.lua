@@ -114,10 +114,13 @@ describe("scripts/lua -i, keys", function()
     local screen = term:wait_for("interrupted!.*\n>$", false, 20)
     local _, tracebacks = screen:gsub("stack traceback:", "")
     assert.equal(1, tracebacks)
-    -- The dispatch's own protected delivery shows as an anonymous C frame ("[C]: in ?").
-    assert.matches("interrupted!\nstack traceback:\n%s+%[C%]: in function 'os.clock'\n"
+    -- The dispatch's own protected delivery shows as an anonymous C frame ("[C]: in ?");
+    -- the interrupt lands inside os.clock (its return hook) or between the loop's
+    -- instructions (the count hook), as the signal's moment falls.
+    local shown = screen:gsub("\n%s+%[C%]: in %?", ""):gsub("\n%s+%[C%]: in function 'os%.clock'", "")
+    assert.matches("interrupted!\nstack traceback:\n"
       .. "%s+stdin:1: in function <stdin:1>\n"
-      .. "%s+%[C%]: in function 'wmi[%.%a]*run'\n", (screen:gsub("\n%s+%[C%]: in %?", "")))
+      .. "%s+%[C%]: in function 'wmi[%.%a]*run'\n", shown)
     term:type("print(6 * 7)")
     assert.truthy(term:wait_for("\n42\n>$"))
   end)
