@@ -234,6 +234,18 @@ static int console_write(lua_State *L)
     return 1;
 }
 
+/* console.exit(code): ends the process at once with CODE, C's streams flushed: no
+ * DLL is told and no exit handler runs. An ordinary exit kills the other threads
+ * first (the thread pool's, an in-process provider's) wherever they are, and then
+ * needs locks one of them may have held: under Wine such an exit never ends. */
+static int console_exit(lua_State *L)
+{
+    UINT code = (UINT)luaL_checkinteger(L, 1);
+    fflush(NULL);
+    TerminateProcess(GetCurrentProcess(), code);
+    return luaL_error(L, "cannot end the process (error %d)", (int)GetLastError());
+}
+
 void console_push(lua_State *L)
 {
     static const luaL_Reg funcs[] = {
@@ -246,6 +258,7 @@ void console_push(lua_State *L)
         { "args", console_args },
         { "is_console", console_is_console },
         { "write", console_write },
+        { "exit", console_exit },
         { NULL, NULL }
     };
     luaL_newlib(L, funcs);
