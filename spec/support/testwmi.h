@@ -222,6 +222,16 @@ int context_set_names( struct lua_State *L );                 /* testwmi.context
 int context_push_process_privileges( struct lua_State *L );   /* testwmi.process_privileges() */
 int context_thread_token( struct lua_State *L );              /* testwmi.thread_token() */
 
+/* --- testwmi_bag.c: IWbemClassObject's method calls for an object without methods --- */
+HRESULT WINAPI nomethod_GetMethod( IWbemClassObject *iface, LPCWSTR name, LONG flags, IWbemClassObject **in,
+                                   IWbemClassObject **out );
+HRESULT WINAPI nomethod_BeginMethodEnumeration( IWbemClassObject *iface, LONG flags );
+HRESULT WINAPI nomethod_NextMethod( IWbemClassObject *iface, LONG flags, BSTR *name, IWbemClassObject **in,
+                                    IWbemClassObject **out );
+HRESULT WINAPI nomethod_EndMethodEnumeration( IWbemClassObject *iface );
+HRESULT WINAPI nomethod_GetMethodQualifierSet( IWbemClassObject *iface, LPCWSTR method, IWbemQualifierSet **set );
+HRESULT WINAPI nomethod_GetMethodOrigin( IWbemClassObject *iface, LPCWSTR method, BSTR *cls );
+
 /* --- testwmi_classes.c: root\testclasses, a store of classes and static instances --- */
 
 BOOL classes_namespace( const WCHAR *ns );

@@ -343,7 +343,8 @@ static HRESULT WINAPI bag_InheritsFrom( IWbemClassObject *iface, LPCWSTR ancesto
     return bag->super && ancestor && !_wcsicmp( ancestor, bag->super ) ? WBEM_S_NO_ERROR : WBEM_S_FALSE;
 }
 
-static HRESULT WINAPI bag_GetMethod( IWbemClassObject *iface, LPCWSTR name, LONG flags, IWbemClassObject **in,
+/* The methods of an object that has none (a bag; a stored class: testwmi_classes.c). */
+HRESULT WINAPI nomethod_GetMethod( IWbemClassObject *iface, LPCWSTR name, LONG flags, IWbemClassObject **in,
                                      IWbemClassObject **out )
 {
     (void)iface; (void)name; (void)flags;
@@ -365,13 +366,13 @@ static HRESULT WINAPI bag_DeleteMethod( IWbemClassObject *iface, LPCWSTR name )
     return WBEM_E_READ_ONLY;
 }
 
-static HRESULT WINAPI bag_BeginMethodEnumeration( IWbemClassObject *iface, LONG flags )
+HRESULT WINAPI nomethod_BeginMethodEnumeration( IWbemClassObject *iface, LONG flags )
 {
     (void)iface; (void)flags;
     return S_OK;
 }
 
-static HRESULT WINAPI bag_NextMethod( IWbemClassObject *iface, LONG flags, BSTR *name, IWbemClassObject **in,
+HRESULT WINAPI nomethod_NextMethod( IWbemClassObject *iface, LONG flags, BSTR *name, IWbemClassObject **in,
                                       IWbemClassObject **out )
 {
     (void)iface; (void)flags;
@@ -381,20 +382,20 @@ static HRESULT WINAPI bag_NextMethod( IWbemClassObject *iface, LONG flags, BSTR 
     return WBEM_S_NO_MORE_DATA;
 }
 
-static HRESULT WINAPI bag_EndMethodEnumeration( IWbemClassObject *iface )
+HRESULT WINAPI nomethod_EndMethodEnumeration( IWbemClassObject *iface )
 {
     (void)iface;
     return S_OK;
 }
 
-static HRESULT WINAPI bag_GetMethodQualifierSet( IWbemClassObject *iface, LPCWSTR method, IWbemQualifierSet **set )
+HRESULT WINAPI nomethod_GetMethodQualifierSet( IWbemClassObject *iface, LPCWSTR method, IWbemQualifierSet **set )
 {
     (void)iface; (void)method;
     if (set) *set = NULL;
     return WBEM_E_NOT_FOUND;
 }
 
-static HRESULT WINAPI bag_GetMethodOrigin( IWbemClassObject *iface, LPCWSTR method, BSTR *cls )
+HRESULT WINAPI nomethod_GetMethodOrigin( IWbemClassObject *iface, LPCWSTR method, BSTR *cls )
 {
     (void)iface; (void)method;
     if (cls) *cls = NULL;
@@ -422,14 +423,14 @@ static const IWbemClassObjectVtbl bag_vtbl =
     bag_CompareTo,
     bag_GetPropertyOrigin,
     bag_InheritsFrom,
-    bag_GetMethod,
+    nomethod_GetMethod,
     bag_PutMethod,
     bag_DeleteMethod,
-    bag_BeginMethodEnumeration,
-    bag_NextMethod,
-    bag_EndMethodEnumeration,
-    bag_GetMethodQualifierSet,
-    bag_GetMethodOrigin
+    nomethod_BeginMethodEnumeration,
+    nomethod_NextMethod,
+    nomethod_EndMethodEnumeration,
+    nomethod_GetMethodQualifierSet,
+    nomethod_GetMethodOrigin
 };
 
 /* Names are static strings; the values are taken (cleared on failure too). */

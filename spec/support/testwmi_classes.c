@@ -798,16 +798,8 @@ static HRESULT WINAPI cim_InheritsFrom( IWbemClassObject *iface, LPCWSTR ancesto
     return WBEM_S_FALSE;
 }
 
-/* Methods are outside what a class definition here carries. */
-static HRESULT WINAPI cim_GetMethod( IWbemClassObject *iface, LPCWSTR name, LONG flags, IWbemClassObject **in,
-                                     IWbemClassObject **out )
-{
-    (void)iface; (void)name; (void)flags;
-    if (in) *in = NULL;
-    if (out) *out = NULL;
-    return WBEM_E_NOT_FOUND;
-}
-
+/* Methods are outside what a class definition here carries: none is found (the
+ * nomethod_* of testwmi_bag.c), and none can be put. */
 static HRESULT WINAPI cim_PutMethod( IWbemClassObject *iface, LPCWSTR name, LONG flags, IWbemClassObject *in,
                                      IWbemClassObject *out )
 {
@@ -821,49 +813,13 @@ static HRESULT WINAPI cim_DeleteMethod( IWbemClassObject *iface, LPCWSTR name )
     return WBEM_E_NOT_FOUND;
 }
 
-static HRESULT WINAPI cim_BeginMethodEnumeration( IWbemClassObject *iface, LONG flags )
-{
-    (void)iface; (void)flags;
-    return S_OK;
-}
-
-static HRESULT WINAPI cim_NextMethod( IWbemClassObject *iface, LONG flags, BSTR *name, IWbemClassObject **in,
-                                      IWbemClassObject **out )
-{
-    (void)iface; (void)flags;
-    if (name) *name = NULL;
-    if (in) *in = NULL;
-    if (out) *out = NULL;
-    return WBEM_S_NO_MORE_DATA;
-}
-
-static HRESULT WINAPI cim_EndMethodEnumeration( IWbemClassObject *iface )
-{
-    (void)iface;
-    return S_OK;
-}
-
-static HRESULT WINAPI cim_GetMethodQualifierSet( IWbemClassObject *iface, LPCWSTR method, IWbemQualifierSet **set )
-{
-    (void)iface; (void)method;
-    if (set) *set = NULL;
-    return WBEM_E_NOT_FOUND;
-}
-
-static HRESULT WINAPI cim_GetMethodOrigin( IWbemClassObject *iface, LPCWSTR method, BSTR *cls )
-{
-    (void)iface; (void)method;
-    if (cls) *cls = NULL;
-    return WBEM_E_NOT_FOUND;
-}
-
 static const IWbemClassObjectVtbl cim_vtbl =
 {
     cim_QueryInterface, cim_AddRef, cim_Release, cim_GetQualifierSet, cim_Get, cim_Put, cim_Delete,
     cim_GetNames, cim_BeginEnumeration, cim_Next, cim_EndEnumeration, cim_GetPropertyQualifierSet, cim_Clone,
     cim_GetObjectText, cim_SpawnDerivedClass, cim_SpawnInstance, cim_CompareTo, cim_GetPropertyOrigin,
-    cim_InheritsFrom, cim_GetMethod, cim_PutMethod, cim_DeleteMethod, cim_BeginMethodEnumeration,
-    cim_NextMethod, cim_EndMethodEnumeration, cim_GetMethodQualifierSet, cim_GetMethodOrigin
+    cim_InheritsFrom, nomethod_GetMethod, cim_PutMethod, cim_DeleteMethod, nomethod_BeginMethodEnumeration,
+    nomethod_NextMethod, nomethod_EndMethodEnumeration, nomethod_GetMethodQualifierSet, nomethod_GetMethodOrigin
 };
 
 /* --- IWbemQualifierSet ---------------------------------------------------------------------- */
