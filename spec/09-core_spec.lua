@@ -156,8 +156,27 @@ describe("core review, out of memory", function()
     return hit
   end
 
+  -- For a sweep's code: waits (bounded) until QUEUED callbacks wait; runs full
+  -- collections, which shrink the stack and free spare CallInfos (calling a handler
+  -- then needs memory, unless the module reserved it before taking the callback);
+  -- dispatches with $N more allocations allowed, then without a limit. Returns
+  -- whether an allocation failed, and wmi.pending() after.
+  local DELIVER_STARVED = [[
+      local function deliver_starved(wmi, queued)
+        local deadline = os.time() + 10
+        repeat until wmi.stats().queued >= queued or os.time() > deadline
+        for _ = 1, 8 do collectgarbage() end
+        oom($N)
+        pcall(wmi.run)
+        local failed = oom()
+        oom(false)
+        assert(wmi.run(10000))
+        return failed, wmi.pending()
+      end
+  ]]
+
   it("never leaks a queued object or its sink when delivering it runs out of memory", function()
-    local hits = sweep(40, [[
+    local hits = sweep(40, DELIVER_STARVED .. [[
       local wmi = require "wmi"
       local svc = assert(wmi.connect())
       -- Counted first, every object released before the async query refills Wine's table.
@@ -169,15 +188,7 @@ describe("core review, out of memory", function()
       local n = 0
       local call = assert(svc:query_async("SELECT Name FROM Win32_Service", { indicate = function() n = n + 1 end }))
       -- Every object and the status wait (bounded: a service may come or go meanwhile).
-      local deadline = os.time() + 10
-      repeat until wmi.stats().queued >= total + 1 or os.time() > deadline
-      for _ = 1, 8 do collectgarbage() end    -- as in the connect's sweep below
-      oom($N)
-      pcall(wmi.run)
-      local failed = oom()
-      oom(false)
-      assert(wmi.run(10000))
-      local pending = wmi.pending()
+      local failed, pending = deliver_starved(wmi, total + 1)
       call:close()
       svc:close()
       return failed, n, call and pending, total
@@ -193,29 +204,19 @@ describe("core review, out of memory", function()
 
   -- issue 17, item 7: the failed connect's message is made before the job is done
   it("runs a failed connect's handler once and frees its job when pushing the message runs out of memory", function()
-    local hits = sweep(12, [[
+    local hits = sweep(12, DELIVER_STARVED .. [[
       local wmi = require "wmi"
       local calls, got = 0, nil
       local c = assert(wmi.connect_async({ namespace = "root\\nowhere" }, function(svc, msg, hr)
         calls = calls + 1
         got = svc == nil and hr
       end))
-      local deadline = os.time() + 10
-      repeat until wmi.stats().queued >= 1 or os.time() > deadline
-      -- Full cycles shrink the stack and free unused CallInfos: calling the handler
-      -- would then need memory, unless the module reserved it before taking the node.
-      for _ = 1, 8 do collectgarbage() end
-      oom($N)
-      pcall(wmi.run)
-      local failed = oom()
-      oom(false)
-      assert(wmi.run(10000))
-      local pending = wmi.pending()
+      local failed, pending = deliver_starved(wmi, 1)
       c:close()
       c = nil
       collectgarbage()
       -- The pool thread lets go of the job just after queueing its result (bounded).
-      deadline = os.time() + 10
+      local deadline = os.time() + 10
       repeat until wmi.stats().connects == 0 or os.time() > deadline
       return failed, calls, tostring(got), pending, wmi.stats().connects
     ]], function(calls, got, pending, connects)
