@@ -269,15 +269,21 @@ local function first_columns(widths, width)
   return n
 end
 
+-- Keeps ROW in ROWS and adds its columns NAMES lacks (SEEN: those NAMES holds), in
+-- the order they first come: a table or csv of rows of several classes.
+local function keep_row(rows, names, seen, row)
+  rows[#rows + 1] = row
+  for _, name in ipairs(row.names) do
+    if not seen[name] then seen[name] = true; names[#names + 1] = name end
+  end
+end
+
 function formats.table(out, nl, width, _, streaming, first)
   if streaming then return streaming_table(out, nl, width) end
   local rows, names, seen = {}, {}, {}
   return {
     row = function(row)
-      rows[#rows + 1] = row
-      for _, name in ipairs(row.names) do
-        if not seen[name] then seen[name] = true; names[#names + 1] = name end
-      end
+      keep_row(rows, names, seen, row)
     end,
     finish = function()
       if #rows == 0 then return end
@@ -345,10 +351,7 @@ function formats.csv(out, _, _, raw, streaming)
         end
         return write(row)
       end
-      rows[#rows + 1] = row
-      for _, name in ipairs(row.names) do
-        if not seen[name] then seen[name] = true; names[#names + 1] = name end
-      end
+      keep_row(rows, names, seen, row)
     end,
     finish = function()
       if #rows == 0 then return end
