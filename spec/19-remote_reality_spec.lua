@@ -72,11 +72,13 @@ describe("the Lua thread never waits on the network", function()
   it("counts the pool's work until it ran: wmi.stats().pool (what wmiq waits for before exiting)", function()
     local svc = assert(th.connect { host = "wedge.3" })
     local call = assert(svc:query_async(SERVICES, function() end))
-    -- The start and the Services' last release wait on the wedged host, on the pool.
+    -- The start waits on the wedged host, on the pool; the cancel and the releases
+    -- follow it there (how many are still queued or running depends on timing: the
+    -- start's flight holds the Services, so their release may be no round trip).
     call:close()
     svc:close()
     assert.is_true(th.until_true(function() return testwmi.stats().wedged >= 1 end, 2000))
-    assert.is_true(wmi.stats().pool >= 2, ("pool: %d"):format(wmi.stats().pool))
+    assert.is_true(wmi.stats().pool >= 1, ("pool: %d"):format(wmi.stats().pool))
     testwmi.release()
     assert.is_true(th.until_true(function() return wmi.stats().pool == 0 end, 5000),
       ("pool: %d"):format(wmi.stats().pool))
