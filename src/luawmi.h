@@ -281,6 +281,8 @@ void queue_release(struct queue *q);
 struct node *queue_new_node(struct sink *sink, enum node_kind kind);
 /* Any thread; takes NODE (freed at once when the queue is dead). */
 void queue_push(struct queue *q, struct node *node);
+/* queue_push for a provider's callback: dropped once *CLOSED (the sink closed to WMI). */
+void queue_push_open(struct queue *q, struct node *node, const volatile LONG *closed);
 void queue_free_node(struct node *node);
 /* Lua thread: frees NODE, which call_deliver was given: the delivery took it. */
 void queue_drop(struct node *node);

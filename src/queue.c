@@ -78,12 +78,15 @@ void queue_free_node(struct node *node)
 
 /* Signals only when the queue was empty: the Lua thread drains everything once
  * woken, and an event is a round trip to the kernel (to the wineserver in Wine). */
-void queue_push(struct queue *q, struct node *node)
+/* Appends NODE, or frees it when the queue is dead or *CLOSED (read under the
+ * lock, which queue_purge holds too: a provider's callback racing a call's close
+ * lands before the purge, and is purged, or after it, and is dropped here). */
+static void queue_append(struct queue *q, struct node *node, const volatile LONG *closed)
 {
     BOOL dead, was_empty = FALSE;
     node->next = NULL;
     EnterCriticalSection(&q->lock);
-    if (!(dead = q->dead))
+    if (!(dead = q->dead || (closed && *closed)))
     {
         was_empty = !q->head;
         if (q->tail) q->tail->next = node;
@@ -94,6 +97,16 @@ void queue_push(struct queue *q, struct node *node)
     LeaveCriticalSection(&q->lock);
     if (dead) queue_free_node(node);
     else if (was_empty) SetEvent(q->event);
+}
+
+void queue_push(struct queue *q, struct node *node)
+{
+    queue_append(q, node, NULL);
+}
+
+void queue_push_open(struct queue *q, struct node *node, const volatile LONG *closed)
+{
+    queue_append(q, node, closed);
 }
 
 static struct node *queue_pop(struct queue *q)

@@ -108,7 +108,7 @@ static HRESULT WINAPI sink_Indicate(IWbemObjectSink *iface, LONG count, IWbemCla
         if (!node) return sink->closed ? WBEM_S_NO_ERROR : WBEM_E_OUT_OF_MEMORY;
         node->obj = objs[i];
         if (node->obj) IWbemClassObject_AddRef(node->obj);
-        queue_push(sink->queue, node);
+        queue_push_open(sink->queue, node, &sink->closed);
     }
     return WBEM_S_NO_ERROR;
 }
@@ -143,7 +143,7 @@ static HRESULT WINAPI sink_SetStatus(IWbemObjectSink *iface, LONG flags, HRESULT
     }
     node->obj = obj;
     if (obj) IWbemClassObject_AddRef(obj);
-    queue_push(sink->queue, node);
+    queue_push_open(sink->queue, node, &sink->closed);
     return WBEM_S_NO_ERROR;
 }
 
